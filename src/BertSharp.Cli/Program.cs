@@ -1,3 +1,5 @@
-using TorchSharp;
-var a = torch.randn(64, 64);
-Console.WriteLine(a.matmul(a).sum().item<float>());
+using System.CommandLine;
+using BertSharp;
+using BertSharp.Cli;
+
+return Cli.Run(args, Console.Out, Console.Error);

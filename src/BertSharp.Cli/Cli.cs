@@ -1,0 +1,60 @@
+using System.CommandLine;
+using BertSharp.Cli.Commands;
+
+namespace BertSharp.Cli;
+
+/// <summary>The `bert` command: parses options and calls the library. Errors caused by input print one line
+/// (the stack trace only with --verbose); exit code 1 for such errors, 2 for bugs.</summary>
+public static class Cli
+{
+    public static readonly Option<string> Device = new("--device") { Description = "Device to run on: cpu, cuda, cuda:N", DefaultValueFactory = _ => "cpu", Recursive = true };
+    public static readonly Option<int?> Threads = new("--threads") { Description = "Intra-op CPU threads (default: libtorch's choice, one per core)", Recursive = true };
+    public static readonly Option<long?> Seed = new("--seed") { Description = "Random seed for torch, data shuffling and masking", Recursive = true };
+    public static readonly Option<bool> Verbose = new("--verbose", "-v") { Description = "Print stack traces and more detail", Recursive = true };
+
+    public static RootCommand Build(TextWriter stdout, TextWriter stderr)
+    {
+        var root = new RootCommand("BertSharp: BERT pre-training, fine-tuning and inference for .NET (HuggingFace-compatible model folders).");
+        root.Add(Device);
+        root.Add(Threads);
+        root.Add(Seed);
+        root.Add(Verbose);
+        var ctx = new CommandContext(stdout, stderr);
+        root.Add(InfoCommand.Build(ctx));
+        root.Add(TokenizeCommand.Build(ctx));
+        root.Add(FillMaskCommand.Build(ctx));
+        return root;
+    }
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        var root = Build(stdout, stderr);
+        var parse = root.Parse(args);
+        bool verbose = parse.GetValue(Verbose);
+        try
+        {
+            if (parse.Errors.Count == 0 && parse.CommandResult.Command != root)
+                TorchRuntime.Configure(parse.GetValue(Device), parse.GetValue(Threads), parse.GetValue(Seed));
+            return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+        }
+        catch (BertSharpException e)
+        {
+            stderr.WriteLine($"error: {e.Message}");
+            if (verbose) stderr.WriteLine(e);
+            return 1;
+        }
+        catch (Exception e) when (!verbose)
+        {
+            stderr.WriteLine($"error: {e.GetType().Name}: {e.Message.Split('\n')[0]} (run with --verbose for the stack trace)");
+            return 2;
+        }
+        catch (Exception e)
+        {
+            stderr.WriteLine($"error: {e}");
+            return 2;
+        }
+    }
+}
+
+/// <summary>Where commands write: stdout carries results (JSON only with --json), stderr carries messages.</summary>
+public sealed record CommandContext(TextWriter Out, TextWriter Err);

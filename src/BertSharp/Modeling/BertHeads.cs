@@ -1,0 +1,246 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace BertSharp.Modeling;
+
+/// <summary>A BERT model with a task head, as HF's BertFor* classes: the encoder is always the "bert" child.</summary>
+public abstract class BertWithHead : Module
+{
+    protected BertWithHead(string name, BertConfig config) : base(name) { Config = config; }
+
+    public BertConfig Config { get; }
+    public abstract BertModel Bert { get; }
+
+    /// <summary>HF class name written to config.json "architectures".</summary>
+    public abstract string Architecture { get; }
+
+    /// <summary>State-dict keys that checkpoints may carry but that are aliases of other parameters here.</summary>
+    public virtual IReadOnlyCollection<string> TiedAliasKeys => Array.Empty<string>();
+
+    /// <summary>HF's _init_weights: normal(0, initializer_range) for Linear and Embedding weights, zero biases,
+    /// LayerNorm weight 1 / bias 0, the padding embedding row zero.</summary>
+    public void InitWeights()
+    {
+        using var _ = no_grad();
+        double std = Config.InitializerRange;
+        foreach (var (name, p) in named_parameters())
+        {
+            if (name.EndsWith("LayerNorm.weight") || name.EndsWith("LayerNorm.gamma")) p.fill_(1.0);
+            else if (name.EndsWith(".bias") || name.EndsWith("LayerNorm.beta") || name == "cls.predictions.bias") p.zero_();
+            else p.normal_(0, std);
+        }
+        Bert.Embeddings.WordEmbeddingWeight[Config.PadTokenId].zero_();
+    }
+
+    public static BertWithHead Create(string architecture, BertConfig config) => architecture switch
+    {
+        "BertForPreTraining" or "BertForMaskedLM" or "BertModel" => new BertForPreTraining(config),
+        "BertForSequenceClassification" => new BertForSequenceClassification(config),
+        "BertForTokenClassification" => new BertForTokenClassification(config),
+        "BertForQuestionAnswering" => new BertForQuestionAnswering(config),
+        _ => throw new BertSharpException($"unsupported architecture '{architecture}' (BertForPreTraining, BertForMaskedLM, BertModel, BertForSequenceClassification, BertForTokenClassification, BertForQuestionAnswering)"),
+    };
+}
+
+/// <summary>dense → activation → LayerNorm, then the decoder tied to the word embeddings plus a bias.</summary>
+public sealed class BertPredictionHeadTransform : Module
+{
+    private readonly Linear dense;
+    private readonly LayerNorm LayerNorm;
+    private readonly string act;
+
+    public BertPredictionHeadTransform(BertConfig c) : base(nameof(BertPredictionHeadTransform))
+    {
+        dense = Linear(c.HiddenSize, c.HiddenSize);
+        LayerNorm = nn.LayerNorm(c.HiddenSize, eps: c.LayerNormEps);
+        act = c.HiddenAct;
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor x)
+    {
+        using var d = dense.call(x);
+        using var a = Activations.Apply(act, d);
+        return LayerNorm.call(a);
+    }
+}
+
+public sealed class BertLMPredictionHead : Module
+{
+    private readonly BertPredictionHeadTransform transform;
+    private readonly Parameter bias;
+
+    public BertLMPredictionHead(BertConfig c) : base(nameof(BertLMPredictionHead))
+    {
+        transform = new BertPredictionHeadTransform(c);
+        bias = Parameter(zeros(c.VocabSize));
+        RegisterComponents();
+    }
+
+    /// <summary>[..., H] → [..., V]; the decoder weight is the word-embedding matrix (tied, as in HF).</summary>
+    public Tensor Forward(Tensor x, Tensor wordEmbeddings)
+    {
+        using var t = transform.Forward(x);
+        return functional.linear(t, wordEmbeddings, bias);
+    }
+}
+
+public sealed class BertPreTrainingHeads : Module
+{
+    private readonly BertLMPredictionHead predictions;
+    private readonly Linear seq_relationship;
+
+    public BertPreTrainingHeads(BertConfig c) : base(nameof(BertPreTrainingHeads))
+    {
+        predictions = new BertLMPredictionHead(c);
+        seq_relationship = Linear(c.HiddenSize, 2);
+        RegisterComponents();
+    }
+
+    public Tensor Mlm(Tensor x, Tensor wordEmbeddings) => predictions.Forward(x, wordEmbeddings);
+    public Tensor Nsp(Tensor pooled) => seq_relationship.call(pooled);
+}
+
+public sealed class PreTrainingOutput : IDisposable
+{
+    /// <summary>[B, L, V], or [P, V] when only masked positions were asked for.</summary>
+    public required Tensor MlmLogits { get; init; }
+    public required Tensor NspLogits { get; init; }           // [B, 2]
+    public required BertOutput Encoder { get; init; }
+    public void Dispose() { MlmLogits.Dispose(); NspLogits.Dispose(); Encoder.Dispose(); }
+}
+
+/// <summary>Masked-language-model and next-sentence-prediction heads (HF BertForPreTraining).</summary>
+public sealed class BertForPreTraining : BertWithHead
+{
+    private readonly BertModel bert;
+    private readonly BertPreTrainingHeads cls;
+
+    public BertForPreTraining(BertConfig config) : base(nameof(BertForPreTraining), config)
+    {
+        bert = new BertModel(config);
+        cls = new BertPreTrainingHeads(config);
+        RegisterComponents();
+    }
+
+    public override BertModel Bert => bert;
+    public override string Architecture => "BertForPreTraining";
+    public override IReadOnlyCollection<string> TiedAliasKeys { get; } = new[] { "cls.predictions.decoder.weight", "cls.predictions.decoder.bias" };
+
+    /// <param name="maskedPositions">when given, [P] flat indices into B·L: MLM logits are computed only there
+    /// (the vocabulary projection is the costliest part of the head)</param>
+    public PreTrainingOutput Forward(Tensor inputIds, Tensor? tokenTypeIds = null, Tensor? attentionMask = null,
+        Tensor? maskedPositions = null, bool outputHiddenStates = false, bool outputAttentions = false)
+    {
+        var enc = bert.Forward(inputIds, tokenTypeIds, attentionMask, outputHiddenStates, outputAttentions);
+        Tensor mlm;
+        if (maskedPositions is null)
+            mlm = cls.Mlm(enc.LastHiddenState, bert.Embeddings.WordEmbeddingWeight);
+        else
+        {
+            using var flat = enc.LastHiddenState.reshape(-1, Config.HiddenSize);
+            using var picked = flat.index_select(0, maskedPositions);
+            mlm = cls.Mlm(picked, bert.Embeddings.WordEmbeddingWeight);
+        }
+        return new PreTrainingOutput { MlmLogits = mlm, NspLogits = cls.Nsp(enc.PoolerOutput!), Encoder = enc };
+    }
+
+    /// <summary>HF's pre-training loss: mean cross-entropy over labelled MLM positions (label -100 = ignored)
+    /// plus mean cross-entropy of NSP. Returns (total, mlm, nsp), each a scalar.</summary>
+    /// <param name="mlmLogits">[..., V]</param>
+    /// <param name="mlmLabels">same leading shape as the logits, int64</param>
+    public static (Tensor Total, Tensor Mlm, Tensor Nsp) Loss(Tensor mlmLogits, Tensor mlmLabels, Tensor nspLogits, Tensor nspLabels)
+    {
+        using var flatLogits = mlmLogits.reshape(-1, mlmLogits.shape[^1]).to(ScalarType.Float32);
+        using var flatLabels = mlmLabels.reshape(-1);
+        var mlm = functional.cross_entropy(flatLogits, flatLabels, ignore_index: -100);
+        using var nspF = nspLogits.to(ScalarType.Float32);
+        var nsp = functional.cross_entropy(nspF, nspLabels);
+        return (mlm + nsp, mlm, nsp);
+    }
+}
+
+/// <summary>[CLS] pooled output → dropout → linear: classification (num_labels ≥ 2) or regression (1).</summary>
+public sealed class BertForSequenceClassification : BertWithHead
+{
+    private readonly BertModel bert;
+    private readonly Dropout dropout;
+    private readonly Linear classifier;
+
+    public BertForSequenceClassification(BertConfig config) : base(nameof(BertForSequenceClassification), config)
+    {
+        bert = new BertModel(config);
+        dropout = Dropout(config.ClassifierDropout ?? config.HiddenDropoutProb);
+        classifier = Linear(config.HiddenSize, config.NumLabels);
+        RegisterComponents();
+    }
+
+    public override BertModel Bert => bert;
+    public override string Architecture => "BertForSequenceClassification";
+
+    /// <returns>[B, num_labels]</returns>
+    public Tensor Forward(Tensor inputIds, Tensor? tokenTypeIds = null, Tensor? attentionMask = null)
+    {
+        using var enc = bert.Forward(inputIds, tokenTypeIds, attentionMask);
+        using var d = dropout.call(enc.PoolerOutput!);
+        return classifier.call(d);
+    }
+}
+
+/// <summary>Per-token linear classifier over the last hidden state (no pooler, as in HF).</summary>
+public sealed class BertForTokenClassification : BertWithHead
+{
+    private readonly BertModel bert;
+    private readonly Dropout dropout;
+    private readonly Linear classifier;
+
+    public BertForTokenClassification(BertConfig config) : base(nameof(BertForTokenClassification), config)
+    {
+        bert = new BertModel(config, addPoolingLayer: false);
+        dropout = Dropout(config.ClassifierDropout ?? config.HiddenDropoutProb);
+        classifier = Linear(config.HiddenSize, config.NumLabels);
+        RegisterComponents();
+    }
+
+    public override BertModel Bert => bert;
+    public override string Architecture => "BertForTokenClassification";
+
+    /// <returns>[B, L, num_labels]</returns>
+    public Tensor Forward(Tensor inputIds, Tensor? tokenTypeIds = null, Tensor? attentionMask = null)
+    {
+        using var enc = bert.Forward(inputIds, tokenTypeIds, attentionMask);
+        using var d = dropout.call(enc.LastHiddenState);
+        return classifier.call(d);
+    }
+}
+
+/// <summary>Start and end logits for extractive question answering (no pooler, as in HF).</summary>
+public sealed class BertForQuestionAnswering : BertWithHead
+{
+    private readonly BertModel bert;
+    private readonly Linear qa_outputs;
+
+    public BertForQuestionAnswering(BertConfig config) : base(nameof(BertForQuestionAnswering), config)
+    {
+        bert = new BertModel(config, addPoolingLayer: false);
+        qa_outputs = Linear(config.HiddenSize, 2);
+        RegisterComponents();
+    }
+
+    public override BertModel Bert => bert;
+    public override string Architecture => "BertForQuestionAnswering";
+
+    /// <returns>start and end logits, [B, L] each</returns>
+    public (Tensor Start, Tensor End) Forward(Tensor inputIds, Tensor? tokenTypeIds = null, Tensor? attentionMask = null)
+    {
+        using var enc = bert.Forward(inputIds, tokenTypeIds, attentionMask);
+        using var logits = qa_outputs.call(enc.LastHiddenState);        // [B, L, 2]
+        var parts = logits.split(1, -1);
+        var start = parts[0].squeeze(-1);
+        var end = parts[1].squeeze(-1);
+        parts[0].Dispose(); parts[1].Dispose();
+        return (start, end);
+    }
+}

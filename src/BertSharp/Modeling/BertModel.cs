@@ -1,0 +1,298 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace BertSharp.Modeling;
+
+// The module tree mirrors HuggingFace's modeling_bert.py field for field, so registered parameter names are
+// HF state-dict keys ("bert.encoder.layer.0.attention.self.query.weight") and checkpoints map one to one.
+// Shapes: B batch, L sequence length, H hidden size, N heads, D head dim (H = N·D), I intermediate size.
+
+/// <summary>What the encoder returns; extra outputs only when asked for (they cost memory).</summary>
+public sealed class BertOutput : IDisposable
+{
+    public required Tensor LastHiddenState { get; init; }     // [B, L, H]
+    public Tensor? PoolerOutput { get; init; }                 // [B, H]
+    public List<Tensor>? HiddenStates { get; init; }           // (layers + 1) × [B, L, H]
+    public List<Tensor>? Attentions { get; init; }             // layers × [B, N, L, L]
+
+    public void Dispose()
+    {
+        LastHiddenState.Dispose();
+        PoolerOutput?.Dispose();
+        HiddenStates?.ForEach(t => t.Dispose());
+        Attentions?.ForEach(t => t.Dispose());
+    }
+}
+
+internal static class Activations
+{
+    public static Tensor Apply(string name, Tensor x) => name switch
+    {
+        "gelu" => functional.gelu(x),
+        "gelu_new" or "gelu_pytorch_tanh" => x.gelu(TorchSharp.Modules.GELU.Approximate.tanh),
+        "relu" => functional.relu(x),
+        "tanh" => x.tanh(),
+        _ => throw new BertSharpException($"unsupported hidden_act '{name}'"),
+    };
+}
+
+public sealed class BertEmbeddings : Module
+{
+    private readonly Embedding word_embeddings, position_embeddings, token_type_embeddings;
+    private readonly LayerNorm LayerNorm;
+    private readonly Dropout dropout;
+
+    public BertEmbeddings(BertConfig c) : base(nameof(BertEmbeddings))
+    {
+        word_embeddings = Embedding(c.VocabSize, c.HiddenSize, padding_idx: c.PadTokenId);
+        position_embeddings = Embedding(c.MaxPositionEmbeddings, c.HiddenSize);
+        token_type_embeddings = Embedding(c.TypeVocabSize, c.HiddenSize);
+        LayerNorm = nn.LayerNorm(c.HiddenSize, eps: c.LayerNormEps);
+        dropout = Dropout(c.HiddenDropoutProb);
+        RegisterComponents();
+    }
+
+    public Parameter WordEmbeddingWeight => word_embeddings.weight!;
+
+    /// <param name="inputIds">[B, L] int64</param>
+    /// <param name="tokenTypeIds">[B, L] int64</param>
+    public Tensor Forward(Tensor inputIds, Tensor tokenTypeIds)
+    {
+        using var scope = NewDisposeScope();
+        long L = inputIds.shape[1];
+        var positions = arange(L, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0); // [1, L]
+        var x = word_embeddings.call(inputIds) + token_type_embeddings.call(tokenTypeIds) + position_embeddings.call(positions);
+        return dropout.call(LayerNorm.call(x)).MoveToOuterDisposeScope();
+    }
+}
+
+public sealed class BertSelfAttention : Module
+{
+    private readonly Linear query, key, value;
+    private readonly Dropout dropout;
+    private readonly int heads, headDim;
+    private readonly double dropoutP;
+
+    public BertSelfAttention(BertConfig c) : base(nameof(BertSelfAttention))
+    {
+        heads = c.NumAttentionHeads;
+        headDim = c.HeadDim;
+        dropoutP = c.AttentionProbsDropoutProb;
+        query = Linear(c.HiddenSize, c.HiddenSize);
+        key = Linear(c.HiddenSize, c.HiddenSize);
+        value = Linear(c.HiddenSize, c.HiddenSize);
+        dropout = Dropout(c.AttentionProbsDropoutProb);
+        RegisterComponents();
+    }
+
+    /// <param name="x">[B, L, H]</param>
+    /// <param name="additiveMask">[B, 1, 1, L]: 0 for real keys, the dtype's minimum for padding</param>
+    /// <param name="probs">when not null, receives the attention probabilities [B, N, L, L] (slow path)</param>
+    public Tensor Forward(Tensor x, Tensor additiveMask, List<Tensor>? probs)
+    {
+        using var scope = NewDisposeScope();
+        long B = x.shape[0], L = x.shape[1];
+        Tensor Split(Tensor t) => t.view(B, L, heads, headDim).transpose(1, 2); // [B, N, L, D]
+        var q = Split(query.call(x));
+        var k = Split(key.call(x));
+        var v = Split(value.call(x));
+        Tensor context;                                                       // [B, N, L, D]
+        if (probs == null)
+        {
+            context = functional.scaled_dot_product_attention(q, k, v, additiveMask, training ? dropoutP : 0.0);
+        }
+        else
+        {
+            var scores = q.matmul(k.transpose(-1, -2)) / Math.Sqrt(headDim) + additiveMask; // [B, N, L, L]
+            var p = functional.softmax(scores, -1);
+            probs.Add(p.detach().MoveToOuterDisposeScope());
+            context = dropout.call(p).matmul(v);
+        }
+        return context.transpose(1, 2).reshape(B, L, heads * headDim).MoveToOuterDisposeScope(); // [B, L, H]
+    }
+}
+
+/// <summary>Dense + dropout + residual + LayerNorm: HF's BertSelfOutput and BertOutput have this same shape.</summary>
+public sealed class BertResidualOutput : Module
+{
+    private readonly Linear dense;
+    private readonly LayerNorm LayerNorm;
+    private readonly Dropout dropout;
+
+    public BertResidualOutput(BertConfig c, int inFeatures) : base(nameof(BertResidualOutput))
+    {
+        dense = Linear(inFeatures, c.HiddenSize);
+        LayerNorm = nn.LayerNorm(c.HiddenSize, eps: c.LayerNormEps);
+        dropout = Dropout(c.HiddenDropoutProb);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor x, Tensor residual)
+    {
+        using var h = dropout.call(dense.call(x));
+        using var sum = h + residual;
+        return LayerNorm.call(sum);
+    }
+}
+
+public sealed class BertAttention : Module
+{
+    private readonly BertSelfAttention self;
+    private readonly BertResidualOutput output;
+
+    public BertAttention(BertConfig c) : base(nameof(BertAttention))
+    {
+        self = new BertSelfAttention(c);
+        output = new BertResidualOutput(c, c.HiddenSize);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor x, Tensor additiveMask, List<Tensor>? probs)
+    {
+        using var context = self.Forward(x, additiveMask, probs);
+        return output.Forward(context, x);
+    }
+}
+
+public sealed class BertIntermediate : Module
+{
+    private readonly Linear dense;
+    private readonly string act;
+
+    public BertIntermediate(BertConfig c) : base(nameof(BertIntermediate))
+    {
+        dense = Linear(c.HiddenSize, c.IntermediateSize);
+        act = c.HiddenAct;
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor x)
+    {
+        using var h = dense.call(x);
+        return Activations.Apply(act, h);
+    }
+}
+
+public sealed class BertLayer : Module
+{
+    private readonly BertAttention attention;
+    private readonly BertIntermediate intermediate;
+    private readonly BertResidualOutput output;
+
+    public BertLayer(BertConfig c) : base(nameof(BertLayer))
+    {
+        attention = new BertAttention(c);
+        intermediate = new BertIntermediate(c);
+        output = new BertResidualOutput(c, c.IntermediateSize);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor x, Tensor additiveMask, List<Tensor>? probs)
+    {
+        using var a = attention.Forward(x, additiveMask, probs);
+        using var i = intermediate.Forward(a);
+        return output.Forward(i, a);
+    }
+}
+
+public sealed class BertEncoder : Module
+{
+    private readonly ModuleList<BertLayer> layer;
+
+    public BertEncoder(BertConfig c) : base(nameof(BertEncoder))
+    {
+        layer = new ModuleList<BertLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(_ => new BertLayer(c)).ToArray());
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor x, Tensor additiveMask, List<Tensor>? hidden, List<Tensor>? probs)
+    {
+        var h = x.alias();
+        foreach (var l in layer)
+        {
+            var next = l.Forward(h, additiveMask, probs);
+            h.Dispose();
+            h = next;
+            hidden?.Add(h.alias());
+        }
+        return h;
+    }
+}
+
+public sealed class BertPooler : Module
+{
+    private readonly Linear dense;
+
+    public BertPooler(BertConfig c) : base(nameof(BertPooler))
+    {
+        dense = Linear(c.HiddenSize, c.HiddenSize);
+        RegisterComponents();
+    }
+
+    /// <summary>tanh(dense(h[:, 0])): the [CLS] representation.</summary>
+    public Tensor Forward(Tensor lastHidden)
+    {
+        using var cls = lastHidden.select(1, 0);
+        using var d = dense.call(cls);
+        return d.tanh();
+    }
+}
+
+/// <summary>BERT's encoder: embeddings, transformer layers and (optionally) the pooler.</summary>
+public sealed class BertModel : Module
+{
+    private readonly BertEmbeddings embeddings;
+    private readonly BertEncoder encoder;
+    private readonly BertPooler? pooler;
+
+    public BertConfig Config { get; }
+
+    public BertModel(BertConfig config, bool addPoolingLayer = true) : base(nameof(BertModel))
+    {
+        config.Validate();
+        Config = config;
+        embeddings = new BertEmbeddings(config);
+        encoder = new BertEncoder(config);
+        if (addPoolingLayer) pooler = new BertPooler(config);
+        RegisterComponents();
+    }
+
+    public BertEmbeddings Embeddings => embeddings;
+
+    /// <param name="inputIds">[B, L] int64</param>
+    /// <param name="tokenTypeIds">[B, L] int64, or null for all zeros</param>
+    /// <param name="attentionMask">[B, L], 1 for real tokens and 0 for padding, or null for no padding</param>
+    public BertOutput Forward(Tensor inputIds, Tensor? tokenTypeIds = null, Tensor? attentionMask = null,
+        bool outputHiddenStates = false, bool outputAttentions = false)
+    {
+        if (inputIds.dim() != 2) throw new ArgumentException($"input_ids must be [batch, length], got [{string.Join(", ", inputIds.shape)}]");
+        if (inputIds.shape[1] > Config.MaxPositionEmbeddings)
+            throw new BertSharpException($"sequence length {inputIds.shape[1]} exceeds max_position_embeddings {Config.MaxPositionEmbeddings}");
+        using var scope = NewDisposeScope();
+        var typeIds = tokenTypeIds ?? zeros_like(inputIds);
+        var emb = embeddings.Forward(inputIds, typeIds);
+        // HF's extended mask: (1 - mask) * finfo.min on the key axis, [B, 1, 1, L].
+        var mask = attentionMask ?? ones_like(inputIds);
+        var additive = (1.0 - mask.to(emb.dtype)).mul(emb.dtype == ScalarType.Float64 ? double.MinValue : EmbMin(emb.dtype)).view(mask.shape[0], 1, 1, mask.shape[1]);
+        var hidden = outputHiddenStates ? new List<Tensor> { emb.alias() } : null;
+        var probs = outputAttentions ? new List<Tensor>() : null;
+        var last = encoder.Forward(emb, additive, hidden, probs);
+        var pooled = pooler?.Forward(last);
+        return new BertOutput
+        {
+            LastHiddenState = last.MoveToOuterDisposeScope(),
+            PoolerOutput = pooled?.MoveToOuterDisposeScope(),
+            HiddenStates = hidden?.Select(t => t.MoveToOuterDisposeScope()).ToList(),
+            Attentions = probs?.Select(t => t.MoveToOuterDisposeScope()).ToList(),
+        };
+    }
+
+    static double EmbMin(ScalarType t) => t switch
+    {
+        ScalarType.BFloat16 => -3.3895313892515355e38,
+        ScalarType.Float16 => -65504.0,
+        _ => float.MinValue,
+    };
+}

@@ -1,0 +1,158 @@
+using BertSharp.Checkpoints;
+using BertSharp.Modeling;
+using BertSharp.Tokenization;
+using BertSharp.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace BertSharp.Pretraining;
+
+/// <summary>
+/// Masked-LM + next-sentence-prediction training over prepared NSP examples. Training masks are drawn per
+/// (seed, epoch, example): fresh every epoch, or the epoch-0 masks every time with StaticMask. Validation
+/// masks are drawn once, so validation numbers are comparable across evaluations.
+/// </summary>
+public sealed class PretrainingTask : ITrainingTask
+{
+    private readonly BertForPreTraining model;
+    private readonly BertTokenizer tokenizer;
+    private readonly IReadOnlyList<NspExample> train;
+    private readonly IReadOnlyList<MaskedExample> validation;
+    private readonly PretrainingDataOptions data;
+    private readonly MaskingVocab vocab;
+    private readonly int batchSize, evalBatchSize;
+    private readonly long seed;
+    private readonly bool staticMask;
+
+    public PretrainingTask(BertForPreTraining model, BertTokenizer tokenizer, IReadOnlyList<NspExample> train,
+        IReadOnlyList<NspExample> validation, PretrainingDataOptions data, int batchSize, long seed, bool staticMask, int evalBatchSize = 0)
+    {
+        if (batchSize < 1) throw new BertSharpException($"--batch-size must be at least 1, got {batchSize}");
+        if (train.Count == 0) throw new BertSharpException("the training corpus produced no examples");
+        this.model = model;
+        this.tokenizer = tokenizer;
+        this.train = train;
+        this.data = data;
+        this.batchSize = batchSize;
+        this.evalBatchSize = evalBatchSize > 0 ? evalBatchSize : batchSize;
+        this.seed = seed;
+        this.staticMask = staticMask;
+        vocab = VocabFor(tokenizer);
+        this.validation = validation.Select((e, i) => { var r = SplitMix.For(seed, 0x56414C /* "VAL" */, i); return PretrainingExamples.Mask(e, data, vocab, ref r); }).ToList();
+    }
+
+    public static MaskingVocab VocabFor(BertTokenizer t) =>
+        new(t.VocabSize, t.ClsId, t.SepId, t.MaskId, t.Vocabulary.Select(s => s.StartsWith("##")).ToArray());
+
+    public BertWithHead Model => model;
+    public int BatchesPerEpoch => (train.Count + batchSize - 1) / batchSize;
+    public string SelectionMetric => "loss";
+    public bool HigherIsBetter => false;
+
+    public IEnumerable<Batch> TrainBatches(int epoch, int start)
+    {
+        var order = Enumerable.Range(0, train.Count).ToArray();
+        var shuffle = SplitMix.For(seed, 0x4F5244 /* "ORD" */, epoch);
+        shuffle.Shuffle(order);
+        int maskEpoch = staticMask ? 0 : epoch;
+        for (int b = start; b < BatchesPerEpoch; b++)
+        {
+            var items = new List<MaskedExample>(batchSize);
+            for (int i = b * batchSize; i < Math.Min(train.Count, (b + 1) * batchSize); i++)
+            {
+                var rng = SplitMix.For(seed, 0x4D534B /* "MSK" */, maskEpoch, order[i]);
+                items.Add(PretrainingExamples.Mask(train[order[i]], data, vocab, ref rng));
+            }
+            yield return Collate(items, epoch, b);
+        }
+    }
+
+    /// <summary>Pads to the longest example in the batch; masked positions become flat indices into B·L.</summary>
+    public Batch Collate(IReadOnlyList<MaskedExample> items, int epoch, int index)
+    {
+        int B = items.Count, L = items.Max(e => e.InputIds.Length);
+        var ids = new long[B * L];
+        var types = new long[B * L];
+        var mask = new long[B * L];
+        var positions = new List<long>();
+        var labels = new List<long>();
+        var nsp = new long[B];
+        for (int b = 0; b < B; b++)
+        {
+            var e = items[b];
+            for (int t = 0; t < e.InputIds.Length; t++)
+            {
+                ids[b * L + t] = e.InputIds[t];
+                types[b * L + t] = e.TokenTypeIds[t];
+                mask[b * L + t] = 1;
+            }
+            for (int p = 0; p < e.MaskedPositions.Length; p++)
+            {
+                positions.Add(b * L + e.MaskedPositions[p]);
+                labels.Add(e.MaskedLabels[p]);
+            }
+            nsp[b] = e.IsRandomNext ? 1 : 0;
+        }
+        if (tokenizer.PadId != 0) for (int i = 0; i < ids.Length; i++) if (mask[i] == 0) ids[i] = tokenizer.PadId;
+        var device = TorchRuntime.Device;
+        return new Batch
+        {
+            Sequences = B,
+            Epoch = epoch,
+            Index = index,
+            Tensors = new()
+            {
+                ["input_ids"] = tensor(ids, new long[] { B, L }, device: device),
+                ["token_type_ids"] = tensor(types, new long[] { B, L }, device: device),
+                ["attention_mask"] = tensor(mask, new long[] { B, L }, device: device),
+                ["masked_positions"] = tensor(positions.ToArray(), device: device),
+                ["masked_labels"] = tensor(labels.ToArray(), device: device),
+                ["next_sentence_label"] = tensor(nsp, device: device),
+            },
+        };
+    }
+
+    public BatchLoss Loss(Batch b)
+    {
+        using var output = model.Forward(b["input_ids"], b["token_type_ids"], b["attention_mask"], b["masked_positions"]);
+        var (total, mlm, nsp) = BertForPreTraining.Loss(output.MlmLogits, b["masked_labels"], output.NspLogits, b["next_sentence_label"]);
+        return new BatchLoss(total, new Dictionary<string, Tensor> { ["mlm_loss"] = mlm, ["nsp_loss"] = nsp });
+    }
+
+    public IReadOnlyDictionary<string, double> Evaluate()
+    {
+        double mlmLossSum = 0, nspLossSum = 0;
+        long mlmCount = 0, mlmCorrect = 0, nspCount = 0, nspCorrect = 0;
+        for (int start = 0; start < validation.Count; start += evalBatchSize)
+        {
+            using var scope = NewDisposeScope();
+            var items = validation.Skip(start).Take(evalBatchSize).ToList();
+            using var b = Collate(items, 0, 0);
+            using var output = model.Forward(b["input_ids"], b["token_type_ids"], b["attention_mask"], b["masked_positions"]);
+            var mlmLogits = output.MlmLogits.to(ScalarType.Float32);
+            var nspLogits = output.NspLogits.to(ScalarType.Float32);
+            mlmLossSum += functional.cross_entropy(mlmLogits, b["masked_labels"], reduction: Reduction.Sum).item<float>();
+            nspLossSum += functional.cross_entropy(nspLogits, b["next_sentence_label"], reduction: Reduction.Sum).item<float>();
+            mlmCorrect += mlmLogits.argmax(-1).eq(b["masked_labels"]).sum().item<long>();
+            nspCorrect += nspLogits.argmax(-1).eq(b["next_sentence_label"]).sum().item<long>();
+            mlmCount += b["masked_labels"].shape[0];
+            nspCount += items.Count;
+        }
+        double mlmLoss = mlmLossSum / Math.Max(1, mlmCount), nspLoss = nspLossSum / Math.Max(1, nspCount);
+        return new Dictionary<string, double>
+        {
+            ["loss"] = mlmLoss + nspLoss,
+            ["mlm_loss"] = mlmLoss,
+            ["nsp_loss"] = nspLoss,
+            ["mlm_accuracy"] = (double)mlmCorrect / Math.Max(1, mlmCount),
+            ["perplexity"] = Math.Exp(mlmLoss),
+            ["nsp_accuracy"] = (double)nspCorrect / Math.Max(1, nspCount),
+        };
+    }
+
+    public void SaveModel(string dir)
+    {
+        ModelFolder.Save(model, dir);
+        tokenizer.Save(dir);
+    }
+}

@@ -1,0 +1,40 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace BertSharp;
+
+/// <summary>The one place device, threads and seed are set (the CLI's --device, --threads, --seed).</summary>
+public static class TorchRuntime
+{
+    public static Device Device { get; private set; } = CPU;
+
+    public static Device ParseDevice(string spec)
+    {
+        try
+        {
+            var d = torch.device(spec);
+            if (d.type == DeviceType.CUDA && !cuda.is_available())
+                throw new BertSharpException($"--device {spec}: CUDA is not available in this build or on this machine (build with -p:TorchBackend=cuda on a machine with a GPU)");
+            return d;
+        }
+        catch (BertSharpException) { throw; }
+        catch (Exception) { throw new BertSharpException($"--device {spec}: not a device (use cpu, cuda or cuda:N)"); }
+    }
+
+    public static void Configure(string? device = null, int? threads = null, long? seed = null)
+    {
+        if (device != null) Device = ParseDevice(device);
+        if (threads is int t)
+        {
+            if (t < 1) throw new BertSharpException($"--threads must be at least 1, got {t}");
+            torch.set_num_threads(t);
+        }
+        if (seed is long s) Seed(s);
+    }
+
+    public static void Seed(long seed)
+    {
+        torch.manual_seed(seed);
+        if (cuda.is_available()) cuda.manual_seed_all(seed);
+    }
+}

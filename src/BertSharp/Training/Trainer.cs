@@ -1,0 +1,216 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BertSharp.Checkpoints;
+using BertSharp.Reporting;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace BertSharp.Training;
+
+/// <summary>
+/// The one training loop, shared by pre-training and fine-tuning: AdamW (no weight decay on biases and
+/// LayerNorm), linear warmup then linear decay, gradient clipping, gradient accumulation, evaluation every
+/// N steps with the best model kept, a last checkpoint that --resume continues exactly, and logs.
+/// </summary>
+public sealed class Trainer
+{
+    private readonly ITrainingTask task;
+    private readonly TrainingOptions o;
+    private readonly RunFolder run;
+
+    public Trainer(ITrainingTask task, TrainingOptions options)
+    {
+        this.task = task;
+        o = options;
+        run = new RunFolder(options.OutputDir);
+        if (o.GradientAccumulation < 1) throw new BertSharpException($"--gradient-accumulation must be at least 1, got {o.GradientAccumulation}");
+        if (o.LearningRate <= 0) throw new BertSharpException($"--learning-rate must be positive, got {o.LearningRate}");
+    }
+
+    public Action<TrainerProgress>? OnStep { get; set; }
+    public Action<string>? OnMessage { get; set; }
+    /// <summary>Plots redrawn at every evaluation.</summary>
+    public IReadOnlyList<PlotSpec> Plots { get; init; } = Array.Empty<PlotSpec>();
+
+    public long StepsPerEpoch => Math.Max(1, (task.BatchesPerEpoch + o.GradientAccumulation - 1) / o.GradientAccumulation);
+    public long TotalSteps => o.MaxSteps ?? StepsPerEpoch * o.Epochs;
+
+    /// <summary>Weight decay on weights only: HF and Google exclude biases and LayerNorm parameters.</summary>
+    public static bool Decays(string name) => !(name.EndsWith(".bias") || name.Contains("LayerNorm") || name == "cls.predictions.bias");
+
+    AdamW CreateOptimizer()
+    {
+        var named = task.Model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
+        var groups = new[]
+        {
+            new AdamW.ParamGroup(named.Where(p => Decays(p.name)).Select(p => p.parameter), lr: o.LearningRate, eps: o.AdamEpsilon, weight_decay: o.WeightDecay),
+            new AdamW.ParamGroup(named.Where(p => !Decays(p.name)).Select(p => p.parameter), lr: o.LearningRate, eps: o.AdamEpsilon, weight_decay: 0.0),
+        };
+        return torch.optim.AdamW(groups, lr: o.LearningRate, eps: o.AdamEpsilon, weight_decay: o.WeightDecay);
+    }
+
+    sealed record State(long Step, int Epoch, int NextBatch, double? BestMetric, long BestStep);
+
+    /// <summary>Trains until the total steps are done or <paramref name="cancel"/> fires (then the state is
+    /// saved so --resume continues). Returns the final evaluation.</summary>
+    public IReadOnlyDictionary<string, double> Train(CancellationToken cancel = default)
+    {
+        Directory.CreateDirectory(run.Root);
+        var model = task.Model;
+        var optimizer = CreateOptimizer();
+        var schedule = new LinearSchedule(o.LearningRate, o.WarmupSteps ?? (long)Math.Round(TotalSteps * o.WarmupRatio), TotalSteps);
+        var state = new State(0, 0, 0, null, -1);
+        if (o.Resume) state = LoadCheckpoint(optimizer);
+        else TorchRuntime.Seed(o.Seed);
+
+        using var logger = new RunLogger(run.Root, resumeFromStep: o.Resume ? state.Step : null);
+        long evalEvery = o.EvalEvery > 0 ? o.EvalEvery : StepsPerEpoch;
+        var parameters = model.parameters().Where(p => p.requires_grad).ToList();
+        IReadOnlyDictionary<string, double>? lastEval = null;
+        var clock = Stopwatch.StartNew();
+        long sequencesSinceLog = 0;
+        var logClock = Stopwatch.StartNew();
+        var sums = new Dictionary<string, double>();
+        int microInStep = 0, microsSinceLog = 0;
+        model.train();
+
+        using var batches = Batches(state.Epoch, state.NextBatch).GetEnumerator();
+        long step = state.Step;
+        int epoch = state.Epoch, nextBatch = state.NextBatch;
+        while (step < TotalSteps)
+        {
+            if (cancel.IsCancellationRequested)
+            {
+                SaveCheckpoint(optimizer, state with { Step = step, Epoch = epoch, NextBatch = nextBatch });
+                OnMessage?.Invoke($"interrupted at step {step}; state saved to {run.LastCheckpoint} (continue with --resume)");
+                return lastEval ?? new Dictionary<string, double>();
+            }
+            if (microInStep == 0) optimizer.zero_grad();
+            batches.MoveNext();
+            var batch = batches.Current;
+            using (var scope = NewDisposeScope())
+            using (batch)
+            {
+                var loss = task.Loss(batch);
+                double value = loss.Loss.item<float>();
+                if (!double.IsFinite(value))
+                    throw new BertSharpException($"step {step + 1}: the loss is {value}; stopping. The last good checkpoint is in {run.LastCheckpoint} (lower --learning-rate and --resume)");
+                (loss.Loss / o.GradientAccumulation).backward();
+                Accumulate(sums, "loss", value);
+                foreach (var (k, t) in loss.Parts) Accumulate(sums, k, t.item<float>());
+                sequencesSinceLog += batch.Sequences;
+                (epoch, nextBatch) = batch.Index + 1 >= task.BatchesPerEpoch ? (batch.Epoch + 1, 0) : (batch.Epoch, batch.Index + 1);
+            }
+            microsSinceLog++;
+            if (++microInStep < o.GradientAccumulation && nextBatch != 0) continue;
+            microInStep = 0;
+
+            double lr = schedule.At(step);
+            foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
+            double gradNorm = torch.nn.utils.clip_grad_norm_(parameters, o.MaxGradNorm);
+            optimizer.step();
+            step++;
+
+            if (step % o.LogEvery == 0 || step == TotalSteps)
+            {
+                var row = sums.ToDictionary(kv => kv.Key, kv => kv.Value / microsSinceLog);
+                double seconds = logClock.Elapsed.TotalSeconds;
+                row["learning_rate"] = lr;
+                row["grad_norm"] = gradNorm;
+                row["epoch"] = epoch + (double)nextBatch / task.BatchesPerEpoch;
+                row["sequences_per_second"] = sequencesSinceLog / Math.Max(seconds, 1e-9);
+                logger.LogTrain(step, row);
+                OnStep?.Invoke(new TrainerProgress(step, TotalSteps, epoch, row["loss"], row["sequences_per_second"], clock.Elapsed));
+                sequencesSinceLog = 0;
+                microsSinceLog = 0;
+                sums.Clear();
+                logClock.Restart();
+            }
+
+            if (step % evalEvery == 0 || step == TotalSteps)
+            {
+                lastEval = EvaluateNow();
+                logger.LogEval(step, lastEval);
+                state = state with { Step = step, Epoch = epoch, NextBatch = nextBatch };
+                if (lastEval.TryGetValue(task.SelectionMetric, out var metric) && IsBetter(metric, state.BestMetric))
+                {
+                    state = state with { BestMetric = metric, BestStep = step };
+                    task.SaveModel(run.Root);
+                }
+                SaveCheckpoint(optimizer, state);
+                logger.DrawPlots(Plots);
+                OnMessage?.Invoke($"step {step}: " + string.Join(", ", lastEval.Select(kv => $"{kv.Key} {kv.Value:G4}")));
+                model.train();
+            }
+        }
+        return lastEval ?? new Dictionary<string, double>();
+    }
+
+    IEnumerable<Batch> Batches(int epoch, int start)
+    {
+        for (int e = epoch; ; e++, start = 0)
+            foreach (var b in task.TrainBatches(e, start)) yield return b;
+    }
+
+    static void Accumulate(Dictionary<string, double> sums, string key, double v) => sums[key] = sums.GetValueOrDefault(key) + v;
+
+    bool IsBetter(double metric, double? best) =>
+        best is null || (task.HigherIsBetter ? metric > best : metric < best);
+
+    IReadOnlyDictionary<string, double> EvaluateNow()
+    {
+        var model = task.Model;
+        model.eval();
+        using var _ = no_grad();
+        // Evaluation must not disturb the dropout random stream of training, or a resumed run would diverge.
+        using var rng = torch.get_rng_state();
+        var result = task.Evaluate();
+        torch.set_rng_state(rng);
+        return result;
+    }
+
+    void SaveCheckpoint(AdamW optimizer, State s)
+    {
+        Directory.CreateDirectory(run.Checkpoints);
+        RunFolder.ReplaceFolder(run.LastCheckpoint, dir =>
+        {
+            task.SaveModel(dir);
+            optimizer.save_state_dict(Path.Combine(dir, "optimizer.bin"));
+            using var rng = torch.get_rng_state();
+            File.WriteAllBytes(Path.Combine(dir, "rng_state.bin"), rng.data<byte>().ToArray());
+            var json = new JsonObject
+            {
+                ["global_step"] = s.Step,
+                ["epoch"] = s.Epoch,
+                ["next_batch"] = s.NextBatch,
+                ["best_metric"] = s.BestMetric,
+                ["best_step"] = s.BestStep,
+                ["selection_metric"] = task.SelectionMetric,
+                ["total_steps"] = TotalSteps,
+                ["seed"] = o.Seed,
+            };
+            File.WriteAllText(Path.Combine(dir, "trainer_state.json"), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        });
+    }
+
+    State LoadCheckpoint(AdamW optimizer)
+    {
+        var dir = RunFolder.FindCheckpoint(run.LastCheckpoint)
+            ?? throw new BertSharpException($"{run.LastCheckpoint}: no complete checkpoint to resume from (start without --resume)");
+        var statePath = Path.Combine(dir, "trainer_state.json");
+        var j = JsonNode.Parse(File.ReadAllText(statePath))!.AsObject();
+        var weights = ModelFolder.ReadWeights(Path.Combine(dir, ModelFolder.SafeTensorsFileName));
+        try { ModelFolder.LoadStateDict(task.Model, weights, dir); }
+        finally { foreach (var t in weights.Values) t.Dispose(); }
+        optimizer.load_state_dict(Path.Combine(dir, "optimizer.bin"));
+        var rngBytes = File.ReadAllBytes(Path.Combine(dir, "rng_state.bin"));
+        using (var rng = torch.tensor(rngBytes, dtype: ScalarType.Byte)) torch.set_rng_state(rng);
+        var s = new State(
+            j["global_step"]!.GetValue<long>(), j["epoch"]!.GetValue<int>(), j["next_batch"]!.GetValue<int>(),
+            j["best_metric"]?.GetValue<double>(), j["best_step"]!.GetValue<long>());
+        OnMessage?.Invoke($"resuming from {dir} at step {s.Step} (epoch {s.Epoch}, batch {s.NextBatch})");
+        return s;
+    }
+}

@@ -31,8 +31,8 @@ public sealed class Trainer
 
     public Action<TrainerProgress>? OnStep { get; set; }
     public Action<string>? OnMessage { get; set; }
-    /// <summary>Plots redrawn at every evaluation.</summary>
-    public IReadOnlyList<PlotSpec> Plots { get; init; } = Array.Empty<PlotSpec>();
+    /// <summary>Plots redrawn at every evaluation (null: the three pre-training loss figures).</summary>
+    public IReadOnlyList<PlotSpec>? Plots { get; init; }
 
     public long StepsPerEpoch => Math.Max(1, (task.BatchesPerEpoch + o.GradientAccumulation - 1) / o.GradientAccumulation);
     public long TotalSteps => o.MaxSteps ?? StepsPerEpoch * o.Epochs;
@@ -65,7 +65,7 @@ public sealed class Trainer
         if (o.Resume) state = LoadCheckpoint(optimizer);
         else TorchRuntime.Seed(o.Seed);
 
-        using var logger = new RunLogger(run.Root, resumeFromStep: o.Resume ? state.Step : null);
+        using var logger = new RunLogger(run.Root, o.Resume ? state.Step : null, Plots);
         long evalEvery = o.EvalEvery > 0 ? o.EvalEvery : StepsPerEpoch;
         var parameters = model.parameters().Where(p => p.requires_grad).ToList();
         IReadOnlyDictionary<string, double>? lastEval = null;
@@ -132,7 +132,7 @@ public sealed class Trainer
             if (step % evalEvery == 0 || step == TotalSteps)
             {
                 lastEval = EvaluateNow();
-                logger.LogEval(step, lastEval);
+                logger.LogEval(step, lastEval.ToDictionary(kv => "val_" + kv.Key, kv => kv.Value));
                 state = state with { Step = step, Epoch = epoch, NextBatch = nextBatch };
                 if (lastEval.TryGetValue(task.SelectionMetric, out var metric) && IsBetter(metric, state.BestMetric))
                 {
@@ -140,7 +140,6 @@ public sealed class Trainer
                     task.SaveModel(run.Root);
                 }
                 SaveCheckpoint(optimizer, state);
-                logger.DrawPlots(Plots);
                 OnMessage?.Invoke($"step {step}: " + string.Join(", ", lastEval.Select(kv => $"{kv.Key} {kv.Value:G4}")));
                 model.train();
             }

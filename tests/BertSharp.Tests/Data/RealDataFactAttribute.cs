@@ -6,28 +6,32 @@ namespace BertSharp.Tests.Data;
 /// </summary>
 public static class RealData
 {
-    public static string? Dir { get; } = Find();
+    static readonly (string? Dir, string? Reason) Found = Find();
 
+    /// <summary>The real data folder, or null.</summary>
+    public static string? Dir => Found.Dir;
+
+    /// <summary>Why tests needing <paramref name="subfolder"/> are skipped, or null when it is there.</summary>
     public static string? SkipReason(string subfolder)
     {
-        if (Dir is null)
-            return "real datasets not found: set BERTSHARP_DATA_DIR (no ../shared/data next to the repository root either)";
-        if (!Directory.Exists(Path.Combine(Dir, subfolder)))
-            return $"real datasets: {Path.Combine(Dir, subfolder)} does not exist";
-        return null;
+        if (Found.Dir is null) return Found.Reason;
+        string sub = Path.Combine(Found.Dir, subfolder);
+        return Directory.Exists(sub) ? null : $"real dataset folder {sub} does not exist";
     }
 
-    static string? Find()
+    static (string?, string?) Find()
     {
         string? env = Environment.GetEnvironmentVariable("BERTSHARP_DATA_DIR");
-        if (!string.IsNullOrWhiteSpace(env)) return Directory.Exists(env) ? Path.GetFullPath(env) : null;
+        if (!string.IsNullOrWhiteSpace(env))
+            return Directory.Exists(env) ? (Path.GetFullPath(env), null) : (null, $"BERTSHARP_DATA_DIR={env} does not exist");
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
             if (!File.Exists(Path.Combine(dir.FullName, "BertSharp.sln"))) continue;
             string shared = Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "data"));
-            return Directory.Exists(shared) ? shared : null;
+            if (Directory.Exists(shared)) return (shared, null);
+            break;
         }
-        return null;
+        return (null, "real datasets not found: BERTSHARP_DATA_DIR is unset and there is no ../shared/data next to the repository root");
     }
 }
 

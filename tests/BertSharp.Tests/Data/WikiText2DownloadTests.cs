@@ -9,6 +9,8 @@ namespace BertSharp.Tests.Data;
 /// checksums are the small files', injected. No external network.</summary>
 public class WikiText2DownloadTests
 {
+    static readonly char Sep = Path.DirectorySeparatorChar;
+
     static readonly Dictionary<string, string> Contents = new()
     {
         ["wiki.train.tokens"] = " \n = Train Article = \n \n Some training text . More text . \n",
@@ -27,7 +29,7 @@ public class WikiText2DownloadTests
             zip.CreateEntry(folder + "/");
             foreach (var (name, text) in files)
             {
-                using var w = new StreamWriter(zip.CreateEntry($"{folder}/{name}").Open(), new UTF8Encoding(false));
+                using var w = new StreamWriter(zip.CreateEntry($"{folder}{Sep}{name}").Open(), new UTF8Encoding(false));
                 w.Write(text);
             }
         }
@@ -110,7 +112,7 @@ public class WikiText2DownloadTests
         string valid = Path.Combine(folder, "wiki.valid.tokens");
         Assert.StartsWith($"{valid}: SHA-256 mismatch after downloading {server.BaseUrl}/wikitext-2-v1.zip (expected {Hashes()["wiki.valid.tokens"]}, got ", e.Message);
         Assert.Contains("the file was removed", e.Message);
-        Assert.Contains($"put wiki.train.tokens, wiki.valid.tokens, wiki.test.tokens (optionally .gz) into {folder}/", e.Message);
+        Assert.Contains($"put wiki.train.tokens, wiki.valid.tokens, wiki.test.tokens (optionally .gz) into {folder}{Sep}", e.Message);
         Assert.DoesNotContain('\n', e.Message);
         Assert.Empty(Directory.GetFiles(folder));      // nothing installed, no temp files left
         Assert.Empty(Directory.GetFiles(dir.Path));
@@ -140,8 +142,8 @@ public class WikiText2DownloadTests
 
         string folder = Path.Combine(dir.Path, "wikitext-2");
         Assert.Equal(
-            $"WikiText-2 wiki.valid.tokens not found in {folder}/ and the download failed ({server.BaseUrl}/wikitext-2-v1.zip: HTTP 404 Not Found); " +
-            $"put wiki.train.tokens, wiki.valid.tokens, wiki.test.tokens (optionally .gz) into {folder}/, or set BERTSHARP_DATA_DIR",
+            $"WikiText-2 wiki.valid.tokens not found in {folder}{Sep} and the download failed ({server.BaseUrl}/wikitext-2-v1.zip: HTTP 404 Not Found); " +
+            $"put wiki.train.tokens, wiki.valid.tokens, wiki.test.tokens (optionally .gz) into {folder}{Sep}, or set BERTSHARP_DATA_DIR",
             e.Message);
         AssertNoTempFiles(folder);
     }
@@ -155,8 +157,8 @@ public class WikiText2DownloadTests
         var e = Assert.Throws<BertSharpException>(() => WikiText2.Locate(dir.Path, "train", Options(url)));
 
         string folder = Path.Combine(dir.Path, "wikitext-2");
-        Assert.StartsWith($"WikiText-2 wiki.train.tokens not found in {folder}/ and the download failed ({url}: ", e.Message);
-        Assert.EndsWith($"put wiki.train.tokens, wiki.valid.tokens, wiki.test.tokens (optionally .gz) into {folder}/, or set BERTSHARP_DATA_DIR", e.Message);
+        Assert.StartsWith($"WikiText-2 wiki.train.tokens not found in {folder}{Sep} and the download failed ({url}: ", e.Message);
+        Assert.EndsWith($"put wiki.train.tokens, wiki.valid.tokens, wiki.test.tokens (optionally .gz) into {folder}{Sep}, or set BERTSHARP_DATA_DIR", e.Message);
         Assert.DoesNotContain('\n', e.Message);
         AssertNoTempFiles(folder);
     }
@@ -168,8 +170,8 @@ public class WikiText2DownloadTests
         var e = Assert.Throws<BertSharpException>(() =>
             WikiText2.Locate(dir.Path, "test", new DatasetDownloadOptions { AllowDownload = false }));
         string folder = Path.Combine(dir.Path, "wikitext-2");
-        Assert.Equal($"{folder}/wiki.test.tokens: not found and downloads are off; " +
-                     $"put wiki.train.tokens, wiki.valid.tokens, wiki.test.tokens (optionally .gz) into {folder}/, or set BERTSHARP_DATA_DIR", e.Message);
+        Assert.Equal($"{folder}{Sep}wiki.test.tokens: not found and downloads are off; " +
+                     $"put wiki.train.tokens, wiki.valid.tokens, wiki.test.tokens (optionally .gz) into {folder}{Sep}, or set BERTSHARP_DATA_DIR", e.Message);
     }
 
     [Fact]

@@ -1,0 +1,33 @@
+using System.IO.Compression;
+using System.Text;
+
+namespace BertSharp.Tests.Data;
+
+/// <summary>A fresh temp folder, deleted on dispose, with helpers to write test inputs.</summary>
+public sealed class TempDir : IDisposable
+{
+    public string Path { get; } = Directory.CreateTempSubdirectory("bertsharp-data-test-").FullName;
+
+    public string File(string name) => System.IO.Path.Combine(Path, name);
+
+    public string Write(string name, string text) => WriteBytes(name, Encoding.UTF8.GetBytes(text));
+
+    public string WriteBytes(string name, byte[] bytes)
+    {
+        string path = File(name);
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
+        if (name.EndsWith(".gz", StringComparison.OrdinalIgnoreCase))
+        {
+            using var f = System.IO.File.Create(path);
+            using var gz = new GZipStream(f, CompressionLevel.Fastest);
+            gz.Write(bytes);
+        }
+        else System.IO.File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
+    }
+}

@@ -23,6 +23,8 @@ public static class Cli
         root.Add(InfoCommand.Build(ctx));
         root.Add(TokenizeCommand.Build(ctx));
         root.Add(FillMaskCommand.Build(ctx));
+        root.Add(VocabCommand.Build(ctx));
+        root.Add(PretrainCommand.Build(ctx));
         return root;
     }
 

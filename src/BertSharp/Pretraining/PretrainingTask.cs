@@ -45,6 +45,7 @@ public sealed class PretrainingTask : ITrainingTask
         new(t.VocabSize, t.ClsId, t.SepId, t.MaskId, t.Vocabulary.Select(s => s.StartsWith("##")).ToArray());
 
     public BertWithHead Model => model;
+    public IReadOnlyList<int> ValidationLabels => validation.SelectMany(e => e.MaskedLabels).ToList();
     public int BatchesPerEpoch => (train.Count + batchSize - 1) / batchSize;
     public string SelectionMetric => "loss";
     public bool HigherIsBetter => false;

@@ -175,13 +175,12 @@ public sealed partial class BertTokenizer
     /// <summary>One whitespace-delimited chunk of cleaned, lower-cased text: normalize, split punctuation, WordPiece.</summary>
     private void FlushChunk<TSink>(Scratch s, int len, bool ascii, ref TSink sink) where TSink : struct, ISink
     {
-        // HF's basic tokenizer leaves a chunk that equals a special token whole (only reachable when deleted
-        // characters glued it together, e.g. "[MA\u200bSK]" with lower-casing off).
-        if (len <= _maxSpecialLength * 3 && TryNeverSplit(s, len, ascii, out int sid))
+        // HF's basic tokenizer keeps a chunk that equals a special token whole, checked on the NFC text before
+        // lower-casing/stripping and again before the punctuation split. Only reachable when deleted characters
+        // glued it together or stripped marks followed it, e.g. "[MA\u200bSK]" or "[MASK]\u0301" (cased).
+        if (len <= _maxSpecialLength * 3 && TryNeverSplitRaw(s, len, ascii, out int sid))
         {
-            int start = s.ChunkStart[0], end = s.ChunkEnd[len - 1];
-            if (sink.WordsOnly) sink.Word(_vocab[sid], start, end);
-            else sink.Token(sid, start, end);
+            EmitSpecial(sid, s.ChunkStart[0], s.ChunkEnd[len - 1], ref sink);
             return;
         }
 
@@ -192,24 +191,29 @@ public sealed partial class BertTokenizer
         }
 
         int outLen = _stripAccents ? StripAccentsInto(s, len) : NfcInto(s, len);
+        if (outLen == 0) return;
+        if (outLen <= _maxSpecialLength && TryMatchWhole(s.Norm.AsSpan(0, outLen), out sid))
+        {
+            EmitSpecial(sid, s.NormStart[0], s.NormEnd[outLen - 1], ref sink);
+            return;
+        }
         SplitPunctuation(s, s.Norm, s.NormStart, s.NormEnd, outLen, ref sink);
     }
 
-    private bool TryNeverSplit(Scratch s, int len, bool ascii, out int id)
+    private bool TryMatchWhole(ReadOnlySpan<char> chunk, out int id)
+    {
+        foreach (var (token, tid) in _specialsLongestFirst)
+            if (chunk.SequenceEqual(token)) { id = tid; return true; }
+        id = 0;
+        return false;
+    }
+
+    private bool TryNeverSplitRaw(Scratch s, int len, bool ascii, out int id)
     {
         id = 0;
         var chunk = s.Chunk.AsSpan(0, len);
-        if (ascii)
-        {
-            if (len > _maxSpecialLength) return false;
-            foreach (var (token, tid) in _specialsLongestFirst)
-                if (chunk.SequenceEqual(token)) { id = tid; return true; }
-            return false;
-        }
-        string nfc = NormalizeSafe(new string(chunk), NormalizationForm.FormC);
-        foreach (var (token, tid) in _specialsLongestFirst)
-            if (nfc == token) { id = tid; return true; }
-        return false;
+        if (ascii) return len <= _maxSpecialLength && TryMatchWhole(chunk, out id);
+        return TryMatchWhole(NormalizeSafe(new string(chunk), NormalizationForm.FormC), out id);
     }
 
     private static string NormalizeSafe(string s, NormalizationForm form)

@@ -180,6 +180,8 @@ public sealed partial class BertTokenizer
     /// original characters the token came from: accented letters, combining marks that were stripped (they join the
     /// preceding token), both halves of a surrogate pair. Deleted characters (controls, zero-width, U+FFFD) and
     /// whitespace belong to no token unless they sit inside one word. [UNK] spans its whole word.
+    /// Where normalization turns one character into several (a Hangul syllable into its jamo) and WordPiece
+    /// splits inside it, the pieces share that character's span, so neighbouring spans can overlap.
     /// </summary>
     public List<TokenSpan> TokenizeWithOffsets(string text)
     {

@@ -67,6 +67,10 @@ public class TokenizerBehaviourTests
         var cased = new BertTokenizer(SmallVocab.With(), new BertTokenizerOptions { LowerCase = false });
         Assert.Equal(new[] { "[MASK]" }, cased.Tokenize("[MA\u200bSK]"));
         Assert.Equal(new[] { "[", "m", "##a", "##s", "##k", "]" }, Uncased.Tokenize("[MA\u200bSK]"));
+        // ... and checks again after accent stripping, before the punctuation split
+        var casedStrip = new BertTokenizer(SmallVocab.With(), new BertTokenizerOptions { LowerCase = false, StripAccents = true });
+        Assert.Equal(new[] { "[MASK]" }, casedStrip.Tokenize("[MASK]\u0301"));
+        Assert.Equal(new[] { "[MASK]", "[MASK]" }, casedStrip.Tokenize("[MASK][MASK]\u0301"));
     }
 
     [Fact]

@@ -94,6 +94,17 @@ internal static class TensorBytes
         return found;
     }
 
+    /// <summary>The zip CRC-32 of a contiguous CPU tensor's bytes.</summary>
+    internal static uint Crc32(torch.Tensor t, int chunkBytes = DefaultChunkBytes)
+    {
+        long nbytes = t.NumberOfElements * t.ElementSize;
+        if (nbytes == 0) return 0;
+        if (nbytes <= chunkBytes) return ZipCrc32.Append(0, t.bytes);
+        uint crc = 0;
+        ForEachChunk(t, chunkBytes, part => crc = ZipCrc32.Append(crc, part.bytes));
+        return crc;
+    }
+
     /// <summary>One line, for embedding an exception's message in ours.</summary>
     internal static string OneLine(string message) =>
         message.ReplaceLineEndings(" ").Trim();

@@ -6,9 +6,12 @@ using static TorchSharp.torch;
 namespace BertSharp.Checkpoints;
 
 /// <summary>
-/// Reads a PyTorch state dict written by <c>torch.save(model.state_dict(), f)</c> in the zip format (PyTorch
-/// 1.6 and later): <c>PREFIX/data.pkl</c> (the pickled dict), <c>PREFIX/data/KEY</c> (one raw little-endian
-/// storage per key), <c>PREFIX/version</c> and, from PyTorch 2.x, <c>PREFIX/byteorder</c>.
+/// Reads a PyTorch state dict written by <c>torch.save(model.state_dict(), f)</c>. The zip format (PyTorch
+/// 1.6 and later) holds <c>PREFIX/data.pkl</c> (the pickled dict), <c>PREFIX/data/KEY</c> (one raw little-endian
+/// storage per key), <c>PREFIX/version</c> and, from PyTorch 2.x, <c>PREFIX/byteorder</c>. The legacy format
+/// (PyTorch 0.4 to 1.5, still common on the HuggingFace hub) is also read: five pickles in a row (magic number,
+/// protocol version 1001, system info, the dict, the list of storage keys), then each storage as an 8-byte
+/// element count and its raw bytes.
 /// </summary>
 /// <remarks>
 /// <para>The pickle is interpreted by a restricted unpickler that never executes anything: it knows only the
@@ -60,7 +63,7 @@ public static class PyTorchCheckpointFile
         {
             try
             {
-                CheckMagic(path, fs);
+                if (IsLegacy(path, fs)) return LoadLegacy(path, fs);
                 using var zip = new ZipArchive(fs, ZipArchiveMode.Read, leaveOpen: true);
                 return LoadFromZip(path, fs.Length, zip);
             }
@@ -79,18 +82,22 @@ public static class PyTorchCheckpointFile
         }
     }
 
-    private static void CheckMagic(string path, FileStream fs)
+    /// <summary>The legacy format's first pickle: PROTO 2, LONG1 of 10 bytes 0x1950a86a20f9469cfc6c, STOP.</summary>
+    private static readonly byte[] LegacyMagic = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e];
+
+    /// <returns>True for the legacy format, false for a zip archive; throws for anything else.</returns>
+    private static bool IsLegacy(string path, FileStream fs)
     {
-        Span<byte> head = stackalloc byte[4];
+        Span<byte> head = stackalloc byte[LegacyMagic.Length];
         int n = fs.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         fs.Seek(0, SeekOrigin.Begin);
-        if (n == 4 && head[0] == 'P' && head[1] == 'K') return;
-        if (n >= 2 && head[0] == 0x80 && head[1] <= 5)
-            throw Error(path, "is a legacy torch.save file (PyTorch before 1.6, not a zip archive), which is not supported; " +
-                "re-save it with a recent PyTorch or convert it to safetensors");
+        if (n >= 4 && head[0] == 'P' && head[1] == 'K') return false;
+        if (n == LegacyMagic.Length && head.SequenceEqual(LegacyMagic)) return true;
+        if (n >= 2 && head[0] == 0x80)
+            throw Error(path, "starts like a pickle but not like a torch.save file (no legacy magic number)");
         throw Error(path, n < 4
             ? $"the file is {fs.Length} bytes, too short for a PyTorch checkpoint"
-            : "not a PyTorch checkpoint (a torch.save file is a zip archive; this one does not start with 'PK')");
+            : "not a PyTorch checkpoint (a torch.save file is a zip archive, or a pickle in the legacy format)");
     }
 
     private static Dictionary<string, Tensor> LoadFromZip(string path, long fileLength, ZipArchive zip)
@@ -122,12 +129,123 @@ public static class PyTorchCheckpointFile
         }
 
         var pickle = ReadEntry(path, fileLength, pklEntry, MaxPickleBytes);
-        var policy = new StateDictPolicy(path);
+        var policy = new StateDictPolicy(path, legacy: false);
         var root = RestrictedUnpickler.Load(pickle, path, pklEntry.FullName, policy);
-        if (root is not PickleDict dict)
-            throw Error(path, $"{pklEntry.FullName} holds {RestrictedUnpickler.Describe(root)}, not a state dict");
+        var refs = ValidateStateDict(path, pklEntry.FullName, root);
 
-        // Validate every entry before allocating anything.
+        var storageEntries = new Dictionary<string, (StorageRef Storage, ZipArchiveEntry Entry)>(StringComparer.Ordinal);
+        foreach (var s in refs.Select(r => r.Ref.Storage).DistinctBy(s => s.Key))
+        {
+            string entryName = prefix + "data/" + s.Key;
+            if (!entries.TryGetValue(entryName, out var entry))
+                throw Error(path, $"storage {Quote(s.Key)} has no zip entry {Quote(entryName)}");
+            long expected = s.Bytes;
+            if (entry.Length != expected)
+                throw Error(path, $"storage {Quote(s.Key)} should hold {s.Numel} x {s.Kind.Size} = {expected} bytes ({s.Kind.Name}) but its zip entry has {entry.Length}");
+            CheckEntrySize(path, fileLength, entry);
+            storageEntries.Add(s.Key, (s, entry));
+        }
+
+        return Materialize(path, refs, storageEntries.Values.Select(se => (se.Storage, (Action<Tensor>)(t =>
+        {
+            using (var stream = se.Entry.Open())
+            {
+                TensorBytes.ReadInto(stream, t);
+                if (stream.ReadByte() != -1)
+                    throw Error(path, $"zip entry {Quote(se.Entry.FullName)} holds more than its declared {se.Entry.Length} bytes");
+            }
+            CheckCrc(path, se.Entry, TensorBytes.Crc32(t));
+        }))));
+    }
+
+    private static Dictionary<string, Tensor> LoadLegacy(string path, FileStream fs)
+    {
+        long fileLength = fs.Length;
+        // The pickles sit at the start of the file, before the storages. Read a first megabyte, and more
+        // (up to MaxPickleBytes) only if they do not fit in it.
+        long limit = Math.Min(fileLength, MaxPickleBytes);
+        int size = (int)Math.Min(limit, 1 << 20);
+        int pos;
+        StateDictPolicy policy;
+        List<(string Name, TensorRef Ref)> refs;
+        PickleList keyList;
+        while (true)
+        {
+            var head = new byte[size];
+            fs.Seek(0, SeekOrigin.Begin);
+            fs.ReadExactly(head);
+            try
+            {
+                (pos, policy, refs, keyList) = ReadLegacyPickles(path, head);
+                break;
+            }
+            catch (PickleTruncatedException) when (size < limit)
+            {
+                size = (int)Math.Min(limit, (long)size * 4);
+            }
+        }
+
+        // Walk the storage records (8-byte element count + bytes) to validate them all before allocating.
+        var offsets = new Dictionary<string, long>(StringComparer.Ordinal);
+        long offset = pos;
+        Span<byte> countBytes = stackalloc byte[8];
+        foreach (string key in keyList.Items.Cast<string>())
+        {
+            var s = policy.Storage(key)
+                ?? throw Error(path, $"the storage-keys pickle lists {Quote(key)}, which no tensor references");
+            if (offsets.ContainsKey(key))
+                throw Error(path, $"the storage-keys pickle lists {Quote(key)} twice");
+            if (fileLength - offset < 8)
+                throw Error(path, $"the file ends before storage {Quote(key)} (truncated?)");
+            fs.Seek(offset, SeekOrigin.Begin);
+            fs.ReadExactly(countBytes);
+            long count = BitConverter.ToInt64(countBytes);
+            if (count != s.Numel)
+                throw Error(path, $"storage {Quote(key)} should hold {s.Numel} elements ({s.Kind.Name}) but its record says {count}");
+            if (fileLength - offset - 8 < s.Bytes)
+                throw Error(path, $"storage {Quote(key)} needs {s.Bytes} bytes but the file has only {fileLength - offset - 8} left (truncated?)");
+            offsets.Add(key, offset + 8);
+            offset += 8 + s.Bytes;
+        }
+        foreach (var s in policy.Storages)
+        {
+            if (!offsets.ContainsKey(s.Key))
+                throw Error(path, $"storage {Quote(s.Key)} is referenced but not in the storage-keys list");
+        }
+
+        var used = refs.Select(r => r.Ref.Storage).DistinctBy(s => s.Key);
+        return Materialize(path, refs, used.Select(s => (s, (Action<Tensor>)(t =>
+        {
+            fs.Seek(offsets[s.Key], SeekOrigin.Begin);
+            TensorBytes.ReadInto(fs, t);
+        }))));
+    }
+
+    private static (int End, StateDictPolicy Policy, List<(string Name, TensorRef Ref)> Refs, PickleList Keys) ReadLegacyPickles(string path, byte[] head)
+    {
+        int pos = LegacyMagic.Length;
+        var plain = new PlainDataPolicy(path);
+        var version = RestrictedUnpickler.Load(head, pos, out pos, path, "the protocol-version pickle", plain);
+        if (version is not 1001L)
+            throw Error(path, $"legacy torch.save protocol version is {RestrictedUnpickler.Describe(version)}, expected 1001");
+        var sysInfo = RestrictedUnpickler.Load(head, pos, out pos, path, "the system-info pickle", plain);
+        if (sysInfo is PickleDict info && info.Items.FirstOrDefault(kv => kv.Key is "little_endian").Value is false)
+            throw Error(path, "the checkpoint was written on a big-endian machine, which is not supported");
+
+        var policy = new StateDictPolicy(path, legacy: true);
+        var root = RestrictedUnpickler.Load(head, pos, out pos, path, "the state-dict pickle", policy);
+        var refs = ValidateStateDict(path, "the state-dict pickle", root);
+        var keysValue = RestrictedUnpickler.Load(head, pos, out pos, path, "the storage-keys pickle", plain);
+        if (keysValue is not PickleList keyList || keyList.Items.Any(k => k is not string))
+            throw Error(path, $"the storage-keys pickle holds {RestrictedUnpickler.Describe(keysValue)}, not a list of strings");
+        return (pos, policy, refs, keyList);
+    }
+
+    /// <summary>The state dict's entries, each checked against its storage's size.</summary>
+    private static List<(string Name, TensorRef Ref)> ValidateStateDict(string path, string what, object? root)
+    {
+        if (root is not PickleDict dict)
+            throw Error(path, $"{what} holds {RestrictedUnpickler.Describe(root)}, not a state dict");
         var refs = new List<(string Name, TensorRef Ref)>(dict.Count);
         foreach (var (key, value) in dict.Items)
         {
@@ -138,37 +256,24 @@ public static class PyTorchCheckpointFile
             CheckView(path, name, tr);
             refs.Add((name, tr));
         }
-        var storageEntries = new Dictionary<string, (StorageRef Storage, ZipArchiveEntry Entry)>(StringComparer.Ordinal);
-        foreach (var s in refs.Select(r => r.Ref.Storage).DistinctBy(s => s.Key))
-        {
-            string entryName = prefix + "data/" + s.Key;
-            if (!entries.TryGetValue(entryName, out var entry))
-                throw Error(path, $"storage {Quote(s.Key)} has no zip entry {Quote(entryName)}");
-            long expected = checked(s.Numel * s.Kind.Size); // cannot overflow: Numel is capped in PersistentLoad
-            if (entry.Length != expected)
-                throw Error(path, $"storage {Quote(s.Key)} should hold {s.Numel} x {s.Kind.Size} = {expected} bytes ({s.Kind.Name}) but its zip entry has {entry.Length}");
-            CheckEntrySize(path, fileLength, entry);
-            storageEntries.Add(s.Key, (s, entry));
-        }
+        return refs;
+    }
 
-        // Read each storage once, then hand out views onto it.
+    /// <summary>Allocates and fills each storage once (all sizes are validated by now), then hands out views.</summary>
+    private static Dictionary<string, Tensor> Materialize(string path, List<(string Name, TensorRef Ref)> refs,
+        IEnumerable<(StorageRef Storage, Action<Tensor> Fill)> storagesToRead)
+    {
         var storages = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         var result = new Dictionary<string, Tensor>(refs.Count, StringComparer.Ordinal);
         try
         {
-            foreach (var (key, (s, entry)) in storageEntries)
+            foreach (var (s, fill) in storagesToRead)
             {
                 var t = empty([s.Numel], s.Kind.Type);
-                storages.Add(key, t);
-                using (var stream = entry.Open())
-                {
-                    TensorBytes.ReadInto(stream, t);
-                    if (stream.ReadByte() != -1)
-                        throw Error(path, $"zip entry {Quote(entry.FullName)} holds more than its declared {entry.Length} bytes");
-                }
-                CheckCrc(path, entry, TensorBytes.Crc32(t));
+                storages.Add(s.Key, t);
+                fill(t);
                 if (s.Kind.Type == ScalarType.Bool && TensorBytes.FirstInvalidBool(t) is ( >= 0, var value) bad)
-                    throw Error(path, $"bool storage {Quote(key)} has byte value {value} at element {bad.Index} (must be 0 or 1)");
+                    throw Error(path, $"bool storage {Quote(s.Key)} has byte value {value} at element {bad.Index} (must be 0 or 1)");
             }
             foreach (var (name, tr) in refs)
             {
@@ -265,7 +370,11 @@ public static class PyTorchCheckpointFile
 
     internal sealed record StorageKind(string Name, ScalarType Type, int Size);
 
-    internal sealed record StorageRef(StorageKind Kind, string Key, string Location, long Numel);
+    internal sealed record StorageRef(StorageKind Kind, string Key, string Location, long Numel)
+    {
+        /// <summary>Cannot overflow: <see cref="StateDictPolicy.PersistentLoad"/> caps <see cref="Numel"/>.</summary>
+        public long Bytes => Numel * Kind.Size;
+    }
 
     internal sealed record TensorRef(StorageRef Storage, long Offset, long[] Size, long[] Stride)
     {
@@ -295,10 +404,27 @@ public static class PyTorchCheckpointFile
     private const string RebuildTensorV2 = "torch._utils._rebuild_tensor_v2";
     private const string RebuildParameter = "torch._utils._rebuild_parameter";
 
+    /// <summary>For pickles that hold plain data only (the legacy format's header pickles).</summary>
+    private sealed class PlainDataPolicy(string path) : IUnpicklerPolicy
+    {
+        public object ResolveGlobal(string module, string name) =>
+            throw new BertSharpException($"refusing to load {path}: it references {module}.{name}, which a state dict never needs");
+
+        public object? PersistentLoad(object? pid) => throw Error(path, "a header pickle has a persistent id");
+
+        public object? Reduce(object? callable, PickleTuple args) => throw Error(path, "a header pickle calls a function");
+
+        public void Build(object? target, object? state) => throw Error(path, "a header pickle sets an object's state");
+    }
+
     /// <summary>What a state-dict pickle may reference, and what its calls mean.</summary>
-    private sealed class StateDictPolicy(string path) : IUnpicklerPolicy
+    private sealed class StateDictPolicy(string path, bool legacy) : IUnpicklerPolicy
     {
         private readonly Dictionary<string, StorageRef> _storages = new(StringComparer.Ordinal);
+
+        public IEnumerable<StorageRef> Storages => _storages.Values;
+
+        public StorageRef? Storage(string key) => _storages.GetValueOrDefault(key);
 
         public object ResolveGlobal(string module, string name)
         {
@@ -310,9 +436,15 @@ public static class PyTorchCheckpointFile
 
         public object? PersistentLoad(object? pid)
         {
-            // ('storage', torch.FloatStorage, key, location, numel)
-            if (pid is not PickleTuple { Items: ["storage", StorageKind kind, string key, string location, long numel] })
+            // ('storage', torch.FloatStorage, key, location, numel), plus view metadata (None) in the legacy format
+            if (!legacy && pid is not PickleTuple { Items: ["storage", StorageKind, string, string, long] })
                 throw Error(path, $"unexpected persistent id {Describe(pid)}; expected ('storage', storage type, key, location, numel)");
+            if (legacy && pid is not PickleTuple { Items: ["storage", StorageKind, string, string, long, _] })
+                throw Error(path, $"unexpected persistent id {Describe(pid)}; expected ('storage', storage type, key, location, numel, view)");
+            var items = ((PickleTuple)pid!).Items;
+            var (kind, key, location, numel) = ((StorageKind)items[1]!, (string)items[2]!, (string)items[3]!, (long)items[4]!);
+            if (legacy && items[5] is not null)
+                throw Error(path, $"storage {Quote(key)} is a storage view (PyTorch 0.4 era), which is not supported");
             if (numel < 0 || numel > long.MaxValue / 8)
                 throw Error(path, $"storage {Quote(key)} claims {numel} elements");
             var s = new StorageRef(kind, key, location, numel);

@@ -47,6 +47,9 @@ internal sealed class PickleDict
     public override string ToString() => $"a dict of {Count} item{(Count == 1 ? "" : "s")}";
 }
 
+/// <summary>The pickle's bytes ended before its STOP opcode.</summary>
+internal sealed class PickleTruncatedException(string message) : BertSharpException(message);
+
 /// <summary>What the caller allows a pickle to do beyond building plain data.</summary>
 internal interface IUnpicklerPolicy
 {
@@ -67,45 +70,72 @@ internal interface IUnpicklerPolicy
 /// A small pickle interpreter that only builds data: None, bools, 64-bit integers, floats, strings,
 /// tuples, lists and dicts. Everything that could run code (GLOBAL, REDUCE, BUILD, persistent ids) goes
 /// through an <see cref="IUnpicklerPolicy"/>; opcodes outside the supported set (protocols 2 to 5 as written
-/// by <c>torch.save</c>) are refused. It is iterative (no recursion), bounds the MARK nesting depth, and
-/// checks every length against the bytes actually present before allocating anything.
+/// by <c>torch.save</c>) are refused. It is iterative (no recursion), bounds the MARK nesting depth and the
+/// number of values and memo entries it creates (so memory stays proportional to a small multiple of the
+/// input), and checks every length against the bytes actually present before allocating anything.
 /// </summary>
 internal sealed class RestrictedUnpickler
 {
     public const int MaxMarkDepth = 100;
+
+    /// <summary>Values pushed on the stack over a whole pickle (a state dict needs about 10 per tensor).</summary>
+    public const int MaxValues = 5_000_000;
+
+    /// <summary>Memo entries (at most one per value).</summary>
+    public const int MaxMemo = 5_000_000;
+
     private const int MaxGlobalLineBytes = 256;
 
     private readonly byte[] _data;
     private readonly string _path;
     private readonly string _what;
     private readonly IUnpicklerPolicy _policy;
+    private readonly int _start;
     private int _pos;
     private int _opPos;
+    private long _pushed;
     private List<object?> _stack = [];
     private readonly Stack<List<object?>> _metastack = new();
     private readonly Dictionary<long, object?> _memo = [];
     private static readonly UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
 
-    /// <param name="data">The pickle bytes.</param>
+    /// <param name="data">The bytes holding the pickle.</param>
+    /// <param name="start">Where the pickle starts in <paramref name="data"/>.</param>
     /// <param name="path">The checkpoint file, for messages.</param>
     /// <param name="what">The pickle's name inside the file, for messages (e.g. "archive/data.pkl").</param>
     /// <param name="policy">Decides what globals, persistent ids, REDUCE and BUILD mean.</param>
-    public RestrictedUnpickler(byte[] data, string path, string what, IUnpicklerPolicy policy)
+    private RestrictedUnpickler(byte[] data, int start, string path, string what, IUnpicklerPolicy policy)
     {
         _data = data;
+        _start = _pos = start;
         _path = path;
         _what = what;
         _policy = policy;
     }
 
-    public static object? Load(byte[] data, string path, string what, IUnpicklerPolicy policy) =>
-        new RestrictedUnpickler(data, path, what, policy).Run();
+    /// <summary>Unpickles <paramref name="data"/>, which must hold exactly one pickle.</summary>
+    public static object? Load(byte[] data, string path, string what, IUnpicklerPolicy policy)
+    {
+        var u = new RestrictedUnpickler(data, 0, path, what, policy);
+        var value = u.Run();
+        if (u._pos != data.Length) throw u.Malformed($"{data.Length - u._pos} bytes follow the STOP opcode");
+        return value;
+    }
+
+    /// <summary>Unpickles the pickle starting at <paramref name="start"/>; <paramref name="end"/> is where it stopped.</summary>
+    public static object? Load(byte[] data, int start, out int end, string path, string what, IUnpicklerPolicy policy)
+    {
+        var u = new RestrictedUnpickler(data, start, path, what, policy);
+        var value = u.Run();
+        end = u._pos;
+        return value;
+    }
 
     private object? Run()
     {
         while (true)
         {
-            if (_pos >= _data.Length) throw Malformed("it ends without a STOP opcode (truncated?)");
+            if (_pos >= _data.Length) throw new PickleTruncatedException(Malformed("it ends without a STOP opcode (truncated?)").Message);
             _opPos = _pos;
             byte op = _data[_pos++];
             switch (op)
@@ -123,7 +153,6 @@ internal sealed class RestrictedUnpickler
                     {
                         if (_metastack.Count != 0) throw Malformed("STOP with an unclosed MARK");
                         if (_stack.Count != 1) throw Malformed($"STOP with {_stack.Count} values on the stack (expected 1)");
-                        if (_pos != _data.Length) throw Malformed($"{_data.Length - _pos} bytes follow the STOP opcode");
                         return _stack[0];
                     }
                 case (byte)'(': // MARK
@@ -223,9 +252,9 @@ internal sealed class RestrictedUnpickler
                         SetItems(AsDict(Peek(), "SETITEMS"), items, "SETITEMS");
                         break;
                     }
-                case (byte)'q': _memo[ReadByte("BINPUT")] = Peek(); break; // BINPUT
-                case (byte)'r': _memo[BinaryPrimitives.ReadUInt32LittleEndian(ReadBytes(4, "LONG_BINPUT"))] = Peek(); break;
-                case 0x94: _memo[_memo.Count] = Peek(); break; // MEMOIZE
+                case (byte)'q': MemoPut(ReadByte("BINPUT")); break; // BINPUT
+                case (byte)'r': MemoPut(BinaryPrimitives.ReadUInt32LittleEndian(ReadBytes(4, "LONG_BINPUT"))); break;
+                case 0x94: MemoPut(_memo.Count); break; // MEMOIZE
                 case (byte)'h': Push(MemoGet(ReadByte("BINGET"))); break; // BINGET
                 case (byte)'j': Push(MemoGet(BinaryPrimitives.ReadUInt32LittleEndian(ReadBytes(4, "LONG_BINGET")))); break;
                 case (byte)'c': // GLOBAL
@@ -293,7 +322,18 @@ internal sealed class RestrictedUnpickler
     private object? MemoGet(long key) =>
         _memo.TryGetValue(key, out var v) ? v : throw Malformed($"memo entry {key} is read before it is written");
 
-    private void Push(object? v) => _stack.Add(v);
+    private void Push(object? v)
+    {
+        if (++_pushed > MaxValues) throw Malformed($"more than {MaxValues} values (a state dict needs far fewer)");
+        _stack.Add(v);
+    }
+
+    private void MemoPut(long key)
+    {
+        var v = Peek();
+        if (_memo.Count >= MaxMemo && !_memo.ContainsKey(key)) throw Malformed($"more than {MaxMemo} memo entries");
+        _memo[key] = v;
+    }
 
     private object? Pop()
     {
@@ -360,9 +400,9 @@ internal sealed class RestrictedUnpickler
         return Encoding.ASCII.GetString(_data, start, _pos - 1 - start);
     }
 
-    private BertSharpException Truncated(string op) =>
-        Malformed($"it ends inside a {op} opcode (truncated?)");
+    private PickleTruncatedException Truncated(string op) =>
+        new(Malformed($"it ends inside a {op} opcode (truncated?)").Message);
 
     private BertSharpException Malformed(string problem) =>
-        CheckpointErrors.Error(_path, $"{_what} is not a valid pickle: {problem} (at byte {_opPos})");
+        CheckpointErrors.Error(_path, $"{_what} is not a valid pickle: {problem} (at byte {_opPos - _start})");
 }

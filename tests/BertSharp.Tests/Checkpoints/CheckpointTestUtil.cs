@@ -45,7 +45,7 @@ internal static class CheckpointTestUtil
     /// <summary>Asserts a one-line error message that names the file and contains each fragment.</summary>
     public static void AssertMessage(Exception ex, string path, params string[] fragments)
     {
-        Assert.IsType<BertSharpException>(ex);
+        Assert.IsAssignableFrom<BertSharpException>(ex);
         Assert.DoesNotContain('\n', ex.Message);
         Assert.Contains(path, ex.Message);
         foreach (var f in fragments) Assert.Contains(f, ex.Message);

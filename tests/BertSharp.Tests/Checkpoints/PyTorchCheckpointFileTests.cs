@@ -234,6 +234,17 @@ public class PyTorchCheckpointFileTests
     }
 
     [Fact]
+    public void Pickles_creating_too_many_values_are_refused()
+    {
+        using var dir = new TempDir();
+        var p = new PickleBuilder().Proto().Op('}');
+        var pushPop = new byte[2 * (RestrictedUnpickler.MaxValues + 1)];
+        for (int i = 0; i < pushPop.Length; i += 2) { pushPop[i] = (byte)']'; pushPop[i + 1] = (byte)'0'; }
+        p.Raw(pushPop).Stop();
+        AssertLoadFails(WritePickle(dir, p.ToArray()), "more than 5000000 values");
+    }
+
+    [Fact]
     public void Views_outside_their_storage_are_refused()
     {
         using var dir = new TempDir();
@@ -343,15 +354,19 @@ public class PyTorchCheckpointFileTests
 
         var text = dir.File("text.bin");
         File.WriteAllText(text, "hello world, not a checkpoint");
-        AssertLoadFails(text, "not a PyTorch checkpoint");
+        AssertLoadFails(text, "not a PyTorch checkpoint (a torch.save file is a zip archive, or a pickle in the legacy format)");
 
         var tiny = dir.File("tiny.bin");
         File.WriteAllBytes(tiny, [0x50]);
         AssertLoadFails(tiny, "the file is 1 bytes, too short");
 
         var legacy = dir.File("legacy.bin");
-        File.WriteAllBytes(legacy, [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e]);
-        AssertLoadFails(legacy, "legacy torch.save file");
+        File.WriteAllBytes(legacy, TorchSaveWriter.LegacyMagic);
+        AssertLoadFails(legacy, "the protocol-version pickle is not a valid pickle: it ends without a STOP opcode (truncated?)");
+
+        var pickle = dir.File("pickle.bin");
+        File.WriteAllBytes(pickle, [0x80, 0x02, 0x4e, 0x2e]);
+        AssertLoadFails(pickle, "starts like a pickle but not like a torch.save file");
 
         var noPickle = dir.File("nopickle.bin");
         TorchSaveWriter.WriteZip(noPickle, [("version", Encoding.ASCII.GetBytes("3\n"))]);
@@ -365,5 +380,126 @@ public class PyTorchCheckpointFileTests
             zip.CreateEntry("b/data.pkl");
         }
         AssertLoadFails(twoPickles, "has 2 data.pkl entries");
+    }
+
+    // ------------------------------------------------------------------ legacy (PyTorch < 1.6) format
+
+    /// <summary>The fixture's state dict re-expressed in the legacy layout, storages shared as in the zip file.</summary>
+    private static (List<TorchEntry> Entries, List<(string Key, long Numel, byte[] Data)> Storages) FixtureAsLegacy()
+    {
+        var pt = PyTorchCheckpointFile.Load(FixturePath);
+        try
+        {
+            var entries = new List<TorchEntry>();
+            var storages = new List<(string Key, long Numel, byte[] Data)>();
+            var tied = new Dictionary<string, string>
+            {
+                ["cls.predictions.decoder.weight"] = "bert.embeddings.word_embeddings.weight",
+                ["cls.predictions.decoder.bias"] = "cls.predictions.bias",
+            };
+            var keyOf = new Dictionary<string, string>();
+            foreach (var (name, t) in pt)
+            {
+                if (!tied.TryGetValue(name, out var owner))
+                {
+                    keyOf[name] = storages.Count.ToString();
+                    storages.Add((keyOf[name], t.NumberOfElements, Bytes(t)));
+                }
+                var key = keyOf[owner ?? name];
+                var type = t.dtype == ScalarType.Int64 ? "LongStorage" : "FloatStorage";
+                var stride = Enumerable.Range(0, t.shape.Length).Select(i => t.shape.Skip(i + 1).Aggregate(1L, (a, b) => a * b)).ToArray();
+                entries.Add(new(name, type, key, t.NumberOfElements, 0, t.shape, stride));
+            }
+            return (entries, storages);
+        }
+        finally { DisposeAll(pt); }
+    }
+
+    [Fact]
+    public void Legacy_format_is_read()
+    {
+        using var dir = new TempDir();
+        var (entries, storages) = FixtureAsLegacy();
+        var path = dir.File("legacy.bin");
+        TorchSaveWriter.WriteLegacy(path, entries, storages);
+        var legacy = PyTorchCheckpointFile.Load(path);
+        var zip = PyTorchCheckpointFile.Load(FixturePath);
+        try
+        {
+            Assert.Equal(zip.Keys, legacy.Keys);
+            foreach (var (name, t) in zip) AssertBitEqual(t, legacy[name], name);
+            legacy["bert.embeddings.word_embeddings.weight"][1, 1] = 5f;
+            Assert.Equal(5f, legacy["cls.predictions.decoder.weight"][1, 1].item<float>());
+        }
+        finally
+        {
+            DisposeAll(legacy);
+            DisposeAll(zip);
+        }
+    }
+
+    [Fact]
+    public void Legacy_format_with_pickles_larger_than_the_first_read_is_read()
+    {
+        using var dir = new TempDir();
+        var longName = new string('w', 3_000_000);
+        var path = dir.File("big-pickle.bin");
+        TorchSaveWriter.WriteLegacy(path, [new(longName, "FloatStorage", "0", 2, 0, [2], [1])],
+            [("0", 2, BitConverter.GetBytes(1.5f).Concat(BitConverter.GetBytes(-2f)).ToArray())]);
+        var t = PyTorchCheckpointFile.Load(path);
+        Assert.Equal(new[] { 1.5f, -2f }, t[longName].data<float>().ToArray());
+        DisposeAll(t);
+    }
+
+    [Fact]
+    public void Legacy_format_errors_are_reported()
+    {
+        using var dir = new TempDir();
+        var (entries, storages) = FixtureAsLegacy();
+        var path = dir.File("legacy.bin");
+        TorchSaveWriter.WriteLegacy(path, entries, storages);
+        var bytes = File.ReadAllBytes(path);
+
+        var truncated = dir.File("truncated.bin");
+        File.WriteAllBytes(truncated, bytes[..(bytes.Length - 3)]);
+        AssertLoadFails(truncated, "storage '46' needs 8 bytes but the file has only 5 left (truncated?)");
+        File.WriteAllBytes(truncated, bytes[..(bytes.Length - 10)]);
+        AssertLoadFails(truncated, "the file ends before storage '46' (truncated?)");
+        File.WriteAllBytes(truncated, bytes[..3000]);
+        AssertLoadFails(truncated, "the state-dict pickle is not a valid pickle", "(truncated?)");
+
+        var count = dir.File("count.bin");
+        TorchSaveWriter.WriteLegacy(count, entries, storages, countOverride: 1L << 50);
+        AssertLoadFails(count, "storage '0' should hold 128 elements (LongStorage) but its record says 1125899906842624");
+
+        var bigEndian = dir.File("be.bin");
+        TorchSaveWriter.WriteLegacy(bigEndian, entries, storages, littleEndian: false);
+        AssertLoadFails(bigEndian, "written on a big-endian machine");
+
+        var twice = dir.File("twice.bin");
+        TorchSaveWriter.WriteLegacy(twice, entries, [.. storages, storages[0]]);
+        AssertLoadFails(twice, "lists '0' twice");
+
+        var unknown = dir.File("unknown.bin");
+        TorchSaveWriter.WriteLegacy(unknown, entries, [.. storages, ("999", 1, new byte[4])]);
+        AssertLoadFails(unknown, "lists '999', which no tensor references");
+
+        var missing = dir.File("missing.bin");
+        TorchSaveWriter.WriteLegacy(missing, entries, storages[1..]);
+        AssertLoadFails(missing, "storage '0' is referenced but not in the storage-keys list");
+
+        var evil = dir.File("evil.bin");
+        var evilPickle = new PickleBuilder().Proto().Global("os", "system").Str("ls").Raw(0x85).Reduce().Stop().ToArray();
+        TorchSaveWriter.WriteLegacy(evil, entries, storages, mainPickle: evilPickle);
+        var ex = Assert.Throws<BertSharpException>(() => PyTorchCheckpointFile.Load(evil));
+        Assert.Equal($"refusing to load {evil}: it references os.system, which a state dict never needs", ex.Message);
+
+        var view = dir.File("view.bin");
+        var viewPickle = new PickleBuilder().Proto().Op('}').Str("w").Global("torch._utils", "_rebuild_tensor_v2").Mark()
+            .Mark().Str("storage").Global("torch", "FloatStorage").Str("0").Str("cpu").Int(2).Mark().Str("v").Int(0).Int(1).Tuple().Tuple().Op('Q')
+            .Int(0).IntTuple([1]).IntTuple([1]).False().Global("collections", "OrderedDict").EmptyTuple().Reduce().Tuple().Reduce()
+            .Op('s').Stop().ToArray();
+        TorchSaveWriter.WriteLegacy(view, [], [("0", 2, new byte[8])], mainPickle: viewPickle);
+        AssertLoadFails(view, "storage '0' is a storage view");
     }
 }

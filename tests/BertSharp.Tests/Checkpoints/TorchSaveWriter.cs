@@ -51,7 +51,7 @@ internal sealed record TorchEntry(string Name, string StorageType, string Key, l
 internal static class TorchSaveWriter
 {
     /// <summary>The pickle torch.save writes for an OrderedDict of tensors.</summary>
-    public static byte[] StateDictPickle(IEnumerable<TorchEntry> entries, bool asParameters = false)
+    public static byte[] StateDictPickle(IEnumerable<TorchEntry> entries, bool asParameters = false, bool legacy = false)
     {
         var p = new PickleBuilder().Proto().Global("collections", "OrderedDict").EmptyTuple().Reduce().Mark();
         foreach (var e in entries)
@@ -59,7 +59,9 @@ internal static class TorchSaveWriter
             p.Str(e.Name);
             if (asParameters) p.Global("torch._utils", "_rebuild_parameter").Mark();
             p.Global("torch._utils", "_rebuild_tensor_v2").Mark();
-            p.Mark().Str("storage").Global("torch", e.StorageType).Str(e.Key).Str("cpu").Int(e.StorageNumel).Tuple().Op('Q');
+            p.Mark().Str("storage").Global("torch", e.StorageType).Str(e.Key).Str("cpu").Int(e.StorageNumel);
+            if (legacy) p.Op('N'); // view metadata
+            p.Tuple().Op('Q');
             p.Int(e.Offset).IntTuple(e.Size).IntTuple(e.Stride).False()
              .Global("collections", "OrderedDict").EmptyTuple().Reduce().Tuple().Reduce();
             if (asParameters) p.False().Global("collections", "OrderedDict").EmptyTuple().Reduce().Tuple().Reduce();
@@ -93,6 +95,36 @@ internal static class TorchSaveWriter
         files.AddRange(storages.Select(kv => ("data/" + kv.Key, kv.Value)));
         files.Add(("version", Encoding.ASCII.GetBytes("3\n")));
         WriteZip(path, files);
+    }
+
+    public static readonly byte[] LegacyMagic = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e];
+
+    /// <summary>
+    /// The legacy (PyTorch &lt; 1.6) layout, after torch/serialization.py <c>_legacy_save</c>: pickles of the magic
+    /// number, the protocol version 1001, the system info and the state dict, then the pickled list of storage keys,
+    /// then for each key an int64 element count and the raw bytes.
+    /// </summary>
+    public static void WriteLegacy(string path, IEnumerable<TorchEntry> entries, IList<(string Key, long Numel, byte[] Data)> storages,
+        bool littleEndian = true, byte[]? mainPickle = null, long? countOverride = null)
+    {
+        using var fs = File.Create(path);
+        fs.Write(LegacyMagic);
+        fs.Write(new PickleBuilder().Proto().Raw((byte)'M', 0xe9, 0x03).Stop().ToArray());
+        var sys = new PickleBuilder().Proto().Op('}').Mark()
+            .Str("protocol_version").Raw((byte)'M', 0xe9, 0x03)
+            .Str("little_endian").Raw(littleEndian ? (byte)0x88 : (byte)0x89)
+            .Str("type_sizes").Op('}').Mark().Str("short").Int(2).Str("int").Int(4).Str("long").Int(4).Op('u')
+            .Op('u').Stop();
+        fs.Write(sys.ToArray());
+        fs.Write(mainPickle ?? StateDictPickle(entries, legacy: true));
+        var keys = new PickleBuilder().Proto().Op(']').Mark();
+        foreach (var (key, _, _) in storages) keys.Str(key);
+        fs.Write(keys.Op('e').Stop().ToArray());
+        foreach (var (_, numel, data) in storages)
+        {
+            fs.Write(BitConverter.GetBytes(countOverride ?? numel));
+            fs.Write(data);
+        }
     }
 
     /// <summary>A checkpoint whose data.pkl is <paramref name="pickle"/>, with no storages.</summary>

@@ -9,7 +9,7 @@ namespace BertSharp.Checkpoints;
 /// Reads a PyTorch state dict written by <c>torch.save(model.state_dict(), f)</c>. The zip format (PyTorch
 /// 1.6 and later) holds <c>PREFIX/data.pkl</c> (the pickled dict), <c>PREFIX/data/KEY</c> (one raw little-endian
 /// storage per key), <c>PREFIX/version</c> and, from PyTorch 2.x, <c>PREFIX/byteorder</c>. The legacy format
-/// (PyTorch 0.4 to 1.5, still common on the HuggingFace hub) is also read: five pickles in a row (magic number,
+/// (PyTorch 0.4 to 1.5, found in older HuggingFace hub repositories) is also read: five pickles in a row (magic number,
 /// protocol version 1001, system info, the dict, the list of storage keys), then each storage as an 8-byte
 /// element count and its raw bytes.
 /// </summary>
@@ -28,7 +28,7 @@ namespace BertSharp.Checkpoints;
 /// </remarks>
 public static class PyTorchCheckpointFile
 {
-    /// <summary>data.pkl entries larger than this are refused (a BERT-large state dict's is about 30 KB).</summary>
+    /// <summary>Pickles larger than this are refused (the fixture's 49-entry state dict takes 8.7 KB).</summary>
     public const long MaxPickleBytes = 100_000_000;
 
     /// <summary>Deflate cannot compress better than about 1032:1; an entry claiming more is lying.</summary>
@@ -44,21 +44,7 @@ public static class PyTorchCheckpointFile
     {
         ArgumentNullException.ThrowIfNull(path);
         TensorBytes.EnsureLittleEndianHost();
-        FileStream fs;
-        try
-        {
-            fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
-        {
-            throw ex switch
-            {
-                FileNotFoundException or DirectoryNotFoundException => Error(path, "file not found", ex),
-                UnauthorizedAccessException => Error(path, "permission denied", ex),
-                _ => Error(path, $"could not open: {TensorBytes.OneLine(ex.Message)}", ex),
-            };
-        }
-
+        var fs = CheckpointIO.OpenRead(path);
         using (fs)
         {
             try
@@ -362,9 +348,9 @@ public static class PyTorchCheckpointFile
     }
 
     private static BertSharpException Error(string path, string problem, Exception? inner = null) =>
-        CheckpointErrors.Error(path, problem, inner);
+        CheckpointIO.Error(path, problem, inner);
 
-    private static string Quote(string s) => CheckpointErrors.Quote(s);
+    private static string Quote(string s) => CheckpointIO.Quote(s);
 
     // ------------------------------------------------------------------ the pickle's vocabulary
 
@@ -506,7 +492,7 @@ public static class PyTorchCheckpointFile
         private static string Describe(object? v) => v switch
         {
             StorageKind k => "torch." + k.Name,
-            StorageRef s => $"storage {CheckpointErrors.Quote(s.Key)}",
+            StorageRef s => $"storage {CheckpointIO.Quote(s.Key)}",
             PickleTuple t => "(" + string.Join(", ", t.Items.Take(8).Select(x => x is PickleTuple ? "tuple" : Describe(x))) + (t.Items.Length > 8 ? ", ...)" : ")"),
             _ => RestrictedUnpickler.Describe(v),
         };

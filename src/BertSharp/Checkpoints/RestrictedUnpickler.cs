@@ -296,7 +296,7 @@ internal sealed class RestrictedUnpickler
     internal static string Describe(object? v) => v switch
     {
         null => "None",
-        string s => $"the string {CheckpointErrors.Quote(s)}",
+        string s => $"the string {CheckpointIO.Quote(s)}",
         long l => $"the integer {l}",
         bool b => b ? "True" : "False",
         double d => $"the float {d.ToString(System.Globalization.CultureInfo.InvariantCulture)}",
@@ -404,5 +404,5 @@ internal sealed class RestrictedUnpickler
         new(Malformed($"it ends inside a {op} opcode (truncated?)").Message);
 
     private BertSharpException Malformed(string problem) =>
-        CheckpointErrors.Error(_path, $"{_what} is not a valid pickle: {problem} (at byte {_opPos - _start})");
+        CheckpointIO.Error(_path, $"{_what} is not a valid pickle: {problem} (at byte {_opPos - _start})");
 }

@@ -79,13 +79,11 @@ public static class SafeTensorsFile
         catch (Exception ex)
         {
             DisposeAll(loaded.Values);
-            throw ex switch
-            {
-                BertSharpException => ex,
-                EndOfStreamException => Error(path, "the file ended while reading tensor data (did it shrink while being read?)", ex),
-                IOException or UnauthorizedAccessException => Error(path, $"could not read: {TensorBytes.OneLine(ex.Message)}", ex),
-                _ => ex,
-            };
+            if (ex is EndOfStreamException)
+                throw Error(path, "the file ended while reading tensor data (did it shrink while being read?)", ex);
+            if (ex is IOException or UnauthorizedAccessException)
+                throw Error(path, $"could not read: {TensorBytes.OneLine(ex.Message)}", ex);
+            throw;
         }
     }
 
@@ -179,6 +177,8 @@ public static class SafeTensorsFile
         json.Append('}');
         var headerBytes = Encoding.ASCII.GetBytes(json.ToString()); // all non-ASCII was escaped
         int padded = (headerBytes.Length + 7) / 8 * 8;
+        if (padded > MaxHeaderBytes)
+            throw new ArgumentException($"The header would take {padded} bytes, more than readers accept ({MaxHeaderBytes}).", nameof(tensors));
 
         AtomicFile.Write(path, stream =>
         {
@@ -204,23 +204,7 @@ public static class SafeTensorsFile
 
     // ---------------------------------------------------------------- reading
 
-    private static FileStream OpenRead(string path)
-    {
-        ArgumentNullException.ThrowIfNull(path);
-        try
-        {
-            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
-        {
-            throw ex switch
-            {
-                FileNotFoundException or DirectoryNotFoundException => Error(path, "file not found", ex),
-                UnauthorizedAccessException => Error(path, "permission denied", ex),
-                _ => Error(path, $"could not open: {TensorBytes.OneLine(ex.Message)}", ex),
-            };
-        }
-    }
+    private static FileStream OpenRead(string path) => CheckpointIO.OpenRead(path, FileOptions.SequentialScan);
 
     private static Header ReadHeader(string path, FileStream fs)
     {
@@ -438,9 +422,9 @@ public static class SafeTensorsFile
     // ---------------------------------------------------------------- messages
 
     private static BertSharpException Error(string path, string problem, Exception? inner = null) =>
-        CheckpointErrors.Error(path, problem, inner);
+        CheckpointIO.Error(path, problem, inner);
 
-    private static string Quote(string name) => CheckpointErrors.Quote(name);
+    private static string Quote(string name) => CheckpointIO.Quote(name);
 
     private static string Kind(JsonElement e) => e.ValueKind switch
     {

@@ -117,6 +117,40 @@ public class SafeTensorsFileTests
         finally { DisposeAll(tensors); }
     }
 
+    [Theory]
+    [InlineData("sequence-classification", 42, "classifier", 3)]
+    [InlineData("token-classification", 40, "classifier", 5)]
+    [InlineData("question-answering", 40, "qa_outputs", 2)]
+    public void Head_fixtures_load_share_the_base_encoder_and_resave_byte_identically(string head, int count, string prefix, int labels)
+    {
+        using var dir = new TempDir();
+        var baseTensors = SafeTensorsFile.Load(FixturePath);
+        var model = SafeTensorsFile.Load(Fixture("heads", head, "model.safetensors"));
+        var headOnly = SafeTensorsFile.Load(Fixture("heads", head, "head_only.safetensors"));
+        try
+        {
+            Assert.Equal(count, model.Count);
+            foreach (var (name, t) in model.Where(kv => kv.Key.StartsWith("bert.", StringComparison.Ordinal)))
+                AssertBitEqual(baseTensors[name], t, name);
+            Assert.Equal(new[] { prefix + ".bias", prefix + ".weight" }, headOnly.Keys.Order(StringComparer.Ordinal));
+            Assert.Equal(new long[] { labels, 32 }, headOnly[prefix + ".weight"].shape);
+            foreach (var (name, t) in headOnly) AssertBitEqual(t, model[name], name);
+
+            foreach (var (file, tensors) in new[] { ("model.safetensors", model), ("head_only.safetensors", headOnly) })
+            {
+                var output = dir.File(file);
+                SafeTensorsFile.Save(output, tensors);
+                Assert.Equal(File.ReadAllBytes(Fixture("heads", head, file)), File.ReadAllBytes(output));
+            }
+        }
+        finally
+        {
+            DisposeAll(baseTensors);
+            DisposeAll(model);
+            DisposeAll(headOnly);
+        }
+    }
+
     [Fact]
     public void ReadMetadata_returns_the_metadata_map()
     {

@@ -41,7 +41,7 @@ public static class PretrainCommand
             bool isResume = r.GetValue(resume);
             var outDir = r.GetValue(output)!;
             var saved = isResume ? RunOptions.LoadSaved(new RunFolder(outDir).ArgsFile) : null;
-            var v = o.Values(r, saved);
+            var v = o.Resolve(r, saved);
             long seed = r.GetValue(Cli.Seed) ?? v.Get<long?>("--seed") ?? 42;
             var runOptions = new PretrainingRunOptions
             {

@@ -21,7 +21,7 @@ public sealed class RunOptions
         catch (JsonException e) { throw new BertSharpException($"{argsFile}: invalid JSON: {e.Message.Split('\n')[0]}"); }
     }
 
-    public Values Values(ParseResult r, JsonObject? saved) => new(this, r, saved);
+    public Values Resolve(ParseResult r, JsonObject? saved) => new(this, r, saved);
 
     public sealed class Values(RunOptions owner, ParseResult r, JsonObject? saved)
     {

@@ -31,7 +31,7 @@ public static class TokenizeCommand
     {
         Checkpoints.ModelFolder.RequireFolder(dir);
         var tok = BertTokenizer.FromFolder(dir);
-        int max = maxLength ?? tok.ModelMaxLength;
+        int max = maxLength ?? tok.DefaultMaxLength;
         if (text != null)
         {
             if (file != null) throw new BertSharpException("give either TEXT or --file, not both");

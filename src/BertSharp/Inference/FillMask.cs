@@ -3,6 +3,7 @@ using BertSharp.Modeling;
 using BertSharp.Tokenization;
 using TorchSharp;
 using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
 
 namespace BertSharp.Inference;
 

@@ -3,6 +3,7 @@ using BertSharp.Data;
 using BertSharp.Modeling;
 using BertSharp.Tokenization;
 using BertSharp.Training;
+using TorchSharp;
 
 namespace BertSharp.Pretraining;
 

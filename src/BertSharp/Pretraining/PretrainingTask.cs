@@ -4,6 +4,7 @@ using BertSharp.Tokenization;
 using BertSharp.Training;
 using TorchSharp;
 using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
 
 namespace BertSharp.Pretraining;
 

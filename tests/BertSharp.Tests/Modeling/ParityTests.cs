@@ -79,7 +79,7 @@ public class ParityTests
             int b = pos[0].GetInt32(), t = pos[1].GetInt32();
             var logits = outp.MlmLogits[b, t];
             AssertClose(mlm.GetProperty("logits")[i], logits, $"mlm.logits[{b},{t}]");
-            var top5 = logits.topk(5).indices.data<long>().ToArray();
+            var top5 = logits.topk(5).indexes.data<long>().ToArray();
             Assert.Equal(mlm.GetProperty("top5_ids")[i].EnumerateArray().Select(x => x.GetInt64()), top5);
         }
 

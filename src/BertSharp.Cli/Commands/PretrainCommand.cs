@@ -30,6 +30,7 @@ public static class PretrainCommand
         var evalEvery = o.Add(new Option<long>("--eval-every") { Description = "Evaluate on the validation split and checkpoint every N steps", DefaultValueFactory = _ => 50 });
         var maxPred = o.Add(new Option<int>("--max-predictions-per-seq") { Description = "At most this many masked tokens per sequence", DefaultValueFactory = _ => 10 });
         var wwm = o.Add(new Option<bool>("--whole-word-mask") { Description = "Mask all WordPieces of a word together" });
+        var evalExamples = o.Add(new Option<int>("--max-eval-examples") { Description = "Validation examples used at each evaluation (a fixed random subset)", DefaultValueFactory = _ => 4096 });
         var staticMask = o.Add(new Option<bool>("--static-mask") { Description = "Use the same masks every epoch (default: fresh masks each epoch)" });
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --output from its last checkpoint (its saved options are used)" };
 
@@ -48,7 +49,7 @@ public static class PretrainCommand
                 Corpus = v.Get(corpus)!, ValidationCorpus = v.Get(validation), DataDir = v.Get(dataDir),
                 ModelPreset = v.Get(preset)!, Vocab = v.Get(vocab), VocabSize = v.Get(vocabSize), LowerCase = !v.Get(cased),
                 MaxSeqLength = v.Get(maxSeq), BatchSize = v.Get(batch), MaxPredictionsPerSeq = v.Get(maxPred),
-                WholeWordMask = v.Get(wwm), StaticMask = v.Get(staticMask),
+                WholeWordMask = v.Get(wwm), StaticMask = v.Get(staticMask), MaxValidationExamples = v.Get(evalExamples),
             };
             var run = new RunFolder(outDir);
             if (!isResume && Directory.Exists(run.LastCheckpoint))

@@ -207,7 +207,7 @@ public sealed class BertConfig
     {
         if (v is JsonValue jv && jv.GetValueKind() == JsonValueKind.Number)
         {
-            double d = jv.GetValue<double>();
+            double d = NumberOf(jv);
             if (d == Math.Floor(d) && d >= int.MinValue && d <= int.MaxValue) return (int)d;
         }
         throw WrongType(key, "an integer", v, source);
@@ -215,9 +215,13 @@ public sealed class BertConfig
 
     static double Num(JsonNode? v, string key, string source)
     {
-        if (v is JsonValue jv && jv.GetValueKind() == JsonValueKind.Number) return jv.GetValue<double>();
+        if (v is JsonValue jv && jv.GetValueKind() == JsonValueKind.Number) return NumberOf(jv);
         throw WrongType(key, "a number", v, source);
     }
+
+    // A node parsed from text holds a JsonElement; one built in code holds the CLR value (int, double, ...).
+    static double NumberOf(JsonValue jv) =>
+        double.Parse(jv.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture);
 
     static string Str(JsonNode? v, string key, string source)
     {

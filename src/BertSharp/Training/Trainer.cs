@@ -132,7 +132,9 @@ public sealed class Trainer
             if (step % evalEvery == 0 || step == TotalSteps)
             {
                 lastEval = EvaluateNow();
-                logger.LogEval(step, lastEval.ToDictionary(kv => "val_" + kv.Key, kv => kv.Value));
+                var evalRow = lastEval.ToDictionary(kv => "val_" + kv.Key, kv => kv.Value);
+                evalRow["epoch"] = epoch + (double)nextBatch / task.BatchesPerEpoch;
+                logger.LogEval(step, evalRow);
                 state = state with { Step = step, Epoch = epoch, NextBatch = nextBatch };
                 if (lastEval.TryGetValue(task.SelectionMetric, out var metric) && IsBetter(metric, state.BestMetric))
                 {

@@ -4,7 +4,8 @@ using BertSharp.Cli.Commands;
 namespace BertSharp.Cli;
 
 /// <summary>The `bert` command: parses options and calls the library. Errors caused by input print one line
-/// (the stack trace only with --verbose); exit code 1 for such errors, 2 for bugs.</summary>
+/// (the stack trace only with --verbose); exit code 1 for such errors and for I/O failures (disk full,
+/// permission denied), 2 for bugs.</summary>
 public static class Cli
 {
     public static readonly Option<string> Device = new("--device") { Description = "Device to run on: cpu, cuda, cuda:N", DefaultValueFactory = _ => "cpu", Recursive = true };
@@ -42,6 +43,13 @@ public static class Cli
         catch (BertSharpException e)
         {
             stderr.WriteLine($"error: {e.Message}");
+            if (verbose) stderr.WriteLine(e);
+            return 1;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The environment, not a bug: a full disk, a read-only or vanished folder. .NET's message names the file.
+            stderr.WriteLine($"error: {e.Message.ReplaceLineEndings(" ").Trim()}");
             if (verbose) stderr.WriteLine(e);
             return 1;
         }

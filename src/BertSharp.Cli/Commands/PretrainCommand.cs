@@ -52,7 +52,9 @@ public static class PretrainCommand
                 WholeWordMask = v.Get(wwm), StaticMask = v.Get(staticMask), MaxValidationExamples = v.Get(evalExamples),
             };
             var run = new RunFolder(outDir);
-            if (!isResume && Directory.Exists(run.LastCheckpoint))
+            // Held from here to the end: a second run on this folder is refused before it writes anything.
+            using var runLock = run.Lock();
+            if (!isResume && (Directory.Exists(run.LastCheckpoint) || RunFolder.FindCheckpoint(run.LastCheckpoint) != null))
                 throw new BertSharpException($"{run.Root}: already holds a run; continue it with --resume, or choose another --output");
             var args = v.ToDictionary();
             args["--seed"] = seed;

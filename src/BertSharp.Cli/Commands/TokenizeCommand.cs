@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using BertSharp.Data;
 using BertSharp.Tokenization;
 
 namespace BertSharp.Cli.Commands;
@@ -12,7 +13,7 @@ public static class TokenizeCommand
         var dir = new Argument<string>("MODEL_DIR") { Description = "A model folder (vocab.txt, tokenizer_config.json)" };
         var text = new Argument<string?>("TEXT") { Description = "Text to tokenize; without it, JSONL lines {\"text\": …, \"pair\": …} are read from --file or stdin", Arity = ArgumentArity.ZeroOrOne };
         var pair = new Option<string?>("--pair") { Description = "Second segment (sentence B)" };
-        var file = new Option<string?>("--file") { Description = "Read JSONL inputs from this file (- for stdin); one JSON line is written per input, in order" };
+        var file = new Option<string?>("--file") { Description = "Read JSONL inputs from this file (- for stdin); one JSON line is written per input, in order; empty lines are skipped. " + TextLineReader.InputRule };
         var maxLength = new Option<int?>("--max-length") { Description = "Truncate to this many tokens including [CLS]/[SEP] (default: the tokenizer's model_max_length)" };
         var json = new Option<bool>("--json") { Description = "Write JSON to stdout" };
         var cmd = new Command("tokenize", "Show WordPiece tokens, input_ids and token_type_ids for a text or a pair") { dir, text, pair, file, maxLength, json };
@@ -46,24 +47,17 @@ public static class TokenizeCommand
             return 0;
         }
         if (pair != null) throw new BertSharpException("--pair needs TEXT; in JSONL input give \"pair\" in each line");
-        string source = file is null or "-" ? "stdin" : file;
-        using var reader = file is null or "-" ? new StreamReader(Console.OpenStandardInput()) : OpenFile(file);
-        int lineNo = 0;
-        string? line;
-        while ((line = reader.ReadLine()) != null)
+        // The one text-input rule (TextLineReader.InputRule), as for every other text file BertSharp reads.
+        using var reader = file is null or "-"
+            ? new TextLineReader(Console.OpenStandardInput(), "stdin")
+            : TextLineReader.Open(file);
+        while (reader.TryReadLine(out var line))
         {
-            lineNo++;
             if (string.IsNullOrWhiteSpace(line)) continue;
-            var (a, b) = ParseLine(line, source, lineNo);
+            var (a, b) = ParseLine(line, reader.SourceName, reader.LineNumber);
             ctx.Out.WriteLine(ToJson(tok.Encode(a, b, max)).ToJsonString());
         }
         return 0;
-    }
-
-    static StreamReader OpenFile(string path)
-    {
-        if (!File.Exists(path)) throw new BertSharpException($"{path}: file not found");
-        return new StreamReader(path);
     }
 
     static (string Text, string? Pair) ParseLine(string line, string source, int lineNo)

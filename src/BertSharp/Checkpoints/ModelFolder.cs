@@ -57,8 +57,8 @@ public static class ModelFolder
     {
         var vocabPath = Path.Combine(dir, VocabFile);
         if (!File.Exists(vocabPath)) return; // a weights-only folder; the tokenizer loader reports it when it is needed
-        int lines = 0;
-        foreach (var _ in File.ReadLines(vocabPath)) lines++;
+        // Counted with the tokenizer's own reader, so the count is the number of token ids it will have.
+        int lines = Tokenization.BertTokenizer.ReadVocab(vocabPath).Tokens.Count;
         if (lines < config.VocabSize)
             throw new BertSharpException($"{vocabPath}: has {lines} tokens but {ConfigFile} says vocab_size {config.VocabSize}");
         if (lines > config.VocabSize)

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using BertSharp.Checkpoints;
 
 namespace BertSharp;
@@ -5,7 +6,8 @@ namespace BertSharp;
 /// <summary>
 /// Writes a file so that readers see either the old content or the complete new one, never a partial file:
 /// the data goes to a temporary file in the same folder, is flushed to disk, and is then renamed over the
-/// target (an atomic replace on the same file system).
+/// target (an atomic replace on the same file system); the folder is then flushed too, so the rename itself
+/// survives a power cut (on Linux and macOS; Windows journals it).
 /// </summary>
 public static class AtomicFile
 {
@@ -40,6 +42,7 @@ public static class AtomicFile
             }
             File.Move(temp, full, overwrite: true);
             created = false;
+            FlushFolderToDisk(dir);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -63,4 +66,37 @@ public static class AtomicFile
 
     public static void WriteAllText(string path, string text) =>
         Write(path, s => { var b = new System.Text.UTF8Encoding(false).GetBytes(text); s.Write(b, 0, b.Length); });
+
+    /// <summary>Flushes a file written by other means (a library's own writer) to disk: its data survives a
+    /// power cut once this returns.</summary>
+    public static void FlushFileToDisk(string path)
+    {
+        using var fs = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, 1);
+        fs.Flush(flushToDisk: true);
+    }
+
+    /// <summary>Flushes a folder's entries (created, renamed, deleted files) to disk, best effort: a rename is
+    /// durable only once its folder is. A no-op on Windows and where the platform refuses it.</summary>
+    public static void FlushFolderToDisk(string dir)
+    {
+        if (OperatingSystem.IsWindows()) return;
+        try
+        {
+            int fd = Native.open(dir, 0 /* O_RDONLY */);
+            if (fd < 0) return;
+            Native.fsync(fd);
+            Native.close(fd);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { /* not a libc platform */ }
+    }
+
+    static class Native
+    {
+        [DllImport("libc", SetLastError = true)]
+        internal static extern int open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
+        [DllImport("libc", SetLastError = true)]
+        internal static extern int fsync(int fd);
+        [DllImport("libc", SetLastError = true)]
+        internal static extern int close(int fd);
+    }
 }

@@ -41,10 +41,12 @@ public static class PretrainingRun
         var (trainDocs, validDocs) = ReadCorpus(o, log);
         BertTokenizer tokenizer;
         string? vocabReport = null;
-        var resumeVocab = Path.Combine(outputDir, "checkpoints", "last", BertTokenizer.VocabFileName);
+        // The checkpoint a resume continues from (after a crash it may be last.new or last.old).
+        var resumeCheckpoint = resume ? RunFolder.FindCheckpoint(new RunFolder(outputDir).LastCheckpoint) : null;
+        var resumeVocab = Path.Combine(resumeCheckpoint ?? "", BertTokenizer.VocabFileName);
         if (o.Vocab != null)
             tokenizer = BertTokenizer.FromVocabFile(o.Vocab, o.LowerCase);
-        else if (resume && File.Exists(resumeVocab))
+        else if (resumeCheckpoint != null && File.Exists(resumeVocab))
             tokenizer = BertTokenizer.FromVocabFile(resumeVocab, o.LowerCase);
         else
         {

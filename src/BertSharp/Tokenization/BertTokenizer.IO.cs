@@ -144,7 +144,8 @@ public sealed partial class BertTokenizer
 
     /// <summary>
     /// Writes vocab.txt (one token per line, '\n') and tokenizer_config.json (HF BertTokenizer fields) into
-    /// <paramref name="modelDir"/>, creating it if needed. Other files in the folder are left alone.
+    /// <paramref name="modelDir"/>, creating it if needed, each atomically (a crash leaves the old file or the
+    /// new one, never a truncated one). Other files in the folder are left alone.
     /// </summary>
     public void Save(string modelDir)
     {
@@ -152,7 +153,7 @@ public sealed partial class BertTokenizer
         Directory.CreateDirectory(modelDir);
         var sb = new StringBuilder(_vocab.Length * 8);
         foreach (string token in _vocab) sb.Append(token).Append('\n');
-        File.WriteAllText(Path.Combine(modelDir, VocabFileName), sb.ToString(), new UTF8Encoding(false));
+        AtomicFile.WriteAllText(Path.Combine(modelDir, VocabFileName), sb.ToString());
 
         var config = new JsonObject
         {
@@ -174,6 +175,6 @@ public sealed partial class BertTokenizer
             WriteIndented = true,
             Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         });
-        File.WriteAllText(Path.Combine(modelDir, ConfigFileName), json + "\n", new UTF8Encoding(false));
+        AtomicFile.WriteAllText(Path.Combine(modelDir, ConfigFileName), json + "\n");
     }
 }

@@ -57,7 +57,8 @@ public sealed class Trainer
     /// saved so --resume continues). Returns the final evaluation.</summary>
     public IReadOnlyDictionary<string, double> Train(CancellationToken cancel = default)
     {
-        Directory.CreateDirectory(run.Root);
+        using var runLock = run.Lock();            // a second run writing into the same folder is refused
+        RunFolder.FinishReplaceFiles(run.Root);    // a best-model save a crash interrupted
         var model = task.Model;
         var optimizer = CreateOptimizer();
         var schedule = new LinearSchedule(o.LearningRate, o.WarmupSteps ?? (long)Math.Round(TotalSteps * o.WarmupRatio), TotalSteps);
@@ -110,6 +111,8 @@ public sealed class Trainer
             double lr = schedule.At(step);
             foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
             double gradNorm = torch.nn.utils.clip_grad_norm_(parameters, o.MaxGradNorm);
+            if (!double.IsFinite(gradNorm))
+                throw new BertSharpException($"step {step + 1}: the gradient norm is {gradNorm}; stopping before the update. The last good checkpoint is in {run.LastCheckpoint} (lower --learning-rate and --resume)");
             optimizer.step();
             step++;
 
@@ -132,6 +135,8 @@ public sealed class Trainer
             if (step % evalEvery == 0 || step == TotalSteps)
             {
                 lastEval = EvaluateNow();
+                if (lastEval.TryGetValue("loss", out var evalLoss) && !double.IsFinite(evalLoss))
+                    throw new BertSharpException($"step {step}: the validation loss is {evalLoss}; stopping without saving. The last good checkpoint is in {run.LastCheckpoint} (lower --learning-rate and --resume)");
                 var evalRow = lastEval.ToDictionary(kv => "val_" + kv.Key, kv => kv.Value);
                 evalRow["epoch"] = epoch + (double)nextBatch / task.BatchesPerEpoch;
                 logger.LogEval(step, evalRow);
@@ -139,7 +144,7 @@ public sealed class Trainer
                 if (lastEval.TryGetValue(task.SelectionMetric, out var metric) && IsBetter(metric, state.BestMetric))
                 {
                     state = state with { BestMetric = metric, BestStep = step };
-                    task.SaveModel(run.Root);
+                    SaveBestModel(step);
                 }
                 SaveCheckpoint(optimizer, state);
                 OnMessage?.Invoke($"step {step}: " + string.Join(", ", lastEval.Select(kv => $"{kv.Key} {kv.Value:G4}")));
@@ -172,9 +177,21 @@ public sealed class Trainer
         return result;
     }
 
+    /// <summary>The best model at the run folder's root, replaced as a set of files (crash-safe).</summary>
+    void SaveBestModel(long step)
+    {
+        try { RunFolder.ReplaceFiles(run.Root, task.SaveModel); }
+        catch (BertSharpException e) { throw new BertSharpException($"step {step}: {e.Message}; fix the cause and continue with --resume", e); }
+    }
+
     void SaveCheckpoint(AdamW optimizer, State s)
     {
-        Directory.CreateDirectory(run.Checkpoints);
+        try { WriteCheckpoint(optimizer, s); }
+        catch (BertSharpException e) { throw new BertSharpException($"step {s.Step}: {e.Message}; fix the cause and continue with --resume", e); }
+    }
+
+    void WriteCheckpoint(AdamW optimizer, State s)
+    {
         RunFolder.ReplaceFolder(run.LastCheckpoint, dir =>
         {
             task.SaveModel(dir);

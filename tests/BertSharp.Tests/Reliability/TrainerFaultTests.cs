@@ -1,0 +1,161 @@
+using BertSharp.Checkpoints;
+using BertSharp.Training;
+using Xunit.Abstractions;
+
+namespace BertSharp.Tests.Reliability;
+
+/// <summary>
+/// Faults during a real (tiny) pre-training run, in-process: a crash at named points of a checkpoint save
+/// (then --resume must reproduce the uninterrupted run's losses exactly), and NaN losses and gradients
+/// (the run stops naming the step, and checkpoints/last stays the last good one).
+/// </summary>
+public class TrainerFaultTests(ITestOutputHelper log)
+{
+    static readonly Lazy<(string Corpus, Dictionary<long, double> Losses)> Straight = new(() =>
+    {
+        var dir = TestPaths.TempDir("fault-straight");
+        var corpus = TinyPretraining.Corpus(dir);
+        var output = Path.Combine(dir, "run");
+        TinyPretraining.Make(corpus, output, resume: false).Train();
+        return (corpus, TinyPretraining.TrainLosses(output));
+    });
+
+    // Steps 1-8, a checkpoint every 2 steps: the third save (step 6) is interrupted.
+    [Theory]
+    [InlineData("written", 3, 4)]      // last.new half written: resume from step 4
+    [InlineData("old-moved", 2, 6)]    // last gone, last.new complete: resume from step 6
+    [InlineData("new-moved", 3, 6)]    // last.old not yet deleted: resume from step 6
+    [InlineData("staged", 2, 2)]       // the second best model (step 4) is staged but not in place: resume from step 2
+    public void A_crash_during_a_checkpoint_save_resumes_from_a_complete_checkpoint_and_repeats_the_same_losses(string point, int occurrence, long resumeStep)
+    {
+        var (corpus, expected) = Straight.Value;
+        Assert.Equal(8, expected.Count);
+        var output = Path.Combine(TestPaths.TempDir("fault-" + point), "run");
+
+        var crashed = TinyPretraining.Make(corpus, output, resume: false);
+        Assert.True(CrashPointTests.CrashAt(point, () => crashed.Train(), occurrence), $"the run never reached {point} #{occurrence}");
+        var found = RunFolder.FindCheckpoint(new RunFolder(output).LastCheckpoint);
+        Assert.NotNull(found);
+        Assert.Equal(resumeStep, TinyPretraining.CheckpointStep(found!));
+
+        var resumed = TinyPretraining.Make(corpus, output, resume: true);
+        var messages = new List<string>();
+        resumed.OnMessage = messages.Add;
+        resumed.Train();
+        Assert.Contains(messages, m => m.StartsWith("resuming from") && m.Contains($"at step {resumeStep} "));
+        var losses = TinyPretraining.TrainLosses(output);
+        Assert.Equal(expected.Keys.Order(), losses.Keys.Order());
+        foreach (var (step, loss) in expected) Assert.Equal(loss, losses[step], 6);
+
+        // The best model at the root is a complete, loadable folder; no staging or half-swapped folders remain.
+        var (model, _) = ModelFolder.Load(output);
+        model.Dispose();
+        Assert.False(Directory.Exists(Path.Combine(output, ".model.new")));
+        Assert.False(Directory.Exists(new RunFolder(output).LastCheckpoint + ".new"));
+        Assert.False(Directory.Exists(new RunFolder(output).LastCheckpoint + ".old"));
+    }
+
+    [Fact]
+    public void A_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint()
+    {
+        var (corpus, _) = Straight.Value;
+        var output = Path.Combine(TestPaths.TempDir("nan-loss"), "run");
+        var t = TinyPretraining.Make(corpus, output, resume: false, wrap: task => new FaultyTask(task) { NanLossAtStep = 5 });
+        var e = Assert.Throws<BertSharpException>(() => t.Train());
+        log.WriteLine(e.Message);
+        Assert.StartsWith("step 5: the loss is NaN; stopping.", e.Message);
+        Assert.Contains(new RunFolder(output).LastCheckpoint, e.Message);
+        AssertLastGoodCheckpoint(output, 4);
+    }
+
+    [Fact]
+    public void A_nan_gradient_with_a_finite_loss_stops_before_the_update_and_keeps_the_last_good_checkpoint()
+    {
+        var (corpus, _) = Straight.Value;
+        var output = Path.Combine(TestPaths.TempDir("nan-grad"), "run");
+        // Step 6 is a checkpoint step: without the check, NaN weights would be saved as checkpoints/last.
+        var t = TinyPretraining.Make(corpus, output, resume: false, wrap: task => new FaultyTask(task) { NanGradientAtStep = 6 });
+        var e = Assert.Throws<BertSharpException>(() => t.Train());
+        log.WriteLine(e.Message);
+        Assert.StartsWith("step 6: the gradient norm is NaN; stopping before the update.", e.Message);
+        AssertLastGoodCheckpoint(output, 4);
+    }
+
+    [Fact]
+    public void A_nan_validation_loss_stops_without_saving()
+    {
+        var (corpus, _) = Straight.Value;
+        var output = Path.Combine(TestPaths.TempDir("nan-val"), "run");
+        var t = TinyPretraining.Make(corpus, output, resume: false, wrap: task => new FaultyTask(task) { NanValidationAtEvaluation = 3 });
+        var e = Assert.Throws<BertSharpException>(() => t.Train());
+        log.WriteLine(e.Message);
+        Assert.StartsWith("step 6: the validation loss is NaN; stopping without saving.", e.Message);
+        AssertLastGoodCheckpoint(output, 4);
+    }
+
+    [TmpfsFact]
+    public void A_full_disk_during_a_run_is_a_one_line_error_naming_the_path_and_resume_continues_exactly()
+    {
+        var (corpus, expected) = Straight.Value;
+        using var tmpfs = new FileSystemFaults.Tmpfs(64 << 20);
+        var output = Path.Combine(tmpfs.Path, "run");
+        string? filler = null;
+        var t = TinyPretraining.Make(corpus, output, resume: false);
+        // After step 2's checkpoint, leave 1 MB free: step 4's model (1.8 MB) and checkpoint (5 MB) cannot fit.
+        t.OnStep = p => { if (p.Step == 3) filler = FileSystemFaults.Fill(tmpfs.Path, leave: 1 << 20); };
+        var e = Assert.Throws<BertSharpException>(() => t.Train());
+        log.WriteLine(e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+        Assert.StartsWith("step 4: ", e.Message);
+        Assert.Contains(output, e.Message);
+        Assert.Contains("No space left on device", e.Message);
+        Assert.EndsWith("fix the cause and continue with --resume", e.Message);
+        AssertLastGoodCheckpoint(output, 2);
+        Assert.False(Directory.Exists(new RunFolder(output).LastCheckpoint + ".new"));
+        Assert.False(Directory.Exists(Path.Combine(output, ".model.new")));
+
+        File.Delete(filler!);
+        TinyPretraining.Make(corpus, output, resume: true).Train();
+        var losses = TinyPretraining.TrainLosses(output);
+        foreach (var (step, loss) in expected) Assert.Equal(loss, losses[step], 6);
+    }
+
+    [ChattrFact]
+    public void Permission_denied_on_the_checkpoints_folder_is_a_one_line_error_and_resume_continues_exactly()
+    {
+        var (corpus, expected) = Straight.Value;
+        var output = Path.Combine(TestPaths.TempDir("denied"), "run");
+        var checkpoints = new RunFolder(output).Checkpoints;
+        var t = TinyPretraining.Make(corpus, output, resume: false);
+        // Root ignores file modes; the immutable attribute refuses even root (EPERM, "access denied" in .NET).
+        t.OnStep = p => { if (p.Step == 3) FileSystemFaults.Run("chattr", "+i", checkpoints); };
+        try
+        {
+            var e = Assert.Throws<BertSharpException>(() => t.Train());
+            log.WriteLine(e.Message);
+        log.WriteLine(e.Message);
+            Assert.DoesNotContain('\n', e.Message);
+            Assert.StartsWith("step 4: ", e.Message);
+            Assert.Contains(checkpoints, e.Message);
+            Assert.Contains("denied", e.Message);
+            AssertLastGoodCheckpoint(output, 2);
+        }
+        finally
+        {
+            FileSystemFaults.Run("chattr", "-i", checkpoints);
+        }
+        Assert.False(Directory.Exists(new RunFolder(output).LastCheckpoint + ".new"));
+        TinyPretraining.Make(corpus, output, resume: true).Train();
+        var losses = TinyPretraining.TrainLosses(output);
+        foreach (var (step, loss) in expected) Assert.Equal(loss, losses[step], 6);
+    }
+
+    static void AssertLastGoodCheckpoint(string output, long step)
+    {
+        var run = new RunFolder(output);
+        Assert.Equal(run.LastCheckpoint, RunFolder.FindCheckpoint(run.LastCheckpoint));
+        Assert.Equal(step, TinyPretraining.CheckpointStep(run.LastCheckpoint));
+        Assert.True(TinyPretraining.AllFinite(Path.Combine(run.LastCheckpoint, ModelFolder.SafeTensorsFileName)));
+        Assert.True(TinyPretraining.AllFinite(Path.Combine(output, ModelFolder.SafeTensorsFileName)));
+    }
+}

@@ -241,39 +241,48 @@ public static class SafeTensorsFile
 
         using (doc)
         {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-                throw Error(path, $"the header is a JSON {Kind(root)}, not an object");
-
-            long bufferStart = 8 + n;
-            long bufferLength = fileLength - bufferStart;
-            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-            var entries = new List<Entry>();
-            var seen = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var prop in root.EnumerateObject())
+            try { return ReadHeaderObject(path, doc.RootElement, n, fileLength); }
+            catch (InvalidOperationException ex)
             {
-                if (!seen.Add(prop.Name))
-                    throw Error(path, prop.Name == "__metadata__"
-                        ? "'__metadata__' appears twice in the header"
-                        : $"tensor {Quote(prop.Name)} appears twice in the header");
-                if (prop.Name == "__metadata__")
-                {
-                    ReadMetadataObject(path, prop.Value, metadata);
-                    continue;
-                }
-                entries.Add(ReadEntry(path, prop.Name, prop.Value, bufferLength));
+                // System.Text.Json refuses to turn an escaped lone surrogate ("\ud800") into a .NET string.
+                throw Error(path, $"the header holds a string that is not valid Unicode ({TensorBytes.OneLine(ex.Message)})", ex);
             }
-
-            // No two non-empty ranges may share a byte (zero-length tensors occupy nothing).
-            Entry? prev = null;
-            foreach (var e in entries.Where(e => e.End > e.Begin).OrderBy(e => e.Begin).ThenBy(e => e.End))
-            {
-                if (prev is not null && e.Begin < prev.End)
-                    throw Error(path, $"tensors {Quote(prev.Name)} [{prev.Begin},{prev.End}] and {Quote(e.Name)} [{e.Begin},{e.End}] overlap in the data buffer");
-                prev = e;
-            }
-            return new Header(metadata, entries, bufferStart, bufferLength);
         }
+    }
+
+    private static Header ReadHeaderObject(string path, JsonElement root, long n, long fileLength)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+            throw Error(path, $"the header is a JSON {Kind(root)}, not an object");
+
+        long bufferStart = 8 + n;
+        long bufferLength = fileLength - bufferStart;
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        var entries = new List<Entry>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var prop in root.EnumerateObject())
+        {
+            if (!seen.Add(prop.Name))
+                throw Error(path, prop.Name == "__metadata__"
+                    ? "'__metadata__' appears twice in the header"
+                    : $"tensor {Quote(prop.Name)} appears twice in the header");
+            if (prop.Name == "__metadata__")
+            {
+                ReadMetadataObject(path, prop.Value, metadata);
+                continue;
+            }
+            entries.Add(ReadEntry(path, prop.Name, prop.Value, bufferLength));
+        }
+
+        // No two non-empty ranges may share a byte (zero-length tensors occupy nothing).
+        Entry? prev = null;
+        foreach (var e in entries.Where(e => e.End > e.Begin).OrderBy(e => e.Begin).ThenBy(e => e.End))
+        {
+            if (prev is not null && e.Begin < prev.End)
+                throw Error(path, $"tensors {Quote(prev.Name)} [{prev.Begin},{prev.End}] and {Quote(e.Name)} [{e.Begin},{e.End}] overlap in the data buffer");
+            prev = e;
+        }
+        return new Header(metadata, entries, bufferStart, bufferLength);
     }
 
     private static void ReadMetadataObject(string path, JsonElement value, Dictionary<string, string> metadata)

@@ -153,7 +153,11 @@ public static class ModelFolder
     {
         var d = new Dictionary<string, Tensor>();
         foreach (var (name, p) in model.named_parameters())
-            d[name] = p.detach().to(CPU).contiguous();
+        {
+            // The intermediate handles (detach, to) go with the scope; the result is the caller's.
+            using var scope = NewDisposeScope();
+            d[name] = p.detach().to(CPU).contiguous().DetachFromDisposeScope();
+        }
         return d;
     }
 

@@ -88,7 +88,8 @@ public sealed class Trainer
                 OnMessage?.Invoke($"interrupted at step {step}; state saved to {run.LastCheckpoint} (continue with --resume)");
                 return lastEval ?? new Dictionary<string, double>();
             }
-            if (microInStep == 0) optimizer.zero_grad();
+            if (microInStep == 0)
+                using (NewDisposeScope()) optimizer.zero_grad(); // it leaves one grad handle per parameter to the GC otherwise
             batches.MoveNext();
             var batch = batches.Current;
             using (var scope = NewDisposeScope())
@@ -195,7 +196,7 @@ public sealed class Trainer
         RunFolder.ReplaceFolder(run.LastCheckpoint, dir =>
         {
             task.SaveModel(dir);
-            optimizer.save_state_dict(Path.Combine(dir, "optimizer.bin"));
+            using (NewDisposeScope()) optimizer.save_state_dict(Path.Combine(dir, "optimizer.bin")); // its handles would go to the GC
             using var rng = torch.get_rng_state();
             File.WriteAllBytes(Path.Combine(dir, "rng_state.bin"), rng.data<byte>().ToArray());
             var json = new JsonObject

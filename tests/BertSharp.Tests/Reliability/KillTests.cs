@@ -126,7 +126,8 @@ public class KillTests(ITestOutputHelper log)
             }
             string watched = rng.Next(4) == 0 ? Path.Combine(output, ".model.new") : last + ".new";
             Assert.True(Until(() => Directory.Exists(watched), run.Process), $"no save seen before the run ended: {run.Stderr}");
-            int delayMs = rng.Next(0, 40);
+            // Even kills land early in the save, odd ones anywhere from the save into the next step.
+            int delayMs = kill % 2 == 0 ? rng.Next(0, 10) : rng.Next(0, 150);
             if (delayMs > 0) Thread.Sleep(delayMs);
             run.Process.Kill(entireProcessTree: true); // SIGKILL on Unix: nothing runs after it
             run.Process.WaitForExit();

@@ -25,6 +25,7 @@ public static class Cli
         root.Add(FillMaskCommand.Build(ctx));
         root.Add(VocabCommand.Build(ctx));
         root.Add(PretrainCommand.Build(ctx));
+        root.Add(BenchCommand.Build(ctx));
         return root;
     }
 

@@ -16,7 +16,6 @@ public static class BenchCommand
     public static Command Build(CommandContext ctx)
     {
         var json = new Option<bool>("--json") { Description = "Write the results as JSON to stdout", Recursive = true };
-        var precision = new Option<string>("--precision") { Description = "fp32 or bf16", DefaultValueFactory = _ => "fp32" };
         var preset = new Option<string>("--model-preset") { Description = "Model size (see bert pretrain --help)", DefaultValueFactory = _ => "seed" };
         var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 512 };
         var seqLen = new Option<int>("--max-seq-length") { DefaultValueFactory = _ => 64 };
@@ -25,13 +24,13 @@ public static class BenchCommand
         var predictions = new Option<int>("--mlm-predictions") { Description = "Masked positions per sequence", DefaultValueFactory = _ => 10 };
         var dataDir = new Option<string?>("--data-dir") { Description = "Dataset folder holding wikitext-2 (for the input-pipeline rows)" };
 
-        var train = new Command("train", "Time pre-training steps on synthetic batches") { preset, batch, seqLen, steps, precision, vocabSize, predictions };
+        var train = new Command("train", "Time pre-training steps on synthetic batches") { preset, batch, seqLen, steps, vocabSize, predictions };
         train.SetAction(r => Print(ctx, r.GetValue(json), new[] { Benchmarks.TrainStep(BertConfig.FromPreset(r.GetValue(preset)!, r.GetValue(vocabSize)),
-            r.GetValue(batch), r.GetValue(seqLen), r.GetValue(predictions), TorchRuntime.ParsePrecision(r.GetValue(precision)!), r.GetValue(steps)) }, withPeak: true, precision: r.GetValue(precision)!));
+            r.GetValue(batch), r.GetValue(seqLen), r.GetValue(predictions), TorchRuntime.ComputeDtype, r.GetValue(steps)) }, withPeak: true, precision: r.GetValue(Cli.Precision)!));
 
-        var infer = new Command("infer", "Time sequence-classification inference on synthetic batches") { preset, batch, seqLen, steps, precision, vocabSize };
+        var infer = new Command("infer", "Time sequence-classification inference on synthetic batches") { preset, batch, seqLen, steps, vocabSize };
         infer.SetAction(r => Print(ctx, r.GetValue(json), new[] { Benchmarks.Inference(BertConfig.FromPreset(r.GetValue(preset)!, r.GetValue(vocabSize)),
-            r.GetValue(batch), r.GetValue(seqLen), TorchRuntime.ParsePrecision(r.GetValue(precision)!), r.GetValue(steps)) }, withPeak: true, precision: r.GetValue(precision)!));
+            r.GetValue(batch), r.GetValue(seqLen), TorchRuntime.ComputeDtype, r.GetValue(steps)) }, withPeak: true, precision: r.GetValue(Cli.Precision)!));
 
         var cmd = new Command("bench", "Measure this machine: matmul peak, training and inference throughput with MFU, the input pipeline; no subcommand runs the whole table")
             { json, dataDir, train, infer };

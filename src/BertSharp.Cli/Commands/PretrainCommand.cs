@@ -54,8 +54,11 @@ public static class PretrainCommand
             var run = new RunFolder(outDir);
             if (!isResume && Directory.Exists(run.LastCheckpoint))
                 throw new BertSharpException($"{run.Root}: already holds a run; continue it with --resume, or choose another --output");
+            if (r.GetResult(Cli.Precision) is not { Implicit: false } && v.Get<string>("--precision") is string savedPrecision)
+                TorchRuntime.ComputeDtype = TorchRuntime.ParsePrecision(savedPrecision);
             var args = v.ToDictionary();
             args["--seed"] = seed;
+            args["--precision"] = TorchRuntime.ComputeDtype == TorchSharp.torch.ScalarType.BFloat16 ? "bf16" : "fp32";
             run.WriteArgs(args);
 
             var prepared = PretrainingRun.Prepare(runOptions, outDir, seed, isResume, m => ctx.Err.WriteLine(m));

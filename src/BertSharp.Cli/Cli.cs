@@ -11,6 +11,7 @@ public static class Cli
     public static readonly Option<string> Device = new("--device") { Description = "Device to run on: cpu, cuda, cuda:N", DefaultValueFactory = _ => "cpu", Recursive = true };
     public static readonly Option<int?> Threads = new("--threads") { Description = "Intra-op CPU threads (default: libtorch's choice, one per core)", Recursive = true };
     public static readonly Option<long?> Seed = new("--seed") { Description = "Random seed for torch, data shuffling and masking", Recursive = true };
+    public static readonly Option<string> Precision = new("--precision") { Description = "Compute precision: fp32, or bf16 (bfloat16 activations and matmuls; float32 weights, optimizer state, LayerNorm and losses)", DefaultValueFactory = _ => "fp32", Recursive = true };
     public static readonly Option<bool> Verbose = new("--verbose", "-v") { Description = "Print stack traces and more detail", Recursive = true };
 
     public static RootCommand Build(TextWriter stdout, TextWriter stderr)
@@ -19,6 +20,7 @@ public static class Cli
         root.Add(Device);
         root.Add(Threads);
         root.Add(Seed);
+        root.Add(Precision);
         root.Add(Verbose);
         var ctx = new CommandContext(stdout, stderr);
         root.Add(InfoCommand.Build(ctx));
@@ -26,6 +28,7 @@ public static class Cli
         root.Add(FillMaskCommand.Build(ctx));
         root.Add(VocabCommand.Build(ctx));
         root.Add(PretrainCommand.Build(ctx));
+        root.Add(BenchCommand.Build(ctx));
         return root;
     }
 
@@ -37,7 +40,10 @@ public static class Cli
         try
         {
             if (parse.Errors.Count == 0 && parse.CommandResult.Command != root)
+            {
                 TorchRuntime.Configure(parse.GetValue(Device), parse.GetValue(Threads), parse.GetValue(Seed));
+                TorchRuntime.ComputeDtype = TorchRuntime.ParsePrecision(parse.GetValue(Precision)!);
+            }
             return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
         }
         catch (BertSharpException e)

@@ -23,11 +23,11 @@ public static class PretrainCommand
         var maxSeq = o.Add(new Option<int?>("--max-seq-length") { Description = "Tokens per example including [CLS]/[SEP] (default: the preset's max positions, at most 128)" });
         var batch = o.Add(new Option<int>("--batch-size") { Description = "Sequences per optimizer step (per micro-batch with --gradient-accumulation)", DefaultValueFactory = _ => 512 });
         var accum = o.Add(new Option<int>("--gradient-accumulation") { Description = "Micro-batches per optimizer step", DefaultValueFactory = _ => 1 });
-        var maxSteps = o.Add(new Option<long?>("--max-steps") { Description = "Optimizer steps to train (overrides --epochs)" });
-        var epochs = o.Add(new Option<int>("--epochs") { Description = "Passes over the training examples", DefaultValueFactory = _ => 5 });
+        var maxSteps = o.Add(new Option<long?>("--max-steps") { Description = "Optimizer steps to train (default: 500, about 6.5 epochs of WikiText-2 at batch 512, unless --epochs is given)" });
+        var epochs = o.Add(new Option<int?>("--epochs") { Description = "Passes over the training examples (instead of --max-steps)" });
         var lr = o.Add(new Option<double>("--learning-rate") { Description = "Peak learning rate (AdamW)", DefaultValueFactory = _ => 1e-3 });
         var warmup = o.Add(new Option<long?>("--warmup-steps") { Description = "Linear warmup steps (default: 10% of the steps)" });
-        var evalEvery = o.Add(new Option<long>("--eval-every") { Description = "Evaluate on the validation split and checkpoint every N steps", DefaultValueFactory = _ => 50 });
+        var evalEvery = o.Add(new Option<long>("--eval-every") { Description = "Evaluate on the validation split and checkpoint every N steps", DefaultValueFactory = _ => 25 });
         var maxPred = o.Add(new Option<int>("--max-predictions-per-seq") { Description = "At most this many masked tokens per sequence", DefaultValueFactory = _ => 10 });
         var wwm = o.Add(new Option<bool>("--whole-word-mask") { Description = "Mask all WordPieces of a word together" });
         var evalExamples = o.Add(new Option<int>("--max-eval-examples") { Description = "Validation examples used at each evaluation (a fixed random subset)", DefaultValueFactory = _ => 4096 });
@@ -56,16 +56,19 @@ public static class PretrainCommand
             using var runLock = run.Lock();
             if (!isResume && (Directory.Exists(run.LastCheckpoint) || RunFolder.FindCheckpoint(run.LastCheckpoint) != null))
                 throw new BertSharpException($"{run.Root}: already holds a run; continue it with --resume, or choose another --output");
+            if (r.GetResult(Cli.Precision) is not { Implicit: false } && v.Get<string>("--precision") is string savedPrecision)
+                TorchRuntime.ComputeDtype = TorchRuntime.ParsePrecision(savedPrecision);
             var args = v.ToDictionary();
             args["--seed"] = seed;
+            args["--precision"] = TorchRuntime.ComputeDtype == TorchSharp.torch.ScalarType.BFloat16 ? "bf16" : "fp32";
             run.WriteArgs(args);
 
             var prepared = PretrainingRun.Prepare(runOptions, outDir, seed, isResume, m => ctx.Err.WriteLine(m));
             ctx.Err.WriteLine($"model: {runOptions.ModelPreset} preset, {prepared.Config.NumHiddenLayers} layers, hidden {prepared.Config.HiddenSize}, vocab {prepared.Config.VocabSize}; validation [UNK] rate {prepared.ValidationUnkRate:P2}");
             var trainer = new Trainer(prepared.Task, new TrainingOptions
             {
-                OutputDir = outDir, LearningRate = v.Get(lr), WarmupSteps = v.Get(warmup), MaxSteps = v.Get(maxSteps),
-                Epochs = v.Get(epochs), GradientAccumulation = v.Get(accum), EvalEvery = v.Get(evalEvery), Seed = seed, Resume = isResume,
+                OutputDir = outDir, LearningRate = v.Get(lr), WarmupSteps = v.Get(warmup), MaxSteps = v.Get(maxSteps) ?? (v.Get(epochs) is null ? 500 : null),
+                Epochs = v.Get(epochs) ?? 1, GradientAccumulation = v.Get(accum), EvalEvery = v.Get(evalEvery), Seed = seed, Resume = isResume,
             })
             { Plots = PlotSpec.Pretraining };
             var final = TrainingConsole.Run(ctx, trainer, "pretrain");

@@ -77,7 +77,7 @@ public sealed class Trainer
         int microInStep = 0, microsSinceLog = 0;
         model.train();
 
-        using var batches = Batches(state.Epoch, state.NextBatch).GetEnumerator();
+        using var batches = new Prefetcher<Batch>(Batches(state.Epoch, state.NextBatch));
         long step = state.Step;
         int epoch = state.Epoch, nextBatch = state.NextBatch;
         while (step < TotalSteps)
@@ -90,8 +90,7 @@ public sealed class Trainer
             }
             if (microInStep == 0)
                 using (NewDisposeScope()) optimizer.zero_grad(); // it leaves one grad handle per parameter to the GC otherwise
-            batches.MoveNext();
-            var batch = batches.Current;
+            if (!batches.TryTake(out var batch)) throw new InvalidOperationException("the batch source ended");
             using (var scope = NewDisposeScope())
             using (batch)
             {

@@ -6,7 +6,7 @@ namespace BertSharp.Tests.Reliability;
 /// (bench/MemoryBench) found TorchSharp's optimizer.zero_grad() leaving one grad handle per parameter per step,
 /// and each checkpoint leaving four per parameter (optimizer.save_state_dict and the state-dict copies), to the
 /// garbage collector.</summary>
-[Collection(nameof(TrainingCollection))]
+[Collection(SerialCollection.Name)] // exact loss comparisons: libtorch's generator is process-global
 public class MemoryTests
 {
     [Fact]

@@ -7,12 +7,6 @@ using static TorchSharp.torch;
 
 namespace BertSharp.Tests.Reliability;
 
-/// <summary>Tests that train in-process and compare losses exactly. Dropout and weight initialisation draw from
-/// libtorch's one global generator, so a test creating or training a model on another thread at the same time
-/// would shift the random stream: these run alone, after the parallel tests.</summary>
-[CollectionDefinition(nameof(TrainingCollection), DisableParallelization = true)]
-public sealed class TrainingCollection;
-
 /// <summary>A pre-training run small enough to run in-process in seconds (seed preset, 120-token vocabulary,
 /// 32-token sequences, batches of 8), as in <see cref="ResumeTests"/>.</summary>
 internal static class TinyPretraining

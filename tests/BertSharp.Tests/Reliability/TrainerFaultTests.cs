@@ -9,7 +9,7 @@ namespace BertSharp.Tests.Reliability;
 /// (then --resume must reproduce the uninterrupted run's losses exactly), and NaN losses and gradients
 /// (the run stops naming the step, and checkpoints/last stays the last good one).
 /// </summary>
-[Collection(nameof(TrainingCollection))]
+[Collection(SerialCollection.Name)] // exact loss comparisons: libtorch's generator is process-global
 public class TrainerFaultTests(ITestOutputHelper log)
 {
     static readonly Lazy<(string Corpus, Dictionary<long, double> Losses)> Straight = new(() =>

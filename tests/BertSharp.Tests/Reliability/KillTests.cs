@@ -90,7 +90,7 @@ public class KillTests(ITestOutputHelper log)
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException) { return 0; }
     }
 
-    [Fact]
+    [UnixFact]
     public void Sigkill_during_checkpoint_writes_then_resume_repeats_the_uninterrupted_losses_and_a_second_run_is_refused()
     {
         var dir = TestPaths.TempDir("kill");

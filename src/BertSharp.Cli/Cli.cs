@@ -10,6 +10,7 @@ public static class Cli
     public static readonly Option<string> Device = new("--device") { Description = "Device to run on: cpu, cuda, cuda:N", DefaultValueFactory = _ => "cpu", Recursive = true };
     public static readonly Option<int?> Threads = new("--threads") { Description = "Intra-op CPU threads (default: libtorch's choice, one per core)", Recursive = true };
     public static readonly Option<long?> Seed = new("--seed") { Description = "Random seed for torch, data shuffling and masking", Recursive = true };
+    public static readonly Option<string> Precision = new("--precision") { Description = "Compute precision: fp32, or bf16 (bfloat16 activations and matmuls; float32 weights, optimizer state, LayerNorm and losses)", DefaultValueFactory = _ => "fp32", Recursive = true };
     public static readonly Option<bool> Verbose = new("--verbose", "-v") { Description = "Print stack traces and more detail", Recursive = true };
 
     public static RootCommand Build(TextWriter stdout, TextWriter stderr)
@@ -18,6 +19,7 @@ public static class Cli
         root.Add(Device);
         root.Add(Threads);
         root.Add(Seed);
+        root.Add(Precision);
         root.Add(Verbose);
         var ctx = new CommandContext(stdout, stderr);
         root.Add(InfoCommand.Build(ctx));
@@ -28,6 +30,7 @@ public static class Cli
         root.Add(FinetuneCommand.Build(ctx));
         root.Add(EvaluateCommand.Build(ctx));
         root.Add(PredictCommand.Build(ctx));
+        root.Add(BenchCommand.Build(ctx));
         return root;
     }
 
@@ -39,7 +42,10 @@ public static class Cli
         try
         {
             if (parse.Errors.Count == 0 && parse.CommandResult.Command != root)
+            {
                 TorchRuntime.Configure(parse.GetValue(Device), parse.GetValue(Threads), parse.GetValue(Seed));
+                TorchRuntime.ComputeDtype = TorchRuntime.ParsePrecision(parse.GetValue(Precision)!);
+            }
             return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
         }
         catch (BertSharpException e)

@@ -12,7 +12,7 @@ public static class PretrainCommand
     public static Command Build(CommandContext ctx)
     {
         var o = new RunOptions();
-        var corpus = o.Add(new Option<string>("--corpus") { Description = "wikitext-2 (fetched on first use) or a corpus file: .tokens (WikiText), .txt (documents separated by blank lines), .jsonl ({\"text\": …}); .gz read transparently", DefaultValueFactory = _ => "wikitext-2" });
+        var corpus = o.Add(new Option<string>("--corpus") { Description = "wikitext-2 (fetched on first use) or a corpus file: .tokens (WikiText), .txt (documents separated by blank lines), .jsonl ({\"text\": …}). " + TextLineReader.InputRule, DefaultValueFactory = _ => "wikitext-2" });
         var validation = o.Add(new Option<string?>("--validation-corpus") { Description = "Validation corpus file (default: WikiText-2's valid split, or the last 5% of a file corpus's documents)" });
         var dataDir = o.Add(new Option<string?>("--data-dir") { Description = $"Dataset folder (default: ${DatasetCache.DataDirEnvVar}, else ~/.cache/bertsharp/datasets)" });
         var output = o.Add(new Option<string>("--output") { Description = "Run folder", DefaultValueFactory = _ => "runs/pretrain" });
@@ -34,7 +34,7 @@ public static class PretrainCommand
         var staticMask = o.Add(new Option<bool>("--static-mask") { Description = "Use the same masks every epoch (default: fresh masks each epoch)" });
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --output from its last checkpoint (its saved options are used)" };
 
-        var cmd = new Command("pretrain", "Pre-train a BERT (masked LM + next sentence prediction) on a corpus, Google BERT's recipe.\n" + TextLineReader.InputRule);
+        var cmd = new Command("pretrain", "Pre-train a BERT (masked LM + next sentence prediction) on a corpus with Google BERT's recipe");
         foreach (var opt in o.Options) cmd.Add(opt);
         cmd.Add(resume);
         cmd.SetAction(r =>
@@ -54,8 +54,11 @@ public static class PretrainCommand
             var run = new RunFolder(outDir);
             if (!isResume && Directory.Exists(run.LastCheckpoint))
                 throw new BertSharpException($"{run.Root}: already holds a run; continue it with --resume, or choose another --output");
+            if (r.GetResult(Cli.Precision) is not { Implicit: false } && v.Get<string>("--precision") is string savedPrecision)
+                TorchRuntime.ComputeDtype = TorchRuntime.ParsePrecision(savedPrecision);
             var args = v.ToDictionary();
             args["--seed"] = seed;
+            args["--precision"] = TorchRuntime.ComputeDtype == TorchSharp.torch.ScalarType.BFloat16 ? "bf16" : "fp32";
             run.WriteArgs(args);
 
             var prepared = PretrainingRun.Prepare(runOptions, outDir, seed, isResume, m => ctx.Err.WriteLine(m));

@@ -9,14 +9,14 @@ public static class VocabCommand
 {
     public static Command Build(CommandContext ctx)
     {
-        var corpus = new Option<string>("--corpus") { Description = "wikitext-2 or a corpus file (.tokens, .txt, .jsonl, optionally .gz)", DefaultValueFactory = _ => "wikitext-2" };
+        var corpus = new Option<string>("--corpus") { Description = "wikitext-2 or a corpus file (.tokens, .txt, .jsonl, optionally .gz). " + TextLineReader.InputRule, DefaultValueFactory = _ => "wikitext-2" };
         var validation = new Option<string?>("--validation-corpus") { Description = "Where to measure the [UNK] rate (default: WikiText-2's valid split, or the last 5% of a file corpus's documents)" };
         var dataDir = new Option<string?>("--data-dir") { Description = $"Dataset folder (default: ${DatasetCache.DataDirEnvVar}, else ~/.cache/bertsharp/datasets)" };
         var size = new Option<int>("--vocab-size") { Description = "Tokens in the vocabulary, special tokens included", DefaultValueFactory = _ => 20256 };
         var minFreq = new Option<int>("--min-frequency") { Description = "Merge only pairs seen at least this often", DefaultValueFactory = _ => 2 };
         var cased = new Option<bool>("--cased") { Description = "Keep case and accents (default: lower-case and strip accents)" };
         var output = new Option<string>("--output") { Description = "The vocab.txt to write", Required = true };
-        var build = new Command("build", "Learn a WordPiece vocabulary ([PAD] [UNK] [CLS] [SEP] [MASK] first) from a corpus; deterministic.\n" + TextLineReader.InputRule)
+        var build = new Command("build", "Learn a WordPiece vocabulary ([PAD] [UNK] [CLS] [SEP] [MASK] first) from a corpus; deterministic")
             { corpus, validation, dataDir, size, minFreq, cased, output };
         build.SetAction(r =>
         {

@@ -61,9 +61,9 @@ public sealed class BertPredictionHeadTransform : Module
 
     public Tensor Forward(Tensor x)
     {
-        using var d = dense.call(x);
+        using var d = Mixed.Linear(dense, x);
         using var a = Activations.Apply(act, d);
-        return LayerNorm.call(a);
+        return Mixed.LayerNorm(LayerNorm, a);
     }
 }
 
@@ -83,7 +83,10 @@ public sealed class BertLMPredictionHead : Module
     public Tensor Forward(Tensor x, Tensor wordEmbeddings)
     {
         using var t = transform.Forward(x);
-        return functional.linear(t, wordEmbeddings, bias);
+        if (t.dtype == wordEmbeddings.dtype) return functional.linear(t, wordEmbeddings, bias);
+        using var w = wordEmbeddings.to(t.dtype);
+        using var b = bias.to(t.dtype);
+        return functional.linear(t, w, b);
     }
 }
 
@@ -100,7 +103,7 @@ public sealed class BertPreTrainingHeads : Module
     }
 
     public Tensor Mlm(Tensor x, Tensor wordEmbeddings) => predictions.Forward(x, wordEmbeddings);
-    public Tensor Nsp(Tensor pooled) => seq_relationship.call(pooled);
+    public Tensor Nsp(Tensor pooled) => Mixed.Linear(seq_relationship, pooled);
 }
 
 public sealed class PreTrainingOutput : IDisposable
@@ -185,7 +188,7 @@ public sealed class BertForSequenceClassification : BertWithHead
     {
         using var enc = bert.Forward(inputIds, tokenTypeIds, attentionMask);
         using var d = dropout.call(enc.PoolerOutput!);
-        return classifier.call(d);
+        return Mixed.Linear(classifier, d);
     }
 }
 
@@ -212,7 +215,7 @@ public sealed class BertForTokenClassification : BertWithHead
     {
         using var enc = bert.Forward(inputIds, tokenTypeIds, attentionMask);
         using var d = dropout.call(enc.LastHiddenState);
-        return classifier.call(d);
+        return Mixed.Linear(classifier, d);
     }
 }
 
@@ -236,7 +239,7 @@ public sealed class BertForQuestionAnswering : BertWithHead
     public (Tensor Start, Tensor End) Forward(Tensor inputIds, Tensor? tokenTypeIds = null, Tensor? attentionMask = null)
     {
         using var enc = bert.Forward(inputIds, tokenTypeIds, attentionMask);
-        using var logits = qa_outputs.call(enc.LastHiddenState);        // [B, L, 2]
+        using var logits = Mixed.Linear(qa_outputs, enc.LastHiddenState);        // [B, L, 2]
         var parts = logits.split(1, -1);
         var start = parts[0].squeeze(-1);
         var end = parts[1].squeeze(-1);

@@ -26,6 +26,25 @@ public sealed class BertOutput : IDisposable
     }
 }
 
+/// <summary>
+/// Mixed precision without autocast (TorchSharp has none): weights stay float32 (the master copy the optimizer
+/// updates); a Linear given a bfloat16 input casts its weights to bfloat16 for the product, a differentiable
+/// cast, so gradients arrive in float32. LayerNorm always computes in float32.
+/// </summary>
+internal static class Mixed
+{
+    public static Tensor Linear(Linear m, Tensor x) =>
+        x.dtype == m.weight!.dtype ? m.call(x) : functional.linear(x, m.weight.to(x.dtype), m.bias?.to(x.dtype));
+
+    public static Tensor LayerNorm(LayerNorm m, Tensor x)
+    {
+        if (x.dtype == ScalarType.Float32) return m.call(x);
+        using var f = x.to(ScalarType.Float32);
+        using var y = m.call(f);
+        return y.to(x.dtype);
+    }
+}
+
 internal static class Activations
 {
     public static Tensor Apply(string name, Tensor x) => name switch
@@ -64,7 +83,7 @@ public sealed class BertEmbeddings : Module
         long L = inputIds.shape[1];
         var positions = arange(L, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0); // [1, L]
         var x = word_embeddings.call(inputIds) + token_type_embeddings.call(tokenTypeIds) + position_embeddings.call(positions);
-        return dropout.call(LayerNorm.call(x)).MoveToOuterDisposeScope();
+        return dropout.call(Mixed.LayerNorm(LayerNorm, x)).MoveToOuterDisposeScope();
     }
 }
 
@@ -94,10 +113,13 @@ public sealed class BertSelfAttention : Module
     {
         using var scope = NewDisposeScope();
         long B = x.shape[0], L = x.shape[1];
-        Tensor Split(Tensor t) => t.view(B, L, heads, headDim).transpose(1, 2); // [B, N, L, D]
-        var q = Split(query.call(x));
-        var k = Split(key.call(x));
-        var v = Split(value.call(x));
+        // One fused projection for Q, K and V (one GEMM instead of three); the parameters keep HF's names.
+        var w = cat(new[] { query.weight!, key.weight!, value.weight! }).to(x.dtype);
+        var b = cat(new[] { query.bias!, key.bias!, value.bias! }).to(x.dtype);
+        var qkv = functional.linear(x, w, b).view(B, L, 3, heads, headDim).permute(2, 0, 3, 1, 4); // [3, B, N, L, D]
+        var q = qkv[0];
+        var k = qkv[1];
+        var v = qkv[2];
         Tensor context;                                                       // [B, N, L, D]
         if (probs == null)
         {
@@ -131,9 +153,10 @@ public sealed class BertResidualOutput : Module
 
     public Tensor Forward(Tensor x, Tensor residual)
     {
-        using var h = dropout.call(dense.call(x));
+        using var d = Mixed.Linear(dense, x);
+        using var h = dropout.call(d);
         using var sum = h + residual;
-        return LayerNorm.call(sum);
+        return Mixed.LayerNorm(LayerNorm, sum);
     }
 }
 
@@ -170,7 +193,7 @@ public sealed class BertIntermediate : Module
 
     public Tensor Forward(Tensor x)
     {
-        using var h = dense.call(x);
+        using var h = Mixed.Linear(dense, x);
         return Activations.Apply(act, h);
     }
 }
@@ -235,7 +258,7 @@ public sealed class BertPooler : Module
     public Tensor Forward(Tensor lastHidden)
     {
         using var cls = lastHidden.select(1, 0);
-        using var d = dense.call(cls);
+        using var d = Mixed.Linear(dense, cls);
         return d.tanh();
     }
 }
@@ -273,6 +296,7 @@ public sealed class BertModel : Module
         using var scope = NewDisposeScope();
         var typeIds = tokenTypeIds ?? zeros_like(inputIds);
         var emb = embeddings.Forward(inputIds, typeIds);
+        if (TorchRuntime.ComputeDtype != emb.dtype) emb = emb.to(TorchRuntime.ComputeDtype);
         // HF's extended mask: (1 - mask) * finfo.min on the key axis, [B, 1, 1, L].
         var mask = attentionMask ?? ones_like(inputIds);
         var additive = (1.0 - mask.to(emb.dtype)).mul(emb.dtype == ScalarType.Float64 ? double.MinValue : EmbMin(emb.dtype)).view(mask.shape[0], 1, 1, mask.shape[1]);

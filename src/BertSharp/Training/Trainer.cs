@@ -76,7 +76,7 @@ public sealed class Trainer
         int microInStep = 0, microsSinceLog = 0;
         model.train();
 
-        using var batches = Batches(state.Epoch, state.NextBatch).GetEnumerator();
+        using var batches = new Prefetcher<Batch>(Batches(state.Epoch, state.NextBatch));
         long step = state.Step;
         int epoch = state.Epoch, nextBatch = state.NextBatch;
         while (step < TotalSteps)
@@ -88,8 +88,7 @@ public sealed class Trainer
                 return lastEval ?? new Dictionary<string, double>();
             }
             if (microInStep == 0) optimizer.zero_grad();
-            batches.MoveNext();
-            var batch = batches.Current;
+            if (!batches.TryTake(out var batch)) throw new InvalidOperationException("the batch source ended");
             using (var scope = NewDisposeScope())
             using (batch)
             {

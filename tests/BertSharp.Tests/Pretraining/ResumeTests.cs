@@ -5,7 +5,7 @@ using BertSharp.Training;
 namespace BertSharp.Tests.Pretraining;
 
 /// <summary>An interrupted pre-training run, resumed, logs exactly the losses of an uninterrupted one.</summary>
-[Collection(SequentialCollection.Name)]
+[Collection(SerialCollection.Name)]
 public class ResumeTests
 {
     internal static string WriteCorpus(string dir, int docs = 24, int sentences = 8, int seed = 3)

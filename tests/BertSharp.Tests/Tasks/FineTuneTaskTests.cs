@@ -83,7 +83,7 @@ public class TaggingWindowTests
     }
 }
 
-[Collection(SequentialCollection.Name)]
+[Collection(SerialCollection.Name)]
 public class FineTuneResumeTests
 {
     static (Trainer, FineTuning.Prepared<ClassificationExample>) Make(string dir, string output, bool resume)

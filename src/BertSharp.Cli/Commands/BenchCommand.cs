@@ -1,0 +1,99 @@
+using System.CommandLine;
+using System.Text.Json;
+using BertSharp.Benchmarking;
+using BertSharp.Data;
+using BertSharp.Modeling;
+using BertSharp.Pretraining;
+using BertSharp.Tokenization;
+using static TorchSharp.torch;
+
+namespace BertSharp.Cli.Commands;
+
+public static class BenchCommand
+{
+    static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    public static Command Build(CommandContext ctx)
+    {
+        var json = new Option<bool>("--json") { Description = "Write the results as JSON to stdout", Recursive = true };
+        var preset = new Option<string>("--model-preset") { Description = "Model size (see bert pretrain --help)", DefaultValueFactory = _ => "seed" };
+        var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 512 };
+        var seqLen = new Option<int>("--max-seq-length") { DefaultValueFactory = _ => 64 };
+        var steps = new Option<long>("--steps") { Description = "Timed steps (after 2 warm-up steps)", DefaultValueFactory = _ => 10 };
+        var vocabSize = new Option<int>("--vocab-size") { Description = "Vocabulary size (20,256 as in the seed project)", DefaultValueFactory = _ => 20256 };
+        var predictions = new Option<int>("--mlm-predictions") { Description = "Masked positions per sequence", DefaultValueFactory = _ => 10 };
+        var dataDir = new Option<string?>("--data-dir") { Description = "Dataset folder holding wikitext-2 (for the input-pipeline rows)" };
+
+        var train = new Command("train", "Time pre-training steps on synthetic batches") { preset, batch, seqLen, steps, vocabSize, predictions };
+        train.SetAction(r => Print(ctx, r.GetValue(json), new[] { Benchmarks.TrainStep(BertConfig.FromPreset(r.GetValue(preset)!, r.GetValue(vocabSize)),
+            r.GetValue(batch), r.GetValue(seqLen), r.GetValue(predictions), TorchRuntime.ComputeDtype, r.GetValue(steps)) }, withPeak: true, precision: r.GetValue(Cli.Precision)!));
+
+        var infer = new Command("infer", "Time sequence-classification inference on synthetic batches") { preset, batch, seqLen, steps, vocabSize };
+        infer.SetAction(r => Print(ctx, r.GetValue(json), new[] { Benchmarks.Inference(BertConfig.FromPreset(r.GetValue(preset)!, r.GetValue(vocabSize)),
+            r.GetValue(batch), r.GetValue(seqLen), TorchRuntime.ComputeDtype, r.GetValue(steps)) }, withPeak: true, precision: r.GetValue(Cli.Precision)!));
+
+        var cmd = new Command("bench", "Measure this machine: matmul peak, training and inference throughput with MFU, the input pipeline; no subcommand runs the whole table")
+            { json, dataDir, train, infer };
+        cmd.SetAction(r => Print(ctx, r.GetValue(json), All(ctx, r.GetValue(dataDir)), withPeak: false, precision: "fp32"));
+        return cmd;
+    }
+
+    static List<BenchResult> All(CommandContext ctx, string? dataDir)
+    {
+        var results = new List<BenchResult>();
+        void Add(BenchResult r) { results.Add(r); ctx.Err.WriteLine($"  {r.Name} [{r.Precision}]: {Summary(r)}"); }
+        var fp32 = Benchmarks.MatmulPeak(ScalarType.Float32); Add(fp32);
+        var bf16 = Benchmarks.MatmulPeak(ScalarType.BFloat16); Add(bf16);
+        var seed = BertConfig.FromPreset("seed", 20256);
+        var baseConfig = BertConfig.FromPreset("base", 30522);
+        foreach (var (p, peak) in new[] { (ScalarType.Float32, fp32), (ScalarType.BFloat16, bf16) })
+        {
+            Add(WithMfu(Benchmarks.TrainStep(seed, 512, 64, 10, p, 5), fp32, peak));
+            Add(WithMfu(Benchmarks.TrainStep(baseConfig, 8, 128, 20, p, 5), fp32, peak));
+            Add(WithMfu(Benchmarks.Inference(baseConfig, 8, 128, p, 5), fp32, peak));
+            Add(WithMfu(Benchmarks.Inference(baseConfig, 1, 128, p, 10), fp32, peak));
+        }
+        double diff = Benchmarks.Bf16LogitsMaxDiff(baseConfig, 8, 128);
+        ctx.Err.WriteLine($"  base inference logits, bf16 vs fp32: max |diff| = {diff:G3}");
+        results.Add(new BenchResult("base logits bf16 vs fp32 max |diff|", "bf16", 0, 1, 0, 0, 0, 0, diff, null, 0, "classification logits, batch 8x128"));
+
+        var valid = WikiText2.TryLocate(dataDir, "valid");
+        if (valid == null) ctx.Err.WriteLine("  (input pipeline rows skipped: WikiText-2 not found; give --data-dir or set BERTSHARP_DATA_DIR)");
+        else
+        {
+            var docs = CorpusReader.Read(valid).ToList();
+            var vocab = VocabularyBuilder.Learn(docs.SelectMany(d => d.Sentences), new WordPieceTrainerOptions { VocabSize = 20256 });
+            var tokenizer = new BertTokenizer(vocab);
+            Add(Benchmarks.Tokenizer(tokenizer, docs.SelectMany(d => d.Sentences).ToList()));
+            Add(Benchmarks.InputPipeline(tokenizer, docs, 512, 64));
+        }
+        return results;
+    }
+
+    static BenchResult WithMfu(BenchResult r, BenchResult fp32Peak, BenchResult ownPeak) =>
+        r with { Mfu = r.AchievedGflops / fp32Peak.AchievedGflops, Detail = r.Detail + $"; {r.AchievedGflops / ownPeak.AchievedGflops:P0} of the {ownPeak.Precision} peak" };
+
+    static string Summary(BenchResult r) => r.Name.StartsWith("matmul")
+        ? $"{r.AchievedGflops:F1} GFLOP/s"
+        : $"{r.SequencesPerSecond:F1} seq/s, {r.TokensPerSecond:N0} tokens/s" + (r.FlopsPerIteration > 0 ? $", {r.LatencyMs:F1} ms/step, {r.AchievedGflops:F1} GFLOP/s" : "") + (r.Mfu is double m ? $", MFU {m:P1}" : "");
+
+    static int Print(CommandContext ctx, bool json, IReadOnlyList<BenchResult> results, bool withPeak, string precision)
+    {
+        var list = results.ToList();
+        if (withPeak)
+        {
+            var peak = Benchmarks.MatmulPeak(ScalarType.Float32);
+            list = list.Select(r => r with { Mfu = r.AchievedGflops / peak.AchievedGflops }).Prepend(peak).ToList();
+        }
+        if (json)
+        {
+            ctx.Out.WriteLine(JsonSerializer.Serialize(list, JsonOptions));
+            return 0;
+        }
+        ctx.Out.WriteLine($"{"benchmark",-44} {"prec",-5} {"seq/s",10} {"tokens/s",12} {"ms/step",9} {"GFLOP/s",9} {"MFU",7} {"peak RSS",10}");
+        foreach (var r in list)
+            ctx.Out.WriteLine($"{r.Name,-44} {r.Precision,-5} {r.SequencesPerSecond,10:F1} {r.TokensPerSecond,12:N0} {r.LatencyMs,9:F1} {r.AchievedGflops,9:F1} {(r.Mfu is double m ? m.ToString("P1") : ""),7} {r.PeakRssBytes / 1048576.0,8:F0} MB");
+        foreach (var r in list.Where(r => r.Detail.Length > 0)) ctx.Out.WriteLine($"  {r.Name} [{r.Precision}]: {r.Detail}");
+        return 0;
+    }
+}

@@ -25,6 +25,9 @@ public static class Cli
         root.Add(FillMaskCommand.Build(ctx));
         root.Add(VocabCommand.Build(ctx));
         root.Add(PretrainCommand.Build(ctx));
+        root.Add(new Command("finetune", "Fine-tune a model on a task") { FinetuneQaCommand.Build(ctx) });
+        root.Add(QaCliHandlers.PredictCommand(ctx));
+        root.Add(QaCliHandlers.EvaluateCommand(ctx));
         return root;
     }
 

@@ -69,9 +69,12 @@ public sealed class QaFeaturizer
 
     /// <summary>
     /// Builds the windows of every question. With <paramref name="withTargets"/>, each window carries the training
-    /// target of the question's first answer (none for an unanswerable question: [CLS]).
+    /// target of the question's first answer (none for an unanswerable question: [CLS]). Questions longer than
+    /// max_query_length are cut to it, as Google's run_squad.py does; with <paramref name="rejectOverlongQuestions"/>
+    /// (questions typed by a user), one that does not even fit max_seq_length is an error instead, as it is more
+    /// likely a context passed as the question than a question.
     /// </summary>
-    public QaFeatureSet Build(IReadOnlyList<SquadExample> examples, bool withTargets)
+    public QaFeatureSet Build(IReadOnlyList<SquadExample> examples, bool withTargets, bool rejectOverlongQuestions = false)
     {
         var contexts = new QaContext[examples.Count];
         // Questions of one paragraph share the context string: tokenize each distinct context once.
@@ -90,13 +93,21 @@ public sealed class QaFeaturizer
         }
         var perExample = new List<QaFeature>[examples.Count];
         int truncated = 0, outside = 0;
-        Parallel.For(0, examples.Count, i =>
+        try
         {
-            var (features, cut, answerOutside) = Windows(examples[i], i, contexts[i], withTargets);
-            perExample[i] = features;
-            if (cut) Interlocked.Increment(ref truncated);
-            if (answerOutside) Interlocked.Increment(ref outside);
-        });
+            Parallel.For(0, examples.Count, i =>
+            {
+                var (features, cut, answerOutside) = Windows(examples[i], i, contexts[i], withTargets, rejectOverlongQuestions);
+                perExample[i] = features;
+                if (cut) Interlocked.Increment(ref truncated);
+                if (answerOutside) Interlocked.Increment(ref outside);
+            });
+        }
+        catch (AggregateException e) when (e.InnerExceptions.OfType<BertSharpException>().Any())
+        {
+            // Report the first question in data order, whichever thread met it first.
+            throw e.InnerExceptions.OfType<BertSharpException>().First();
+        }
         return new QaFeatureSet
         {
             Examples = examples,
@@ -108,12 +119,13 @@ public sealed class QaFeaturizer
     }
 
     /// <summary>The windows of one question (<paramref name="exampleIndex"/> is recorded in each).</summary>
-    public (List<QaFeature> Features, bool QuestionTruncated, bool AnswerOutsideWindows) Windows(SquadExample ex, int exampleIndex, QaContext context, bool withTargets)
+    public (List<QaFeature> Features, bool QuestionTruncated, bool AnswerOutsideWindows) Windows(SquadExample ex, int exampleIndex,
+        QaContext context, bool withTargets, bool rejectOverlongQuestions = false)
     {
         var s = Settings;
         var query = tokenizer.Encode(ex.Question);
         if (query.Length == 0) throw new BertSharpException($"question {ex.Id}: the question yields no tokens");
-        if (query.Length + 3 > s.MaxSeqLength)
+        if (rejectOverlongQuestions && query.Length + 3 > s.MaxSeqLength)
             throw new BertSharpException($"question {ex.Id}: the question is {query.Length} tokens, too long for --max-seq-length {s.MaxSeqLength} with [CLS], [SEP] and its context (questions longer than --max-query-length {s.MaxQueryLength} are cut to {s.MaxQueryLength} tokens; is the context in the question field?)");
         bool truncated = query.Length > s.MaxQueryLength;
         if (truncated) query = query[..s.MaxQueryLength];

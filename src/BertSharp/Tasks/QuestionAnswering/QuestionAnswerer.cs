@@ -73,12 +73,14 @@ public sealed class QuestionAnswerer : IDisposable
         return Answer(new[] { new SquadExample(id, question, context, Array.Empty<SquadAnswer>()) })[0];
     }
 
-    /// <summary>Answers many questions, batching their windows; the answers come in the questions' order.</summary>
+    /// <summary>Answers many questions, batching their windows; the answers come in the questions' order. A
+    /// question too long to fit max_seq_length is an error (cut to max_query_length it would hardly be the question
+    /// asked), unless <paramref name="cutLongQuestions"/> (how datasets are read, as Google's run_squad.py does).</summary>
     /// <param name="progress">called with the number of windows done and the total</param>
-    public IReadOnlyList<QaAnswer> Answer(IReadOnlyList<SquadExample> questions, Action<int, int>? progress = null)
+    public IReadOnlyList<QaAnswer> Answer(IReadOnlyList<SquadExample> questions, Action<int, int>? progress = null, bool cutLongQuestions = false)
     {
         if (questions.Count == 0) return Array.Empty<QaAnswer>();
-        var set = featurizer.Build(questions, withTargets: false);
+        var set = featurizer.Build(questions, withTargets: false, rejectOverlongQuestions: !cutLongQuestions);
         var (logits, _) = QaTask.Run(model, set.Features, BatchSize, Tokenizer.PadId,
             progress: progress is null ? null : done => progress(done, set.Features.Count));
         return QaPostProcessing.Decode(set, logits, Settings);
@@ -88,7 +90,7 @@ public sealed class QuestionAnswerer : IDisposable
     /// script (v2.0 when the data has unanswerable questions or the model was trained for them, else v1.1).</summary>
     public QaEvaluation Evaluate(SquadDataset data, Action<int, int>? progress = null)
     {
-        var answers = Answer(data.Examples, progress);
+        var answers = Answer(data.Examples, progress, cutLongQuestions: true);
         var predictions = answers.ToDictionary(a => a.Id, a => a.Text);
         var scores = SquadScoring.Evaluate(data.Examples, predictions, data.IsVersion2 || Settings.Version2WithNegative);
         return new QaEvaluation(answers, scores);

@@ -225,13 +225,15 @@ public sealed class SquadDataset
         return new SquadDataset($"{Source} [first {n} questions]", Version, arts, Examples.Take(n).ToList());
     }
 
-    static string Quote(string s) => JsonSerializer.Serialize(s.Length > 60 ? s[..60] + "…" : s);
+    static readonly JsonSerializerOptions Readable = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    static string Quote(string s) => JsonSerializer.Serialize(s.Length > 60 ? s[..60] + "…" : s, Readable);
 
     static string FirstLine(string s) => s.Split('\n')[0].Trim();
 
     static string Describe(JsonElement e) => e.ValueKind switch
     {
-        JsonValueKind.Object => "an object" + (e.EnumerateObject().Any() ? $" with keys {string.Join(", ", e.EnumerateObject().Take(5).Select(p => JsonSerializer.Serialize(p.Name)))}" : ""),
+        JsonValueKind.Object => "an object" + (e.EnumerateObject().Any() ? $" with keys {string.Join(", ", e.EnumerateObject().Take(5).Select(p => JsonSerializer.Serialize(p.Name, Readable)))}" : ""),
         JsonValueKind.Array => "a list",
         JsonValueKind.String => "a string",
         JsonValueKind.Number => "a number",

@@ -70,8 +70,8 @@ public static class FinetuneQaCommand
                 Epochs = v.Get(epochs), GradientAccumulation = v.Get(accum), EvalEvery = v.Get(evalEvery), Seed = seed, Resume = isResume,
             })
             { Plots = Plots };
-            var final = TrainingConsole.Run(ctx, trainer, "finetune qa");
-            if (!File.Exists(Path.Combine(run.Root, "model.safetensors"))) return 0; // interrupted before the first evaluation
+            TrainingConsole.Run(ctx, trainer, "finetune qa");
+            if (!Finished(run)) return 0; // interrupted: the state is saved for --resume
 
             // The predictions of the best model (the run root), not of the last step.
             using var qa = new QuestionAnswerer(run.Root) { BatchSize = Math.Max(64, options.BatchSize) };
@@ -82,6 +82,15 @@ public static class FinetuneQaCommand
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>Whether the run's last checkpoint is its final step (not an interruption).</summary>
+    static bool Finished(RunFolder run)
+    {
+        var dir = RunFolder.FindCheckpoint(run.LastCheckpoint);
+        if (dir is null || !File.Exists(Path.Combine(run.Root, "model.safetensors"))) return false;
+        var state = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "trainer_state.json")))!;
+        return state["global_step"]!.GetValue<long>() >= state["total_steps"]!.GetValue<long>();
     }
 
     static readonly IReadOnlyList<PlotSpec> Plots =

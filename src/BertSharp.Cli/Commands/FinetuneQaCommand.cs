@@ -71,11 +71,18 @@ public static class FinetuneQaCommand
             })
             { Plots = Plots };
             TrainingConsole.Run(ctx, trainer, "finetune qa");
-            if (!Finished(run)) return 0; // interrupted: the state is saved for --resume
+            var (finished, bestIsLast) = State(run);
+            if (!finished) return 0; // interrupted: the state is saved for --resume
 
-            // The predictions of the best model (the run root), not of the last step.
-            using var qa = new QuestionAnswerer(run.Root) { BatchSize = Math.Max(64, options.BatchSize) };
-            var result = qa.Evaluate(prepared.Eval);
+            // The predictions of the best model (the run root): the last evaluation's when the last step was the best,
+            // else the best model's, evaluated again.
+            QaEvaluation result;
+            if (bestIsLast && prepared.Task.LastEvaluation is { } last) result = last;
+            else
+            {
+                using var qa = new QuestionAnswerer(run.Root) { BatchSize = Math.Max(64, options.BatchSize) };
+                result = qa.Evaluate(prepared.Eval);
+            }
             QaOutputFiles.Write(run.Root, result.Answers, result.Scores);
             ctx.Err.WriteLine($"best model on {prepared.Eval.Source}: {QaCliHandlers.Describe(result.Scores)}");
             ctx.Err.WriteLine($"run folder: {run.Root} (predictions.json, nbest_predictions.json, eval_results.json; try: bert predict {run.Root} --question \"…\" --context \"…\")");
@@ -84,13 +91,15 @@ public static class FinetuneQaCommand
         return cmd;
     }
 
-    /// <summary>Whether the run's last checkpoint is its final step (not an interruption).</summary>
-    static bool Finished(RunFolder run)
+    /// <summary>Whether the run's last checkpoint is its final step (not an interruption), and whether that step
+    /// gave the best model.</summary>
+    static (bool Finished, bool BestIsLast) State(RunFolder run)
     {
         var dir = RunFolder.FindCheckpoint(run.LastCheckpoint);
-        if (dir is null || !File.Exists(Path.Combine(run.Root, "model.safetensors"))) return false;
+        if (dir is null || !File.Exists(Path.Combine(run.Root, "model.safetensors"))) return (false, false);
         var state = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "trainer_state.json")))!;
-        return state["global_step"]!.GetValue<long>() >= state["total_steps"]!.GetValue<long>();
+        long step = state["global_step"]!.GetValue<long>();
+        return (step >= state["total_steps"]!.GetValue<long>(), state["best_step"]!.GetValue<long>() == step);
     }
 
     static readonly IReadOnlyList<PlotSpec> Plots =

@@ -46,8 +46,8 @@ public sealed class QaTask : ITrainingTask
     public string SelectionMetric => "f1";
     public bool HigherIsBetter => true;
 
-    /// <summary>The answers of the last evaluation, in evaluation-question order.</summary>
-    public IReadOnlyList<QaAnswer>? LastAnswers { get; private set; }
+    /// <summary>The answers and scores of the last evaluation (answers in evaluation-question order).</summary>
+    public QaEvaluation? LastEvaluation { get; private set; }
 
     public IEnumerable<Batch> TrainBatches(int epoch, int start)
     {
@@ -160,9 +160,9 @@ public sealed class QaTask : ITrainingTask
         if (eval is null) return new Dictionary<string, double>();
         var (logits, lossSum) = Run(model, eval.Features, evalBatchSize, tokenizer.PadId, withLoss: true);
         var answers = QaPostProcessing.Decode(eval, logits, Settings);
-        LastAnswers = answers;
         var predictions = answers.ToDictionary(a => a.Id, a => a.Text);
         var scores = SquadScoring.Evaluate(eval.Examples, predictions, scoreVersion2);
+        LastEvaluation = new QaEvaluation(answers, scores);
         var metrics = scores.ToDictionary();
         metrics.Remove("total");
         metrics["loss"] = lossSum / Math.Max(1, eval.Features.Count);

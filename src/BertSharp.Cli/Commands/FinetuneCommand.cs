@@ -17,10 +17,11 @@ public static class FinetuneCommand
 {
     public static Command Build(CommandContext ctx)
     {
-        var cmd = new Command("finetune", "Fine-tune a BERT on a task (classify, similarity, tag), from a pre-trained folder or from random initialization");
+        var cmd = new Command("finetune", "Fine-tune a BERT on a task (classify, similarity, tag, qa), from a pre-trained folder or from random initialization");
         cmd.Add(Classify(ctx));
         cmd.Add(Similarity(ctx));
         cmd.Add(Tag(ctx));
+        cmd.Add(FinetuneQaCommand.Build(ctx));
         return cmd;
     }
 

@@ -22,10 +22,16 @@ public static class PredictCommand
         var maxSeq = new Option<int?>("--max-seq-length") { Description = "Tokens per input (default: the length the model was fine-tuned with)" };
         var batch = new Option<int>("--batch-size") { Description = "Inputs per forward pass", DefaultValueFactory = _ => 64 };
         var cmd = new Command("predict", "Predict with a fine-tuned model folder; writes one JSON line per input to stdout: the label and the " +
-            "probability of each label (classify), the score (similarity), or a tag per word (tag).\n" + TextLineReader.InputRule)
+            "probability of each label (classify), the score (similarity), a tag per word (tag), or for question answering " +
+            "(--question/--context) the answer, its score and character span.\n" + TextLineReader.InputRule)
         { dir, texts, pair, input, maxSeq, batch };
+        // Question-answering folders take --question/--context (or --input JSONL) instead of TEXT.
+        var qa = new QaCliHandlers.PredictOptions { Input = input, Settings = new QaSettingOptions(maxSeqLength: maxSeq) };
+        foreach (var opt in qa.All.Where(o => o != input && o != maxSeq)) cmd.Add(opt);
         cmd.SetAction(r =>
         {
+            if (BertSharp.Tasks.QuestionAnswering.QuestionAnswerer.IsQaModel(r.GetRequiredValue(dir)))
+                return QaCliHandlers.Predict(ctx, r, r.GetRequiredValue(dir), qa);
             var args = r.GetValue(texts) ?? [];
             string? p = r.GetValue(pair), file = r.GetValue(input);
             if (args.Length > 0 && file != null) throw new BertSharpException("give either TEXT arguments or --input, not both");

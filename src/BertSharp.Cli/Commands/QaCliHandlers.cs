@@ -52,9 +52,8 @@ public sealed class QaSettingOptions
 
 /// <summary>
 /// `bert predict` and `bert evaluate` for question-answering model folders (config.json architectures
-/// BertForQuestionAnswering). The commands built here stand alone; a shared `predict`/`evaluate` command can
-/// instead add <see cref="PredictOptions"/> / <see cref="EvaluateOptions"/> and call <see cref="Predict"/> /
-/// <see cref="Evaluate"/> when <see cref="QuestionAnswerer.IsQaModel"/> says the folder is a QA model.
+/// BertForQuestionAnswering): the shared commands add <see cref="PredictOptions"/> / <see cref="EvaluateOptions"/>
+/// and call <see cref="Predict"/> / <see cref="Evaluate"/> when <see cref="QuestionAnswerer.IsQaModel"/> says so.
 /// </summary>
 public static class QaCliHandlers
 {

@@ -30,7 +30,9 @@ public static class PredictCommand
         foreach (var opt in qa.All.Where(o => o != input && o != maxSeq)) cmd.Add(opt);
         cmd.SetAction(r =>
         {
-            if (BertSharp.Tasks.QuestionAnswering.QuestionAnswerer.IsQaModel(r.GetRequiredValue(dir)))
+            // --question/--context mean question answering: a folder of another task gets the QA loader's error.
+            if (BertSharp.Tasks.QuestionAnswering.QuestionAnswerer.IsQaModel(r.GetRequiredValue(dir))
+                || r.GetValue(qa.Question) != null || r.GetValue(qa.Context) != null)
                 return QaCliHandlers.Predict(ctx, r, r.GetRequiredValue(dir), qa);
             var args = r.GetValue(texts) ?? [];
             string? p = r.GetValue(pair), file = r.GetValue(input);

@@ -28,6 +28,9 @@ public static class Cli
         root.Add(FillMaskCommand.Build(ctx));
         root.Add(VocabCommand.Build(ctx));
         root.Add(PretrainCommand.Build(ctx));
+        root.Add(FinetuneCommand.Build(ctx));
+        root.Add(EvaluateCommand.Build(ctx));
+        root.Add(PredictCommand.Build(ctx));
         root.Add(BenchCommand.Build(ctx));
         return root;
     }

@@ -38,11 +38,18 @@ public sealed class TextLineReader : IDisposable
     static readonly SearchValues<char> ControlChars = SearchValues.Create(
         Enumerable.Range(0, 0x20).Concat(Enumerable.Range(0x7F, 0x21)).Select(i => (char)i).ToArray());
 
+    static readonly SearchValues<char> ControlCharsButTab = SearchValues.Create(
+        Enumerable.Range(0, 0x20).Concat(Enumerable.Range(0x7F, 0x21)).Where(i => i != '\t').Select(i => (char)i).ToArray());
+
     readonly Stream _stream;
     readonly bool _ownsStream;
     byte[] _buf;
     int _start, _end;      // unread bytes are _buf[_start.._end)
     bool _eof, _bomChecked, _disposed;
+
+    /// <summary>Keep tab characters instead of reading them as spaces: the field separator of tab-separated
+    /// files (TSV, CoNLL columns, STS-B). Every other control character is still read as a space.</summary>
+    public bool KeepTabs { get; init; }
 
     /// <summary>Creates a reader over <paramref name="stream"/> (already decompressed); <paramref name="sourceName"/>
     /// is the name used in error messages.</summary>
@@ -58,12 +65,12 @@ public sealed class TextLineReader : IDisposable
     }
 
     /// <summary>Opens <paramref name="path"/>, decompressing it if its name ends in <c>.gz</c>.</summary>
-    public static TextLineReader Open(string path, int maxLineLength = DefaultMaxLineLength)
+    public static TextLineReader Open(string path, int maxLineLength = DefaultMaxLineLength, bool keepTabs = false)
     {
         Stream stream = OpenFile(path);
         if (path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase))
             stream = new GZipStream(stream, CompressionMode.Decompress);
-        return new TextLineReader(stream, path, maxLineLength);
+        return new TextLineReader(stream, path, maxLineLength) { KeepTabs = keepTabs };
     }
 
     /// <summary>Opens a file for sequential reading; a missing or unreadable file is a one-line
@@ -197,16 +204,18 @@ public sealed class TextLineReader : IDisposable
             throw Error($"invalid UTF-8{bytes}{where}{hint}", e);
         }
         if (s.Length > MaxLineLength) throw Error($"line is longer than {MaxLineLength:N0} characters");
-        return ReplaceControlChars(s);
+        return KeepTabs ? Replace(s, ControlCharsButTab) : ReplaceControlChars(s);
     }
 
     /// <summary>Returns <paramref name="s"/> with every control character (Cc) replaced by a space; the same
     /// string when there is none.</summary>
-    public static string ReplaceControlChars(string s)
+    public static string ReplaceControlChars(string s) => Replace(s, ControlChars);
+
+    static string Replace(string s, SearchValues<char> chars)
     {
-        int i = s.AsSpan().IndexOfAny(ControlChars);
+        int i = s.AsSpan().IndexOfAny(chars);
         if (i < 0) return s;
-        return string.Create(s.Length, (s, i), static (dst, st) =>
+        return string.Create(s.Length, (s, i, chars), static (dst, st) =>
         {
             st.s.AsSpan().CopyTo(dst);
             var rest = dst[st.i..];
@@ -215,7 +224,7 @@ public sealed class TextLineReader : IDisposable
             {
                 rest[j] = ' ';
                 rest = rest[(j + 1)..];
-                j = rest.IndexOfAny(ControlChars);
+                j = rest.IndexOfAny(st.chars);
             }
         });
     }

@@ -1,0 +1,190 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BertSharp.Tasks.QuestionAnswering;
+
+namespace BertSharp.Cli.Commands;
+
+/// <summary>The window and decoding options shared by `finetune qa`, `predict` and `evaluate` on QA models.</summary>
+public sealed class QaSettingOptions
+{
+    /// <param name="maxSeqLength">an existing --max-seq-length option to share (predict/evaluate have one for every task)</param>
+    public QaSettingOptions(Func<Option, Option>? register = null, Option<int?>? maxSeqLength = null)
+    {
+        MaxSeqLength = maxSeqLength ?? Add(new Option<int?>("--max-seq-length") { Description = "Tokens per window including [CLS]/[SEP] (default: min(384, the model's max positions); a fine-tuned folder's own value)" }, register);
+        DocStride = Add(new Option<int?>("--doc-stride") { Description = "Tokens between the starts of consecutive windows of a long context; smaller than the context window (default: 128, or half the context window of a small model)" }, register);
+        MaxQueryLength = Add(new Option<int?>("--max-query-length") { Description = "Questions are cut to this many tokens (default: 64, or a third of max-seq-length for a small model)" }, register);
+        NBestSize = Add(new Option<int?>("--n-best-size") { Description = "Candidate starts/ends per window and n-best entries (default 20)" }, register);
+        MaxAnswerLength = Add(new Option<int?>("--max-answer-length") { Description = "Longest answer in tokens (default 30)" }, register);
+        NullScoreDiffThreshold = Add(new Option<double?>("--null-score-diff-threshold") { Description = "SQuAD 2.0: answer nothing when null score − best span score exceeds this (default 0)" }, register);
+    }
+
+    static Option<T> Add<T>(Option<T> option, Func<Option, Option>? register) { register?.Invoke(option); return option; }
+
+    public Option<int?> MaxSeqLength { get; }
+    public Option<int?> DocStride { get; }
+    public Option<int?> MaxQueryLength { get; }
+    public Option<int?> NBestSize { get; }
+    public Option<int?> MaxAnswerLength { get; }
+    public Option<double?> NullScoreDiffThreshold { get; }
+    public IEnumerable<Option> All => [MaxSeqLength, DocStride, MaxQueryLength, NBestSize, MaxAnswerLength, NullScoreDiffThreshold];
+
+    /// <summary>A model folder's settings with the options given on the command line applied. When the window
+    /// length changes and the stride or query length were not given, they follow it (QaSettings.ForModel).</summary>
+    public Func<QaSettings, QaSettings> Adjust(ParseResult r) => s =>
+    {
+        int? seq = r.GetValue(MaxSeqLength), stride = r.GetValue(DocStride), query = r.GetValue(MaxQueryLength);
+        if (seq is int newSeq && newSeq != s.MaxSeqLength)
+        {
+            var d = QaSettings.ForModel(newSeq, newSeq, stride, query);
+            s = s with { MaxSeqLength = newSeq, DocStride = d.DocStride, MaxQueryLength = d.MaxQueryLength };
+        }
+        return s with
+        {
+            DocStride = stride ?? s.DocStride,
+            MaxQueryLength = query ?? s.MaxQueryLength,
+            NBestSize = r.GetValue(NBestSize) ?? s.NBestSize,
+            MaxAnswerLength = r.GetValue(MaxAnswerLength) ?? s.MaxAnswerLength,
+            NullScoreDiffThreshold = r.GetValue(NullScoreDiffThreshold) ?? s.NullScoreDiffThreshold,
+        };
+    };
+}
+
+/// <summary>
+/// `bert predict` and `bert evaluate` for question-answering model folders (config.json architectures
+/// BertForQuestionAnswering): the shared commands add <see cref="PredictOptions"/> / <see cref="EvaluateOptions"/>
+/// and call <see cref="Predict"/> / <see cref="Evaluate"/> when <see cref="QuestionAnswerer.IsQaModel"/> says so.
+/// </summary>
+public static class QaCliHandlers
+{
+    public sealed class PredictOptions
+    {
+        public Option<string?> Question { get; init; } = new("--question", "-q") { Description = "QA models: the question" };
+        public Option<string?> Context { get; init; } = new("--context", "-c") { Description = "QA models: the text to find the answer in" };
+        public Option<string?> Input { get; init; } = new("--input") { Description = "QA models: a JSONL file of {\"id\"?, \"question\", \"context\"} lines (instead of --question/--context)" };
+        public Option<string?> Output { get; init; } = new("--output") { Description = "QA models with --input: write the JSONL answers here (default: stdout)" };
+        public Option<bool> Json { get; init; } = new("--json") { Description = "Write JSON to stdout" };
+        public QaSettingOptions Settings { get; init; } = new();
+        public IEnumerable<Option> All => new Option[] { Question, Context, Input, Output, Json }.Concat(Settings.All);
+    }
+
+    public sealed class EvaluateOptions
+    {
+        public Option<string> Data { get; init; } = new("--data") { Description = "A SQuAD v1.1/v2.0 JSON file with answers", Required = true };
+        public Option<int?> SplitArticles { get; init; } = new("--split-articles") { Description = "Score only the articles after the first N (the evaluation half of `finetune qa --split-articles N`)" };
+        public Option<string?> Output { get; init; } = new("--output") { Description = "Folder for predictions.json, nbest_predictions.json and eval_results.json" };
+        public Option<bool> Json { get; init; } = new("--json") { Description = "Write the scores as JSON to stdout" };
+        public QaSettingOptions Settings { get; init; } = new();
+        public IEnumerable<Option> All => new Option[] { Data, SplitArticles, Output, Json }.Concat(Settings.All);
+    }
+
+    public static int Predict(CommandContext ctx, ParseResult r, string modelDir, PredictOptions o)
+    {
+        string? question = r.GetValue(o.Question), context = r.GetValue(o.Context), input = r.GetValue(o.Input), output = r.GetValue(o.Output);
+        if (input is null && (question is null || context is null))
+            throw new BertSharpException("give --question and --context, or --input FILE.jsonl");
+        if (input is not null && (question is not null || context is not null))
+            throw new BertSharpException("give either --input FILE.jsonl or --question/--context, not both");
+        if (output is not null && input is null)
+            throw new BertSharpException("--output goes with --input (a single answer is written to stdout)");
+        var questions = input is null ? null : ReadJsonl(input);
+
+        using var qa = new QuestionAnswerer(modelDir, o.Settings.Adjust(r));
+        foreach (var m in qa.LoadReport.Messages()) ctx.Err.WriteLine($"warning: {m}");
+        if (questions is null)
+        {
+            var a = qa.Answer(question!, context!);
+            if (r.GetValue(o.Json)) ctx.Out.WriteLine(ToJson(a, includeId: false).ToJsonString(JsonOut));
+            else
+            {
+                ctx.Out.WriteLine(a.IsNoAnswer ? "answer: (no answer)" : $"answer: {a.Text}");
+                ctx.Out.WriteLine(a.IsNoAnswer
+                    ? $"score {a.Score:F3} (probability {a.Probability:F3})"
+                    : $"score {a.Score:F3} (probability {a.Probability:F3}), characters [{a.Start}, {a.End}) of the context");
+            }
+            return 0;
+        }
+        var answers = qa.Answer(questions);
+        using var writer = output is null ? null : new StreamWriter(output, false, new System.Text.UTF8Encoding(false));
+        var sink = writer ?? ctx.Out;
+        foreach (var a in answers) sink.WriteLine(ToJson(a, includeId: true).ToJsonString(JsonOut));
+        if (output is not null) ctx.Err.WriteLine($"{answers.Count} answers written to {output}");
+        return 0;
+    }
+
+    public static int Evaluate(CommandContext ctx, ParseResult r, string modelDir, EvaluateOptions o)
+    {
+        var data = SquadDataset.Load(r.GetRequiredValue(o.Data));
+        if (r.GetValue(o.SplitArticles) is int n) data = data.SplitArticles(n).Tail;
+        using var qa = new QuestionAnswerer(modelDir, o.Settings.Adjust(r));
+        foreach (var m in qa.LoadReport.Messages()) ctx.Err.WriteLine($"warning: {m}");
+        var result = qa.Evaluate(data);
+        if (r.GetValue(o.Output) is string dir)
+            foreach (var path in QaOutputFiles.Write(dir, result.Answers, result.Scores)) ctx.Err.WriteLine($"wrote {path}");
+        if (r.GetValue(o.Json))
+        {
+            var j = new JsonObject();
+            foreach (var (k, v) in result.Scores.ToDictionary()) j[k] = v;
+            j["script"] = $"evaluate-v{result.Scores.ScriptVersion}.py";
+            ctx.Out.WriteLine(j.ToJsonString(JsonOut));
+        }
+        else ctx.Out.WriteLine($"{data.Source}: {Describe(result.Scores)}");
+        return 0;
+    }
+
+    /// <summary>"EM 12.34, F1 23.45 (2,695 questions, SQuAD v1.1 script)" and the v2.0 breakdown.</summary>
+    public static string Describe(SquadScores s)
+    {
+        var text = $"EM {s.ExactMatch:F2}, F1 {s.F1:F2} ({s.Total:N0} questions, SQuAD v{s.ScriptVersion} script)";
+        if (s.ScriptVersion == "2.0")
+            text += $"; HasAns EM {s.HasAnsExact:F2} F1 {s.HasAnsF1:F2} ({s.HasAnsTotal}), NoAns EM {s.NoAnsExact:F2} F1 {s.NoAnsF1:F2} ({s.NoAnsTotal})";
+        if (s.Missing > 0) text += $"; {s.Missing} without prediction";
+        return text;
+    }
+
+    static readonly JsonSerializerOptions JsonOut = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    static JsonObject ToJson(QaAnswer a, bool includeId)
+    {
+        var o = new JsonObject();
+        if (includeId) o["id"] = a.Id;
+        o["answer"] = a.Text;
+        o["score"] = Math.Round(a.Score, 6);
+        o["probability"] = Math.Round(a.Probability, 6);
+        o["start"] = a.Start;
+        o["end"] = a.End;
+        if (a.NullScoreDiff is double d) o["null_score_diff"] = Math.Round(d, 6);
+        return o;
+    }
+
+    /// <summary>JSONL questions: one {"id"?, "question", "context"} object per line; blank lines skipped.</summary>
+    public static List<SquadExample> ReadJsonl(string path)
+    {
+        if (!File.Exists(path)) throw new BertSharpException($"{path}: file not found");
+        var list = new List<SquadExample>();
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        int lineNo = 0;
+        foreach (var line in File.ReadLines(path))
+        {
+            lineNo++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            JsonObject? o;
+            try { o = JsonNode.Parse(line) as JsonObject; }
+            catch (JsonException e) { throw new BertSharpException($"{path}:{lineNo}: not valid JSON: {e.Message.Split('\n')[0]}"); }
+            if (o is null) throw new BertSharpException($"{path}:{lineNo}: expected a JSON object with \"question\" and \"context\"");
+            string Field(string name)
+            {
+                if (o[name] is JsonValue v && v.TryGetValue(out string? s)) return s;
+                throw new BertSharpException($"{path}:{lineNo}: \"{name}\" must be a string");
+            }
+            string id = o["id"] is JsonValue iv ? (iv.TryGetValue(out string? sid) ? sid : iv.ToJsonString()) : lineNo.ToString();
+            string question = Field("question"), context = Field("context");
+            if (string.IsNullOrWhiteSpace(question)) throw new BertSharpException($"{path}:{lineNo}: the question is empty");
+            if (string.IsNullOrWhiteSpace(context)) throw new BertSharpException($"{path}:{lineNo}: the context is empty");
+            if (!ids.Add(id)) throw new BertSharpException($"{path}:{lineNo}: id {id} appears twice");
+            list.Add(new SquadExample(id, question, context, Array.Empty<SquadAnswer>()));
+        }
+        if (list.Count == 0) throw new BertSharpException($"{path}: no questions (expected JSONL lines {{\"question\": …, \"context\": …}})");
+        return list;
+    }
+}

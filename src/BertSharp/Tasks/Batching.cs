@@ -1,0 +1,126 @@
+using BertSharp.Training;
+using static TorchSharp.torch;
+
+namespace BertSharp.Tasks;
+
+/// <summary>
+/// One model input of a fine-tuning task: token ids and types (unpadded, with [CLS]/[SEP]) and its label — a
+/// class id, a score, or one label per token (-100 where the loss ignores the token) — and the example it
+/// came from (a long tagged sentence gives several windows).
+/// </summary>
+public sealed class Feature
+{
+    public required int[] InputIds { get; init; }
+    public required int[] TokenTypeIds { get; init; }
+    public int Example { get; init; }
+    /// <summary>Class id; -1 when the example has no label the model knows (ignored by the loss).</summary>
+    public long Label { get; init; } = -1;
+    public float Score { get; init; }
+    /// <summary>Per-token label ids, -100 for tokens the loss ignores (specials, continuation pieces).</summary>
+    public int[]? TokenLabels { get; init; }
+    /// <summary>Per token, the index (in the example) of the word it begins, -1 for every other token.</summary>
+    public int[]? WordStarts { get; init; }
+    public int Length => InputIds.Length;
+}
+
+/// <summary>What a batch's "labels" tensor holds.</summary>
+public enum LabelKind { Class, Score, Token }
+
+/// <summary>
+/// Batching for fine-tuning: dynamic padding (each batch is padded to its own longest input) and length-grouped
+/// training batches, in an order fixed by (seed, epoch) so that --resume replays it exactly.
+/// </summary>
+public static class Batching
+{
+    /// <summary>Megabatch size in batches (HF's LengthGroupedSampler uses 50).</summary>
+    public const int MegabatchFactor = 50;
+
+    /// <summary>
+    /// The training batches of one epoch, as feature indices: the features are shuffled, cut into megabatches of
+    /// <see cref="MegabatchFactor"/> batches, each megabatch sorted by length (longest first) and cut into batches,
+    /// and the batches shuffled. Similar lengths share a batch, so little padding is computed, while every epoch
+    /// still sees a fresh order. There are ceil(N / batchSize) batches; only the last may be short.
+    /// </summary>
+    public static int[][] TrainOrder(IReadOnlyList<int> lengths, int batchSize, long seed, int epoch, bool groupByLength = true)
+    {
+        int n = lengths.Count;
+        var order = Enumerable.Range(0, n).ToArray();
+        var rng = SplitMix.For(seed, 0x4F5244 /* "ORD" */, epoch);
+        rng.Shuffle(order);
+        var batches = new List<int[]>((n + batchSize - 1) / batchSize);
+        if (!groupByLength)
+        {
+            for (int i = 0; i < n; i += batchSize) batches.Add(order[i..Math.Min(n, i + batchSize)]);
+            return batches.ToArray();
+        }
+        int mega = batchSize * MegabatchFactor;
+        for (int m = 0; m < n; m += mega)
+        {
+            var chunk = order[m..Math.Min(n, m + mega)];
+            var sorted = chunk.Select((f, pos) => (f, pos)).OrderByDescending(x => lengths[x.f]).ThenBy(x => x.pos).Select(x => x.f).ToArray();
+            for (int i = 0; i < sorted.Length; i += batchSize) batches.Add(sorted[i..Math.Min(sorted.Length, i + batchSize)]);
+        }
+        var shuffle = SplitMix.For(seed, 0x424154 /* "BAT" */, epoch);
+        var result = batches.ToArray();
+        shuffle.Shuffle(result);
+        return result;
+    }
+
+    /// <summary>Evaluation batches: features sorted by length (the padding is then minimal); results are put back
+    /// in feature order by the caller.</summary>
+    public static int[][] EvalOrder(IReadOnlyList<int> lengths, int batchSize)
+    {
+        var sorted = Enumerable.Range(0, lengths.Count).OrderBy(i => lengths[i]).ThenBy(i => i).ToArray();
+        var batches = new List<int[]>();
+        for (int i = 0; i < sorted.Length; i += batchSize) batches.Add(sorted[i..Math.Min(sorted.Length, i + batchSize)]);
+        return batches.ToArray();
+    }
+
+    /// <summary>Pads the features to the longest of them: input_ids (pad id), token_type_ids, attention_mask, and
+    /// "labels" of the given kind (token labels padded with -100).</summary>
+    public static Batch Collate(IReadOnlyList<Feature> items, int padId, LabelKind kind, int epoch = 0, int index = 0)
+    {
+        int B = items.Count, L = items.Max(f => f.Length);
+        var ids = new long[B * L];
+        var types = new long[B * L];
+        var mask = new long[B * L];
+        if (padId != 0) Array.Fill(ids, padId);
+        for (int b = 0; b < B; b++)
+        {
+            var f = items[b];
+            for (int t = 0; t < f.Length; t++)
+            {
+                ids[b * L + t] = f.InputIds[t];
+                types[b * L + t] = f.TokenTypeIds[t];
+                mask[b * L + t] = 1;
+            }
+        }
+        var device = TorchRuntime.Device;
+        var tensors = new Dictionary<string, Tensor>
+        {
+            ["input_ids"] = tensor(ids, new long[] { B, L }, device: device),
+            ["token_type_ids"] = tensor(types, new long[] { B, L }, device: device),
+            ["attention_mask"] = tensor(mask, new long[] { B, L }, device: device),
+        };
+        switch (kind)
+        {
+            case LabelKind.Class:
+                tensors["labels"] = tensor(items.Select(f => f.Label < 0 ? -100L : f.Label).ToArray(), device: device);
+                break;
+            case LabelKind.Score:
+                tensors["labels"] = tensor(items.Select(f => f.Score).ToArray(), device: device);
+                break;
+            case LabelKind.Token:
+                var labels = new long[B * L];
+                Array.Fill(labels, -100L);
+                for (int b = 0; b < B; b++)
+                {
+                    var tl = items[b].TokenLabels!;
+                    for (int t = 0; t < tl.Length; t++) labels[b * L + t] = tl[t];
+                }
+                tensors["labels"] = tensor(labels, new long[] { B, L }, device: device);
+                break;
+        }
+        return new Batch { Sequences = B, Epoch = epoch, Index = index, Tensors = tensors };
+    }
+}

@@ -1,0 +1,277 @@
+using System.IO.Compression;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using BertSharp.Data;
+
+namespace BertSharp.Tasks.Tagging;
+
+/// <summary>A sentence as words with one tag per word (Tags null when unlabelled); <see cref="Source"/> is file:line.</summary>
+public sealed record TaggedSentence(IReadOnlyList<string> Words, IReadOnlyList<string>? Tags, string Source = "");
+
+/// <summary>
+/// Reads word-tagging data: the NLTK Penn Treebank sample (treebank.zip, its folder, or single .mrg/.pos files),
+/// CoNLL column files, or JSONL with a list of words and a list of tags per line.
+/// </summary>
+public static partial class TaggingData
+{
+    public const string TreebankSplitHelp =
+        "The NLTK treebank sample has no official split; BertSharp splits it by file order: wsj_0001–wsj_0159 " +
+        "train (3,396 sentences), wsj_0160–wsj_0179 dev (273), wsj_0180–wsj_0199 test (245). Given as --train, " +
+        "treebank.zip's dev and test parts are used unless --dev/--test are given; given as --dev or --test, that part is read.";
+
+    public const string FormatsHelp =
+        "Formats (--format, else by name): ptb — treebank.zip, a folder or .mrg files (the combined parse trees; " +
+        "-NONE- trace leaves dropped), or .pos files (word/TAG, a sentence ends at a '.' tag); conll — one word per " +
+        "line, columns separated by spaces or tabs, the word in column 0 and the tag in --tag-column (0-based, " +
+        "default the last), a blank line between sentences, -DOCSTART- lines skipped; jsonl — one object per line " +
+        "with a list of words (tokens, words) and a list of tags (tags, ner_tags, pos_tags, chunk_tags, labels), " +
+        "or the fields named by --text-column/--label-column.";
+
+    public static readonly string[] WordFields = ["tokens", "words"];
+    public static readonly string[] TagFields = ["tags", "ner_tags", "pos_tags", "chunk_tags", "labels"];
+
+    public static string DetectFormat(string path)
+    {
+        if (Directory.Exists(path)) return "ptb";
+        string name = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? path[..^3] : path;
+        return Path.GetExtension(name).ToLowerInvariant() switch
+        {
+            ".zip" or ".mrg" or ".pos" => "ptb",
+            ".jsonl" or ".json" or ".ndjson" => "jsonl",
+            _ => "conll",
+        };
+    }
+
+    public static ExampleSet<TaggedSentence> Read(string path, DataFileOptions o, bool requireTags = true)
+    {
+        string format = (o.Format ?? DetectFormat(path)).ToLowerInvariant();
+        var set = format switch
+        {
+            "ptb" => ReadTreebank(path, o),
+            "conll" => ReadConll(path, o),
+            "jsonl" => ReadJsonl(path, o, requireTags),
+            _ => throw new BertSharpException($"unknown tagging format '{format}' (ptb, conll, jsonl)"),
+        };
+        if (set.Examples.Count == 0) throw new BertSharpException($"{path}: no sentences{(o.Split != DataSplit.All && set.HasBuiltInSplit ? $" in the {o.Split.ToString().ToLowerInvariant()} part" : "")}");
+        return set;
+    }
+
+    // ---------------------------------------------------------------- Penn Treebank
+
+    [GeneratedRegex(@"wsj_(\d{4})\.(mrg|pos)$", RegexOptions.IgnoreCase)]
+    private static partial Regex WsjFile();
+
+    /// <summary>Which part of the treebank sample a file belongs to, by its number; null outside wsj_0001–wsj_0199.</summary>
+    public static DataSplit? TreebankPart(string fileName)
+    {
+        var m = WsjFile().Match(fileName);
+        if (!m.Success) return null;
+        int n = int.Parse(m.Groups[1].Value);
+        return n switch { >= 1 and <= 159 => DataSplit.Train, >= 160 and <= 179 => DataSplit.Dev, >= 180 and <= 199 => DataSplit.Test, _ => null };
+    }
+
+    static ExampleSet<TaggedSentence> ReadTreebank(string path, DataFileOptions o)
+    {
+        // (name for messages, opener) of each file, in name order
+        var files = new List<(string Name, string Entry, Func<Stream> Open)>();
+        ZipArchive? zip = null;
+        try
+        {
+            if (Directory.Exists(path))
+            {
+                var all = Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories).ToList();
+                var pick = all.Where(f => f.EndsWith(".mrg", StringComparison.OrdinalIgnoreCase)).ToList();
+                if (pick.Count == 0) pick = all.Where(f => f.EndsWith(".pos", StringComparison.OrdinalIgnoreCase)).ToList();
+                foreach (var f in pick.Order(StringComparer.Ordinal)) files.Add((f, Path.GetFileName(f), () => TextLineReader.OpenFile(f)));
+            }
+            else if (path.EndsWith(".zip", StringComparison.OrdinalIgnoreCase))
+            {
+                try { zip = new ZipArchive(TextLineReader.OpenFile(path), ZipArchiveMode.Read); }
+                catch (InvalidDataException e) { throw new BertSharpException($"{path}: not a zip archive: {e.Message}"); }
+                var entries = zip.Entries.Where(e => e.FullName.EndsWith(".mrg", StringComparison.OrdinalIgnoreCase)).ToList();
+                if (entries.Count == 0) entries = zip.Entries.Where(e => e.FullName.EndsWith(".pos", StringComparison.OrdinalIgnoreCase)).ToList();
+                foreach (var e in entries.OrderBy(e => e.FullName, StringComparer.Ordinal)) files.Add(($"{path}:{e.FullName}", e.Name, e.Open));
+            }
+            else files.Add((path, Path.GetFileName(path), () => TextLineReader.OpenFile(path)));
+            if (files.Count == 0) throw new BertSharpException($"{path}: no .mrg or .pos files");
+
+            bool split = files.Count > 1 && files.All(f => TreebankPart(f.Entry) != null);
+            var sentences = new List<TaggedSentence>();
+            int traces = 0, filesRead = 0;
+            foreach (var (name, entry, open) in files)
+            {
+                if (split && o.Split != DataSplit.All && TreebankPart(entry) != o.Split) continue;
+                filesRead++;
+                using var reader = new TextLineReader(open(), name);
+                var parsed = entry.EndsWith(".pos", StringComparison.OrdinalIgnoreCase) ? ParsePos(reader) : ParseMrg(reader, ref traces);
+                foreach (var s in parsed)
+                {
+                    if (o.MaxExamples is int max && sentences.Count >= max) break;
+                    sentences.Add(s);
+                }
+            }
+            string part = split && o.Split != DataSplit.All ? $" ({o.Split.ToString().ToLowerInvariant()} part: {filesRead} of {files.Count} files)" : $" ({filesRead} files)";
+            var notes = new List<string> { $"{path}: {sentences.Count} sentences, {sentences.Sum(s => s.Words.Count)} words{part}" };
+            if (traces > 0) notes.Add($"{path}: dropped {traces} -NONE- trace leaves");
+            return new ExampleSet<TaggedSentence>(sentences, notes, split);
+        }
+        finally { zip?.Dispose(); }
+    }
+
+    /// <summary>Bracketed parse trees: each top-level bracket is a sentence; its leaves "(TAG word)" in order,
+    /// -NONE- (empty elements, traces) dropped.</summary>
+    static List<TaggedSentence> ParseMrg(TextLineReader reader, ref int traces)
+    {
+        var sentences = new List<TaggedSentence>();
+        var words = new List<string>();
+        var tags = new List<string>();
+        int depth = 0, sentenceLine = 0;
+        // a leaf in progress: "(" seen, then an atom (the tag), then an atom (the word), then ")"
+        string? tag = null, word = null;
+        bool open = false;
+        while (reader.TryReadLine(out var line))
+        {
+            int i = 0;
+            while (i < line.Length)
+            {
+                char c = line[i];
+                if (char.IsWhiteSpace(c)) { i++; continue; }
+                if (c == '(')
+                {
+                    if (depth == 0) { sentenceLine = reader.LineNumber; words.Clear(); tags.Clear(); }
+                    depth++;
+                    open = true; tag = null; word = null;
+                    i++;
+                }
+                else if (c == ')')
+                {
+                    if (depth == 0) throw reader.Error("unbalanced ')'");
+                    if (open && tag != null && word != null)
+                    {
+                        if (tag == "-NONE-") traces++;
+                        else { words.Add(word); tags.Add(tag); }
+                    }
+                    open = false; tag = null; word = null;
+                    depth--;
+                    i++;
+                    if (depth == 0 && words.Count > 0)
+                        sentences.Add(new TaggedSentence(words.ToArray(), tags.ToArray(), $"{reader.SourceName}:{sentenceLine}"));
+                }
+                else
+                {
+                    int start = i;
+                    while (i < line.Length && !char.IsWhiteSpace(line[i]) && line[i] != '(' && line[i] != ')') i++;
+                    string atom = line[start..i];
+                    if (!open) continue;
+                    if (tag is null) tag = atom;
+                    else if (word is null) word = atom;
+                    else throw reader.Error($"a leaf has more than a tag and a word: '{tag} {word} {atom}'");
+                }
+            }
+        }
+        if (depth != 0) throw new BertSharpException($"{reader.SourceName}:{sentenceLine}: the bracket opened here is not closed");
+        return sentences;
+    }
+
+    /// <summary>Tagged text: word/TAG tokens ('\/' is an escaped slash in a word), NP brackets [ ] ignored,
+    /// ====== lines separate paragraphs; a sentence ends after a token tagged '.' (as NLTK's treebank_chunk).</summary>
+    static List<TaggedSentence> ParsePos(TextLineReader reader)
+    {
+        var sentences = new List<TaggedSentence>();
+        var words = new List<string>();
+        var tags = new List<string>();
+        int startLine = 0;
+        void End()
+        {
+            if (words.Count > 0) sentences.Add(new TaggedSentence(words.ToArray(), tags.ToArray(), $"{reader.SourceName}:{startLine}"));
+            words.Clear(); tags.Clear();
+        }
+        while (reader.TryReadLine(out var line))
+        {
+            var t = line.Trim();
+            if (t.StartsWith("=====")) { End(); continue; }
+            foreach (var token in t.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (token is "[" or "]") continue;
+                int slash = token.Length - 1;
+                while (slash >= 0 && (token[slash] != '/' || (slash > 0 && token[slash - 1] == '\\'))) slash--;
+                if (slash <= 0 || slash == token.Length - 1) throw reader.Error($"'{token}' is not word/TAG");
+                if (words.Count == 0) startLine = reader.LineNumber;
+                words.Add(token[..slash]);
+                string tag = token[(slash + 1)..];
+                tags.Add(tag);
+                if (tag == ".") End();
+            }
+        }
+        End();
+        return sentences;
+    }
+
+    // ---------------------------------------------------------------- CoNLL
+
+    static ExampleSet<TaggedSentence> ReadConll(string path, DataFileOptions o)
+    {
+        var sentences = new List<TaggedSentence>();
+        var words = new List<string>();
+        var tags = new List<string>();
+        int startLine = 0, docstarts = 0;
+        int? tagColumn = o.TagColumn;
+        if (tagColumn is < 1) throw new BertSharpException($"--tag-column {tagColumn}: column 0 holds the word; the tag column is 1 or more");
+        using var r = TextLineReader.Open(path, keepTabs: true);
+        void End()
+        {
+            if (words.Count > 0) sentences.Add(new TaggedSentence(words.ToArray(), tags.ToArray(), $"{path}:{startLine}"));
+            words.Clear(); tags.Clear();
+        }
+        while (r.TryReadLine(out var line))
+        {
+            if (o.MaxExamples is int max && sentences.Count >= max) { words.Clear(); break; }
+            var fields = line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+            if (fields.Length == 0) { End(); continue; }
+            if (fields[0] == "-DOCSTART-") { End(); docstarts++; continue; }
+            if (fields.Length < 2) throw r.Error($"expected a word and a tag separated by spaces or tabs, got '{line.Trim()}'");
+            int col = tagColumn ?? fields.Length - 1;
+            if (col >= fields.Length) throw r.Error($"--tag-column {col}: the line has only {fields.Length} columns");
+            if (words.Count == 0) startLine = r.LineNumber;
+            words.Add(fields[0]);
+            tags.Add(fields[col]);
+        }
+        if (o.MaxExamples is not int m2 || sentences.Count < m2) End();
+        var notes = new List<string> { $"{path}: {sentences.Count} sentences, {sentences.Sum(s => s.Words.Count)} words (CoNLL columns; tag in column {(tagColumn is int c ? c.ToString() : "last")})" };
+        if (docstarts > 0) notes.Add($"{path}: skipped {docstarts} -DOCSTART- lines");
+        return new ExampleSet<TaggedSentence>(sentences, notes);
+    }
+
+    // ---------------------------------------------------------------- JSONL
+
+    static ExampleSet<TaggedSentence> ReadJsonl(string path, DataFileOptions o, bool requireTags)
+    {
+        var sentences = new List<TaggedSentence>();
+        using var table = new TableReader(path, TableFormat.Jsonl);
+        string? wordField = o.TextColumn, tagField = o.LabelColumn;
+        foreach (var rec in table.Records())
+        {
+            if (o.MaxExamples is int max && sentences.Count >= max) break;
+            var obj = rec.Object!;
+            wordField ??= WordFields.FirstOrDefault(obj.ContainsKey) ?? throw rec.Error($"no list of words (fields {string.Join(", ", WordFields)}); give --text-column");
+            tagField ??= TagFields.FirstOrDefault(obj.ContainsKey) ?? (requireTags ? throw rec.Error($"no list of tags (fields {string.Join(", ", TagFields)}); give --label-column") : null);
+            var words = StringList(rec, obj, wordField) ?? throw rec.Error($"no list field '{wordField}'");
+            IReadOnlyList<string>? tags = tagField is null ? null : StringList(rec, obj, tagField);
+            if (tags is null && requireTags) throw rec.Error($"no list field '{tagField}'");
+            if (tags != null && tags.Count != words.Count) throw rec.Error($"{words.Count} words but {tags.Count} tags");
+            if (words.Count == 0) continue;
+            sentences.Add(new TaggedSentence(words, tags, rec.Location));
+        }
+        return new ExampleSet<TaggedSentence>(sentences, [$"{path}: {sentences.Count} sentences, {sentences.Sum(s => s.Words.Count)} words (JSONL; words '{wordField}', tags '{tagField}')"]);
+    }
+
+    static List<string>? StringList(TableRecord rec, JsonObject obj, string field)
+    {
+        if (!obj.TryGetPropertyValue(field, out var node) || node is null) return null;
+        if (node is not JsonArray arr) throw rec.Error($"field '{field}' must be a list");
+        return arr.Select((n, i) => n is JsonValue v
+            ? (v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : v.ToJsonString())
+            : throw rec.Error($"field '{field}' item {i} must be a string or a number")).ToList();
+    }
+}

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using BertSharp.Data;
 using BertSharp.Tasks.QuestionAnswering;
 
 namespace BertSharp.Cli.Commands;
@@ -163,10 +164,11 @@ public static class QaCliHandlers
         if (!File.Exists(path)) throw new BertSharpException($"{path}: file not found");
         var list = new List<SquadExample>();
         var ids = new HashSet<string>(StringComparer.Ordinal);
-        int lineNo = 0;
-        foreach (var line in File.ReadLines(path))
+        // The one text-input rule (TextLineReader.InputRule), as for every other text file BertSharp reads.
+        using var reader = TextLineReader.Open(path);
+        while (reader.TryReadLine(out var line))
         {
-            lineNo++;
+            int lineNo = reader.LineNumber;
             if (string.IsNullOrWhiteSpace(line)) continue;
             JsonObject? o;
             try { o = JsonNode.Parse(line) as JsonObject; }

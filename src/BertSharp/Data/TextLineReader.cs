@@ -30,8 +30,8 @@ public sealed class TextLineReader : IDisposable
     public const string InputRule =
         "Text files are UTF-8 (a leading byte-order mark is skipped; names ending in .gz are decompressed); " +
         "LF and CRLF both end a line; invalid UTF-8 is an error naming file:line; NUL bytes and other control " +
-        "characters are read as spaces; a line may be long, but one over 1,000,000 characters is an error " +
-        "naming file:line.";
+        "characters are read as spaces (tabs too, except where they separate the fields of a table or a pair); " +
+        "a line may be long, but one over 1,000,000 characters is an error naming file:line.";
 
     static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 

@@ -69,10 +69,10 @@ public class CheckpointFuzzTests(ITestOutputHelper log)
                     {
                         foreach (var (k, t) in tensors)
                             if (t.NumberOfElements * t.ElementSize > fileLength)
-                                return (Outcome: $"FAIL tensor {k} is larger than the file", Allocated: 0L);
+                                return ($"FAIL tensor {k} is larger than the file", 0L);
                     }
                     finally { foreach (var t in tensors.Values) t.Dispose(); }
-                    return (Outcome: "loaded", Allocated: GC.GetAllocatedBytesForCurrentThread() - before);
+                    return ("loaded", GC.GetAllocatedBytesForCurrentThread() - before);
                 }
                 catch (BertSharpException e)
                 {

@@ -70,6 +70,19 @@ public class TextInputTests
     }
 
     [Fact]
+    public void Qa_questions_jsonl_follows_the_same_rule()
+    {
+        // `predict --input` on a question-answering folder (was File.ReadLines: invalid UTF-8 silently replaced).
+        var ok = Write([0xEF, 0xBB, 0xBF, .. Encoding.UTF8.GetBytes("{\"question\": \"Who?\", \"context\": \"Ann\u0000went.\"}\r\n\r\n")]);
+        var examples = BertSharp.Cli.Commands.QaCliHandlers.ReadJsonl(ok);
+        Assert.Single(examples);
+        Assert.Equal("1", examples[0].Id);
+        var bad = Write([.. Encoding.UTF8.GetBytes("{\"question\": \"Who?\", \"context\": \"x\"}\n{\"question\": \"caf"), 0xE9, .. Encoding.UTF8.GetBytes("\", \"context\": \"x\"}\n")]);
+        var e = Assert.Throws<BertSharpException>(() => BertSharp.Cli.Commands.QaCliHandlers.ReadJsonl(bad));
+        Assert.Equal($"{bad}:2: invalid UTF-8 (0xE9) at byte 18 of the line", e.Message);
+    }
+
+    [Fact]
     public void Tokenize_file_that_is_missing_is_one_line()
     {
         var missing = Path.Combine(TestPaths.TempDir("text"), "nope.jsonl");
@@ -82,6 +95,11 @@ public class TextInputTests
     [InlineData("tokenize", "--help")]
     [InlineData("pretrain", "--help")]
     [InlineData("vocab", "build", "--help")]
+    [InlineData("finetune", "classify", "--help")]
+    [InlineData("finetune", "similarity", "--help")]
+    [InlineData("finetune", "tag", "--help")]
+    [InlineData("predict", "--help")]
+    [InlineData("evaluate", "--help")]
     public void The_help_states_the_text_input_rule_where_text_files_are_read(params string[] args)
     {
         var (code, stdout, _) = Run(args);

@@ -97,7 +97,7 @@ public sealed class Trainer
                 var loss = task.Loss(batch);
                 double value = loss.Loss.item<float>();
                 if (!double.IsFinite(value))
-                    throw new BertSharpException($"step {step + 1}: the loss is {value}; stopping. The last good checkpoint is in {run.LastCheckpoint} (lower --learning-rate and --resume)");
+                    throw NotFinite(step + 1, "the loss", value, "stopping");
                 (loss.Loss / o.GradientAccumulation).backward();
                 Accumulate(sums, "loss", value);
                 foreach (var (k, t) in loss.Parts) Accumulate(sums, k, t.item<float>());
@@ -112,7 +112,7 @@ public sealed class Trainer
             foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
             double gradNorm = torch.nn.utils.clip_grad_norm_(parameters, o.MaxGradNorm);
             if (!double.IsFinite(gradNorm))
-                throw new BertSharpException($"step {step + 1}: the gradient norm is {gradNorm}; stopping before the update. The last good checkpoint is in {run.LastCheckpoint} (lower --learning-rate and --resume)");
+                throw NotFinite(step + 1, "the gradient norm", gradNorm, "stopping before the update");
             optimizer.step();
             step++;
 
@@ -136,7 +136,7 @@ public sealed class Trainer
             {
                 lastEval = EvaluateNow();
                 if (lastEval.TryGetValue("loss", out var evalLoss) && !double.IsFinite(evalLoss))
-                    throw new BertSharpException($"step {step}: the validation loss is {evalLoss}; stopping without saving. The last good checkpoint is in {run.LastCheckpoint} (lower --learning-rate and --resume)");
+                    throw NotFinite(step, "the validation loss", evalLoss, "stopping without saving");
                 var evalRow = lastEval.ToDictionary(kv => "val_" + kv.Key, kv => kv.Value);
                 evalRow["epoch"] = epoch + (double)nextBatch / task.BatchesPerEpoch;
                 logger.LogEval(step, evalRow);
@@ -177,6 +177,19 @@ public sealed class Trainer
         return result;
     }
 
+    long? savedStep; // the step of the checkpoint this run last saved or resumed from
+
+    /// <summary>The error for a NaN or infinite number at <paramref name="step"/>, naming the checkpoint to go back to.</summary>
+    BertSharpException NotFinite(long step, string what, double value, string stopping)
+    {
+        string v = double.IsNaN(value) ? "NaN" : value > 0 ? "+infinity" : "-infinity";
+        var found = RunFolder.FindCheckpoint(run.LastCheckpoint);
+        string next = found is null
+            ? "No checkpoint was saved yet; lower --learning-rate and start again"
+            : $"The last good checkpoint is {found}{(savedStep is long s ? $" (step {s})" : "")}; lower --learning-rate and --resume";
+        return new BertSharpException($"step {step}: {what} is {v}; {stopping}. {next}");
+    }
+
     /// <summary>The best model at the run folder's root, replaced as a set of files (crash-safe).</summary>
     void SaveBestModel(long step)
     {
@@ -186,7 +199,7 @@ public sealed class Trainer
 
     void SaveCheckpoint(AdamW optimizer, State s)
     {
-        try { WriteCheckpoint(optimizer, s); }
+        try { WriteCheckpoint(optimizer, s); savedStep = s.Step; }
         catch (BertSharpException e) { throw new BertSharpException($"step {s.Step}: {e.Message}; fix the cause and continue with --resume", e); }
     }
 
@@ -228,6 +241,7 @@ public sealed class Trainer
         var s = new State(
             j["global_step"]!.GetValue<long>(), j["epoch"]!.GetValue<int>(), j["next_batch"]!.GetValue<int>(),
             j["best_metric"]?.GetValue<double>(), j["best_step"]!.GetValue<long>());
+        savedStep = s.Step;
         OnMessage?.Invoke($"resuming from {dir} at step {s.Step} (epoch {s.Epoch}, batch {s.NextBatch})");
         return s;
     }

@@ -78,3 +78,9 @@ public sealed class ChattrFactAttribute : FactAttribute
 {
     public ChattrFactAttribute() { if (FileSystemFaults.ChattrUnavailable.Value is string why) Skip = why; }
 }
+
+/// <summary>A fact that needs Unix signals (SIGSTOP/SIGCONT through the kill command).</summary>
+public sealed class UnixFactAttribute : FactAttribute
+{
+    public UnixFactAttribute() { if (OperatingSystem.IsWindows()) Skip = "needs Unix signals (kill -STOP / -CONT)"; }
+}

@@ -16,12 +16,12 @@ internal static class TinyPretraining
     public static string Corpus(string dir) => ResumeTests.WriteCorpus(dir);
 
     public static Trainer Make(string corpus, string output, bool resume, long maxSteps = 8, long evalEvery = 2,
-        Func<ITrainingTask, ITrainingTask>? wrap = null)
+        Func<ITrainingTask, ITrainingTask>? wrap = null, double learningRate = 1e-3)
     {
         var o = new PretrainingRunOptions { Corpus = corpus, ModelPreset = "seed", VocabSize = 120, MaxSeqLength = 32, BatchSize = 8, MaxValidationExamples = 16 };
         var prepared = PretrainingRun.Prepare(o, output, seed: Seed, resume: resume);
         ITrainingTask task = wrap is null ? prepared.Task : wrap(prepared.Task);
-        return new Trainer(task, new TrainingOptions { OutputDir = output, LearningRate = 1e-3, MaxSteps = maxSteps, EvalEvery = evalEvery, Seed = Seed, Resume = resume });
+        return new Trainer(task, new TrainingOptions { OutputDir = output, LearningRate = learningRate, MaxSteps = maxSteps, EvalEvery = evalEvery, Seed = Seed, Resume = resume });
     }
 
     public static Dictionary<long, double> TrainLosses(string runDir) => ResumeTests.TrainLosses(runDir);

@@ -114,10 +114,11 @@ public static class QaFineTuning
         var featurizer = new QaFeaturizer(tokenizer, settings);
         var trainFeatures = featurizer.Build(train.Examples, withTargets: true);
         var evalFeatures = featurizer.Build(eval.Examples, withTargets: true);
+        int holding = trainFeatures.Features.Count(f => f.StartPosition > 0);
         log?.Invoke($"windows: max_seq_length {settings.MaxSeqLength}, doc_stride {settings.DocStride}, max_query_length {settings.MaxQueryLength}: " +
-            $"{trainFeatures.Features.Count} training windows, {evalFeatures.Features.Count} evaluation windows");
+            $"{trainFeatures.Features.Count} training windows ({holding} hold their answer, the rest point at [CLS]), {evalFeatures.Features.Count} evaluation windows");
         if (trainFeatures.TruncatedQuestions + evalFeatures.TruncatedQuestions > 0)
-            log?.Invoke($"{trainFeatures.TruncatedQuestions + evalFeatures.TruncatedQuestions} questions cut to {settings.MaxQueryLength} tokens");
+            log?.Invoke($"questions cut to {settings.MaxQueryLength} tokens: {trainFeatures.TruncatedQuestions} training, {evalFeatures.TruncatedQuestions} evaluation");
         if (trainFeatures.AnswersOutsideWindows > 0)
             log?.Invoke($"{trainFeatures.AnswersOutsideWindows} training answers fit in no window whole (longer than the window); their windows point at [CLS]");
         var task = new QaTask(model, tokenizer, settings, trainFeatures, evalFeatures, o.BatchSize, seed, scoreVersion2: eval.IsVersion2);

@@ -58,7 +58,11 @@ public static class PretrainCommand
                 throw new BertSharpException($"{run.Root}: already holds a run; continue it with --resume, or choose another --output");
             if (r.GetResult(Cli.Precision) is not { Implicit: false } && v.Get<string>("--precision") is string savedPrecision)
                 TorchRuntime.ComputeDtype = TorchRuntime.ParsePrecision(savedPrecision);
+            // The thread count changes the last bits of CPU matmuls: a resumed run keeps the original one.
+            int? threads = r.GetValue(Cli.Threads) ?? v.Get<int?>("--threads");
+            if (threads is int t && r.GetValue(Cli.Threads) is null) TorchRuntime.Configure(threads: t);
             var args = v.ToDictionary();
+            args["--threads"] = threads;
             args["--seed"] = seed;
             args["--precision"] = TorchRuntime.ComputeDtype == TorchSharp.torch.ScalarType.BFloat16 ? "bf16" : "fp32";
             run.WriteArgs(args);

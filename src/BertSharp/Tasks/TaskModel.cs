@@ -40,7 +40,7 @@ public abstract class TaskModel : IDisposable
     /// <summary>Inputs per forward pass when predicting or evaluating.</summary>
     public int BatchSize { get; set; } = 64;
     /// <summary>The report of loading the weights, when the model came from a folder.</summary>
-    public LoadReport? LoadReport { get; init; }
+    public LoadReport? LoadReport { get; set; }
 
     /// <summary>"classify", "similarity" or "tag": the value of config.json's "bertsharp_task".</summary>
     public abstract string TaskName { get; }

@@ -119,6 +119,13 @@ public abstract class TaskModel<TExample> : TaskModel
 
     /// <summary>Metrics, report and (optionally) per-example predictions on labelled examples.</summary>
     public abstract DatasetScore Score(IReadOnlyList<TExample> examples, bool withPredictions = false);
+
+    /// <summary>Scores examples read from a file; the reader's notes (counts, dropped examples, the part read) head the report.</summary>
+    protected DatasetScore WithNotes(ExampleSet<TExample> set, bool withPredictions)
+    {
+        var score = Score(set.Examples, withPredictions);
+        return score with { Report = string.Concat(set.Notes.Select(n => n + "\n")) + score.Report };
+    }
 }
 
 /// <summary>The fine-tuning <see cref="ITrainingTask"/> of every task family: batches of training features

@@ -97,8 +97,8 @@ public static class FinetuneCommand
         readonly string task;
         public RunOptions Options { get; } = new();
         public RunOptions.Values? Values { get; private set; }
-        readonly Option<string> train, output;
-        readonly Option<string?> dev, test, model, init, preset, vocab;
+        readonly Option<string> output;
+        readonly Option<string?> train, dev, test, model, init, preset, vocab;
         readonly Option<int?> epochs, maxSeq, maxTrain, maxEval;
         readonly Option<int> batch, evalBatch, accum;
         readonly Option<double?> lr;
@@ -115,7 +115,8 @@ public static class FinetuneCommand
         {
             this.ctx = ctx;
             this.task = task;
-            train = Options.Add(new Option<string>("--train") { Description = "Training data file", Required = true });
+            // Not Required at parse time: with --resume it comes from the run's args.json.
+            train = Options.Add(new Option<string?>("--train") { Description = "Training data file (required; with --resume, taken from the run)" });
             dev = Options.Add(new Option<string?>("--dev") { Description = "Evaluation data, scored each epoch (required unless --train has a built-in split)" });
             test = Options.Add(new Option<string?>("--test") { Description = "Test data, scored once with the best model at the end" });
             output = Options.Add(new Option<string>("--output") { Description = "Run folder", DefaultValueFactory = _ => $"runs/finetune-{task}" });
@@ -170,7 +171,7 @@ public static class FinetuneCommand
                 if (initMode is not ("pretrained" or "random")) throw new BertSharpException($"--init '{initMode}': choose pretrained or random");
                 var o = new FineTuneOptions
                 {
-                    Train = v.Get(train)!, Dev = v.Get(dev), Test = v.Get(test), Data = data(this),
+                    Train = v.Get(train) ?? throw new BertSharpException("--train is required (the training data file)"), Dev = v.Get(dev), Test = v.Get(test), Data = data(this),
                     Model = v.Get(model), RandomInit = initMode == "random", ModelPreset = v.Get(preset), Vocab = v.Get(vocab),
                     LowerCase = !v.Get(cased), MaxSeqLength = v.Get(maxSeq), BatchSize = v.Get(batch), EvalBatchSize = v.Get(evalBatch),
                     MaxTrainExamples = v.Get(maxTrain), MaxEvalExamples = v.Get(maxEval), GroupByLength = !v.Get(noGrouping),

@@ -57,11 +57,13 @@ public static class PredictCommand
                 ? new TextLineReader(Console.OpenStandardInput(), "stdin") { KeepTabs = true }
                 : TextLineReader.Open(file, keepTabs: true);
             var pending = new List<PredictInput>();
+            // typed at a terminal: answer each line at once; from a file or a pipe: predict in batches
+            int chunk = file is null or "-" && !Console.IsInputRedirected ? 1 : Chunk;
             while (reader.TryReadLine(out var line))
             {
                 if (string.IsNullOrWhiteSpace(line)) continue;
                 pending.Add(Parse(line, reader));
-                if (pending.Count >= Chunk) Write(pending);
+                if (pending.Count >= chunk) Write(pending);
             }
             if (pending.Count > 0) Write(pending);
             return 0;

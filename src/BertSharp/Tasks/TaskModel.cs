@@ -40,7 +40,7 @@ public abstract class TaskModel : IDisposable
     /// <summary>Inputs per forward pass when predicting or evaluating.</summary>
     public int BatchSize { get; set; } = 64;
     /// <summary>The report of loading the weights, when the model came from a folder.</summary>
-    public LoadReport? LoadReport { get; init; }
+    public LoadReport? LoadReport { get; set; }
 
     /// <summary>"classify", "similarity" or "tag": the value of config.json's "bertsharp_task".</summary>
     public abstract string TaskName { get; }
@@ -119,6 +119,13 @@ public abstract class TaskModel<TExample> : TaskModel
 
     /// <summary>Metrics, report and (optionally) per-example predictions on labelled examples.</summary>
     public abstract DatasetScore Score(IReadOnlyList<TExample> examples, bool withPredictions = false);
+
+    /// <summary>Scores examples read from a file; the reader's notes (counts, dropped examples, the part read) head the report.</summary>
+    protected DatasetScore WithNotes(ExampleSet<TExample> set, bool withPredictions)
+    {
+        var score = Score(set.Examples, withPredictions);
+        return score with { Report = string.Concat(set.Notes.Select(n => n + "\n")) + score.Report };
+    }
 }
 
 /// <summary>The fine-tuning <see cref="ITrainingTask"/> of every task family: batches of training features

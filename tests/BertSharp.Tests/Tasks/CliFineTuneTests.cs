@@ -141,6 +141,12 @@ public class CliFineTuneTests
         var again = Run(args);
         Assert.Equal(1, again.Code);
         Assert.Contains("already holds a run; continue it with --resume", again.Err);
+        // --resume needs only the run folder: the other options come from its args.json
+        var resumed = Run("finetune", "classify", "--resume", "--output", F("run"), "--json");
+        Assert.True(resumed.Code == 0, resumed.Err);
+        Assert.Equal(
+            Json(File.ReadAllText(F("run/results.json"))).GetProperty("dev").GetProperty("metrics").GetProperty("accuracy").GetDouble(),
+            Json(resumed.Out).GetProperty("dev").GetProperty("accuracy").GetDouble(), 6);
         var noDev = Run("finetune", "classify", "--model", TestPaths.TinyBert, "--train", F("train.tsv"), "--output", F("run2"));
         Assert.Equal(1, noDev.Code);
         Assert.Contains("give --dev", noDev.Err);

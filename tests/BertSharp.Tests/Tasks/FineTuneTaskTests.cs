@@ -122,3 +122,22 @@ public class FineTuneResumeTests
         foreach (var (step, loss) in expected) Assert.Equal(loss, resumed[step], 5);
     }
 }
+
+public class TaskDispatchTests
+{
+    static BertConfig Config(string arch, int labels, string? problem = null) =>
+        new() { Architectures = [arch], Labels = Enumerable.Range(0, labels).Select(i => $"LABEL_{i}").ToList(), ProblemType = problem };
+
+    [Fact]
+    public void FoldersWithoutBertSharpTaskAreRecognisedByArchitecture()
+    {
+        Assert.Equal("similarity", BertSharp.Inference.FineTunedModel.TaskOf(Config("BertForSequenceClassification", 1, "regression")));
+        Assert.Equal("classify", BertSharp.Inference.FineTunedModel.TaskOf(Config("BertForSequenceClassification", 3)));
+        Assert.Equal("tag", BertSharp.Inference.FineTunedModel.TaskOf(Config("BertForTokenClassification", 9)));
+        var e = Assert.Throws<BertSharpException>(() => BertSharp.Inference.FineTunedModel.TaskOf(Config("BertForPreTraining", 2)));
+        Assert.Contains("is not a fine-tuned task model", e.Message);
+        var named = Config("BertForSequenceClassification", 3);
+        named.Extra["bertsharp_task"] = "tag";   // the explicit field wins
+        Assert.Equal("tag", BertSharp.Inference.FineTunedModel.TaskOf(named));
+    }
+}

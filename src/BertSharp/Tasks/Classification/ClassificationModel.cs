@@ -167,7 +167,7 @@ public sealed class ClassificationModel : TaskModel<ClassificationExample>
         new(p.Probabilities.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)Math.Round(kv.Value, 6))));
 
     public override DatasetScore EvaluateFile(string path, DataFileOptions options, bool withPredictions = false) =>
-        Score(Read(path, options).Examples, withPredictions);
+        WithNotes(Read(path, options), withPredictions);
 
     public override IReadOnlyList<JsonObject> PredictJson(IReadOnlyList<PredictInput> inputs)
     {

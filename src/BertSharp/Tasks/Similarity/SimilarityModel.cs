@@ -119,7 +119,7 @@ public sealed class SimilarityModel : TaskModel<SimilarityExample>
     }
 
     public override DatasetScore EvaluateFile(string path, DataFileOptions options, bool withPredictions = false) =>
-        Score(Read(path, options).Examples, withPredictions);
+        WithNotes(Read(path, options), withPredictions);
 
     public override IReadOnlyList<JsonObject> PredictJson(IReadOnlyList<PredictInput> inputs)
     {

@@ -242,7 +242,7 @@ public sealed class TaggingModel : TaskModel<TaggedSentence>
     }
 
     public override DatasetScore EvaluateFile(string path, DataFileOptions options, bool withPredictions = false) =>
-        Score(Read(path, options).Examples, withPredictions);
+        WithNotes(Read(path, options), withPredictions);
 
     public override IReadOnlyList<JsonObject> PredictJson(IReadOnlyList<PredictInput> inputs)
     {

@@ -6,7 +6,8 @@
 #
 # PRETRAINED_DIR: a `bert pretrain` run folder (the seed preset); OUT_DIR (default runs/finetune-results) gets one
 # run folder per measurement; DATA_DIR defaults to $BERTSHARP_DATA_DIR, else ../shared/data. Prints a markdown
-# table with the wall-clock time of each run. Extra `bert finetune` options can be given in $FINETUNE_ARGS.
+# table with the wall-clock time of each run. Extra `bert finetune` options can be given in $FINETUNE_ARGS;
+# PARALLEL=1 runs the pre-trained and random-init runs of a task at the same time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,12 +37,21 @@ run() {   # name, then the finetune arguments
   echo $(( $(date +%s) - start )) >"$out/$name.seconds"
 }
 
-run snli-pretrained "${snli[@]}" "${init_pre[@]}"
-run snli-random "${snli[@]}" "${init_rand[@]}"
-run stsb-pretrained "${stsb[@]}" "${init_pre[@]}"
-run stsb-random "${stsb[@]}" "${init_rand[@]}"
-run pos-pretrained "${pos[@]}" "${init_pre[@]}"
-run pos-random "${pos[@]}" "${init_rand[@]}"
+# PARALLEL=1 runs each task's two starts side by side (on 2 cores, with FINETUNE_ARGS="--threads 1").
+pair() {   # task name, then its arguments
+  local task=$1; shift
+  if [[ ${PARALLEL:-0} == 1 ]]; then
+    run "$task-pretrained" "$@" "${init_pre[@]}" & local p=$!
+    run "$task-random" "$@" "${init_rand[@]}" & local r=$!
+    wait $p && wait $r
+  else
+    run "$task-pretrained" "$@" "${init_pre[@]}"
+    run "$task-random" "$@" "${init_rand[@]}"
+  fi
+}
+pair snli "${snli[@]}"
+pair stsb "${stsb[@]}"
+pair pos "${pos[@]}"
 
 m() { jq -r ".$2.$3 * 100 | . * 10 | round / 10" "$out/$1.json"; }   # a metric as a percentage, one decimal
 t() { local s; s=$(cat "$out/$1.seconds"); printf '%d:%02d' $((s / 60)) $((s % 60)); }

@@ -97,6 +97,7 @@ public static class TrainingConsole
         try
         {
             using var progress = new ConsoleProgress(trainer.TotalSteps, label: label, output: ctx.Err);
+            trainer.OnStart = progress.Restart;
             trainer.OnStep = p => progress.Update(p.Step, p.Loss, p.SequencesPerSecond);
             trainer.OnMessage = progress.WriteLine;
             return trainer.Train(cts.Token);

@@ -140,15 +140,21 @@ public sealed class BertForPreTraining : BertWithHead
         var enc = bert.Forward(inputIds, tokenTypeIds, attentionMask, outputHiddenStates, outputAttentions);
         Tensor mlm;
         if (maskedPositions is null)
-            mlm = cls.Mlm(enc.LastHiddenState, bert.Embeddings.WordEmbeddingWeight);
+            mlm = MlmLogitsFor(enc.LastHiddenState);
         else
         {
             using var flat = enc.LastHiddenState.reshape(-1, Config.HiddenSize);
             using var picked = flat.index_select(0, maskedPositions);
-            mlm = cls.Mlm(picked, bert.Embeddings.WordEmbeddingWeight);
+            mlm = MlmLogitsFor(picked);
         }
-        return new PreTrainingOutput { MlmLogits = mlm, NspLogits = cls.Nsp(enc.PoolerOutput!), Encoder = enc };
+        return new PreTrainingOutput { MlmLogits = mlm, NspLogits = NspLogitsFor(enc.PoolerOutput!), Encoder = enc };
     }
+
+    /// <summary>The MLM head alone: [..., H] hidden states → [..., V] logits.</summary>
+    public Tensor MlmLogitsFor(Tensor hidden) => cls.Mlm(hidden, bert.Embeddings.WordEmbeddingWeight);
+
+    /// <summary>The NSP head alone: [B, H] pooled output → [B, 2] logits.</summary>
+    public Tensor NspLogitsFor(Tensor pooled) => cls.Nsp(pooled);
 
     /// <summary>HF's pre-training loss: mean cross-entropy over labelled MLM positions (label -100 = ignored)
     /// plus mean cross-entropy of NSP. Returns (total, mlm, nsp), each a scalar.</summary>

@@ -19,8 +19,8 @@ public sealed class ConsoleProgress : IDisposable
     readonly TextWriter _out;
     readonly Func<TimeSpan> _clock;
     readonly TimeSpan _interval;
-    readonly TimeSpan _start;
-    readonly long _startStep;
+    TimeSpan _start;
+    long _startStep;
     readonly string _label;
     TimeSpan _nextDraw;
     long _step;
@@ -62,6 +62,14 @@ public sealed class ConsoleProgress : IDisposable
         _clock = clock;
         _start = _clock();
         _nextDraw = _start;   // the first update draws
+    }
+
+    /// <summary>Starts timing again from <paramref name="startStep"/>: a resumed run knows its step only after
+    /// loading the checkpoint, and the ETA and elapsed time must count from there, not from step 0.</summary>
+    public void Restart(long startStep)
+    {
+        _startStep = _step = startStep;
+        _start = _nextDraw = _clock();
     }
 
     public long TotalSteps { get; set; }

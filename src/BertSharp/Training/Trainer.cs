@@ -30,6 +30,9 @@ public sealed class Trainer
     }
 
     public Action<TrainerProgress>? OnStep { get; set; }
+
+    /// <summary>Called once before the first step with the step training starts from (the checkpoint's when resumed).</summary>
+    public Action<long>? OnStart { get; set; }
     public Action<string>? OnMessage { get; set; }
     /// <summary>Plots redrawn at every evaluation (null: the three pre-training loss figures).</summary>
     public IReadOnlyList<PlotSpec>? Plots { get; init; }
@@ -80,6 +83,7 @@ public sealed class Trainer
         using var batches = new Prefetcher<Batch>(Batches(state.Epoch, state.NextBatch));
         long step = state.Step;
         int epoch = state.Epoch, nextBatch = state.NextBatch;
+        OnStart?.Invoke(step);
         while (step < TotalSteps)
         {
             if (cancel.IsCancellationRequested)

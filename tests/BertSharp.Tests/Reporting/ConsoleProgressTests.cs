@@ -50,6 +50,22 @@ public class ConsoleProgressTests
     }
 
     [Fact]
+    public void Restart_after_loading_a_checkpoint_counts_time_and_eta_from_there()
+    {
+        var clock = new FakeClock();
+        var output = new StringWriter();
+        using (var progress = new ConsoleProgress(2_500, 0, null, output, interactive: false, TimeSpan.FromHours(1), clock.Read))
+        {
+            clock.Now = TimeSpan.FromSeconds(20);   // reading data and the checkpoint
+            progress.Restart(1_750);
+            clock.Now = TimeSpan.FromSeconds(30);
+            progress.Update(1_800);   // 50 steps in 10 s; 700 left -> 140 s
+        }
+        string[] lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("step 1800/2500 (72.0%) | elapsed 0:00:10 | eta 0:02:20", lines.Single());
+    }
+
+    [Fact]
     public void Messages_and_the_final_line_are_written()
     {
         var clock = new FakeClock();

@@ -1,0 +1,183 @@
+// Where the time of one pre-training step goes (docs/PERFORMANCE.md, "Profile of the seed step").
+//
+// Same synthetic batch as `bert bench train` (full-length sequences, N MLM predictions per sequence), timed by
+// phase with a stopwatch (CPU ops run synchronously, so a phase's wall time is its cost):
+//   encoder forward (embeddings + layers + pooler), heads + loss forward, encoder backward, heads backward,
+//   gradient clipping, AdamW step, zero_grad;
+// then the step's large pieces alone, at the same shapes, so each can be compared with the matmul peak.
+//
+// dotnet run -c Release --project bench/StepProfile -- [--preset seed] [--batch-size 512] [--max-seq-length 64]
+//     [--predictions 10] [--vocab-size 20256] [--precision fp32|bf16] [--threads 1] [--steps 5]
+using System.Diagnostics;
+using System.Globalization;
+using BertSharp;
+using BertSharp.Modeling;
+using TorchSharp;
+using static TorchSharp.torch;
+
+var a = new Dictionary<string, string>();
+for (int i = 0; i + 1 < args.Length; i += 2) a[args[i]] = args[i + 1];
+string Opt(string k, string d) => a.TryGetValue(k, out var v) ? v : d;
+int threads = int.Parse(Opt("--threads", "1"));
+torch.set_num_threads(threads);
+var precision = Opt("--precision", "fp32") == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32;
+TorchRuntime.ComputeDtype = precision;
+int B = int.Parse(Opt("--batch-size", "512")), T = int.Parse(Opt("--max-seq-length", "64"));
+int P = int.Parse(Opt("--predictions", "10")), steps = int.Parse(Opt("--steps", "5"));
+var config = BertConfig.FromPreset(Opt("--preset", "seed"), int.Parse(Opt("--vocab-size", "20256")));
+int H = config.HiddenSize, V = config.VocabSize;
+
+using var model = new BertForPreTraining(config);
+model.InitWeights();
+model.train();
+var parameters = model.parameters().ToList();
+using var opt = torch.optim.AdamW(parameters, lr: 1e-4);
+using var ids = randint(5, V, new long[] { B, T });
+using var types = zeros(B, T, dtype: ScalarType.Int64);
+using var mask = ones(B, T, dtype: ScalarType.Int64);
+var pos = new long[B * P];
+for (int b = 0; b < B; b++) for (int p = 0; p < P; p++) pos[b * P + p] = (long)b * T + 1 + p * (T - 2) / P;
+using var positions = tensor(pos);
+using var labels = randint(5, V, new long[] { pos.Length });
+using var nsp = randint(0, 2, new long[] { B });
+
+var sums = new Dictionary<string, double>();
+var order = new List<string>();
+var sw = new Stopwatch();
+void Lap(string name)
+{
+    double ms = sw.Elapsed.TotalMilliseconds;
+    if (!sums.ContainsKey(name)) { sums[name] = 0; order.Add(name); }
+    sums[name] += ms;
+    sw.Restart();
+}
+
+// The full step as the trainer runs it, for the total.
+double FullStep()
+{
+    using var scope = NewDisposeScope();
+    var t = Stopwatch.StartNew();
+    opt.zero_grad();
+    using var o = model.Forward(ids, types, mask, positions);
+    var (loss, _, _) = BertForPreTraining.Loss(o.MlmLogits, labels, o.NspLogits, nsp);
+    loss.backward();
+    torch.nn.utils.clip_grad_norm_(parameters, 1.0);
+    opt.step();
+    return t.Elapsed.TotalMilliseconds;
+}
+
+// The same step cut at the encoder output: the heads run on a leaf copy of it, so their backward and the
+// encoder's are timed apart (the leaf's gradient is then fed to the encoder's backward).
+void PhasedStep()
+{
+    using var scope = NewDisposeScope();
+    sw.Restart();
+    opt.zero_grad();
+    Lap("zero_grad");
+    var enc = model.Bert.Forward(ids, types, mask);
+    Lap("encoder forward (embeddings, layers, pooler)");
+    var last = enc.LastHiddenState.detach().requires_grad_();
+    var pooled = enc.PoolerOutput!.detach().requires_grad_();
+    var flat = last.reshape(-1, H).index_select(0, positions);
+    var mlm = model.MlmLogitsFor(flat);
+    var nspLogits = model.NspLogitsFor(pooled);
+    Lap("MLM head transform + vocabulary projection forward");
+    var (loss, _, _) = BertForPreTraining.Loss(mlm, labels, nspLogits, nsp);
+    Lap("losses forward (log-softmax over the vocabulary)");
+    loss.backward();
+    Lap("heads + losses backward");
+    torch.autograd.backward(new[] { enc.LastHiddenState, enc.PoolerOutput! }, new[] { last.grad!, pooled.grad! });
+    Lap("encoder backward");
+    torch.nn.utils.clip_grad_norm_(parameters, 1.0);
+    Lap("clip_grad_norm");
+    opt.step();
+    Lap("AdamW step");
+    enc.Dispose();
+}
+
+Console.WriteLine($"{Opt("--preset", "seed")} L{config.NumHiddenLayers}/H{H}/A{config.NumAttentionHeads} vocab {V}, batch {B}x{T}, {P} predictions/seq, {(precision == ScalarType.BFloat16 ? "bf16" : "fp32")}, {threads} thread(s)");
+for (int i = 0; i < 2; i++) { FullStep(); PhasedStep(); }
+sums.Clear(); order.Clear();
+double full = 0;
+for (int i = 0; i < steps; i++) { full += FullStep(); PhasedStep(); }
+full /= steps;
+double phased = sums.Values.Sum() / steps;
+Console.WriteLine($"full step {full,9:F1} ms; phases below add up to {phased:F1} ms");
+foreach (var k in order) Console.WriteLine($"  {k,-52} {sums[k] / steps,9:F1} ms  {100 * sums[k] / steps / phased,5:F1} %");
+
+// The pieces alone.
+double Time(Action f, int n = 5)
+{
+    f(); f();
+    var t = Stopwatch.StartNew();
+    for (int i = 0; i < n; i++) { using var s = NewDisposeScope(); f(); }
+    return t.Elapsed.TotalMilliseconds / n;
+}
+var dt = precision;
+using var peakA = randn(2048, 2048, dtype: dt);
+using var peakB = randn(2048, 2048, dtype: dt);
+double peakMs = Time(() => peakA.matmul(peakB));
+double peak = 2.0 * 2048 * 2048 * 2048 / (peakMs / 1000) / 1e9;
+Console.WriteLine($"matmul 2048^3 peak: {peak:F1} GFLOP/s");
+void Report(string name, double ms, double flops) =>
+    Console.WriteLine($"  {name,-60} {ms,8:F1} ms" + (flops > 0 ? $"  {flops / (ms / 1000) / 1e9,7:F1} GFLOP/s ({100 * flops / (ms / 1000) / 1e9 / peak:F0} % of peak)" : ""));
+int N = B * T, M = B * P, I = config.IntermediateSize;
+using var x = randn(N, H, dtype: dt);
+using var xi = randn(N, I, dtype: dt);
+using var wq = randn(3 * H, H, dtype: dt);
+using var wi = randn(I, H, dtype: dt);
+using var wo = randn(H, I, dtype: dt);
+using var hm = randn(M, H, dtype: dt);
+using var emb = randn(V, H, dtype: dt);
+using var g = randn(M, V, dtype: dt);
+Report($"QKV projection [{N},{H}]x[{H},{3 * H}]", Time(() => x.matmul(wq.t())), 2.0 * N * H * 3 * H);
+Report($"FFN in [{N},{H}]x[{H},{I}]", Time(() => x.matmul(wi.t())), 2.0 * N * H * I);
+Report($"FFN out [{N},{I}]x[{I},{H}]", Time(() => xi.matmul(wo.t())), 2.0 * N * I * H);
+Report($"FFN in, weight grad [{I},{N}]x[{N},{H}]", Time(() => xi.t().matmul(x)), 2.0 * N * H * I);
+Report($"vocabulary projection [{M},{H}]x[{H},{V}]", Time(() => hm.matmul(emb.t())), 2.0 * M * H * V);
+Report($"  its input grad [{M},{V}]x[{V},{H}]", Time(() => g.matmul(emb)), 2.0 * M * H * V);
+Report($"  its weight grad [{V},{M}]x[{M},{H}]", Time(() => g.t().matmul(hm)), 2.0 * M * H * V);
+using var logits = randn(M, V).requires_grad_();
+Report($"cross-entropy over [{M},{V}] forward + backward (fp32)", Time(() =>
+{
+    var l = nn.functional.cross_entropy(logits, labels);
+    l.backward();
+    logits.grad!.zero_();
+}), 0);
+using var xf = randn(N, I);
+Report($"GELU [{N},{I}] forward (fp32)", Time(() => nn.functional.gelu(xf)), 0);
+using var ln = nn.LayerNorm(H);
+using var xh = randn(N, H);
+Report($"LayerNorm [{N},{H}] forward (fp32)", Time(() => ln.call(xh)), 0);
+Report($"dropout 0.1 [{N},{I}] forward (fp32)", Time(() => nn.functional.dropout(xf, 0.1, true)), 0);
+Report($"add [{N},{I}] (fp32, memory bandwidth reference)", Time(() => xf.add(xf)), 0);
+using var qa = randn(new long[] { B, config.NumAttentionHeads, T, H / config.NumAttentionHeads }, dtype: dt).requires_grad_();
+using var ka = randn(new long[] { B, config.NumAttentionHeads, T, H / config.NumAttentionHeads }, dtype: dt).requires_grad_();
+using var va = randn(new long[] { B, config.NumAttentionHeads, T, H / config.NumAttentionHeads }, dtype: dt).requires_grad_();
+using var am = zeros(new long[] { B, 1, 1, T }, dtype: dt);
+foreach (double pdrop in new[] { 0.0, 0.1 })
+    Report($"scaled_dot_product_attention fwd+bwd, mask, dropout {pdrop}", Time(() =>
+    {
+        var c = nn.functional.scaled_dot_product_attention(qa, ka, va, am, pdrop);
+        c.sum().backward();
+    }), 0);
+using var embM = nn.Embedding(V, H);
+Report($"word embedding lookup fwd+bwd [{B},{T}] in [{V},{H}]", Time(() =>
+{
+    var e = embM.call(ids);
+    e.sum().backward();
+    embM.weight!.grad!.zero_();
+}), 0);
+Report($"dropout 0.1 as rand < p [{N},{I}] (fp32)", Time(() => xf.mul(rand_like(xf).ge_(0.1)).div_(0.9)), 0);
+Report($"bernoulli_ mask [{N},{I}] (fp32)", Time(() => empty_like(xf).bernoulli_(0.9)), 0);
+Report($"rand_like [{N},{I}] (fp32)", Time(() => rand_like(xf)), 0);
+foreach (bool train in new[] { true, false })
+{
+    if (train) model.train(); else model.eval();
+    Report($"encoder fwd+bwd, {(train ? "train (dropout on)" : "eval (dropout off)")}", Time(() =>
+    {
+        var e = model.Bert.Forward(ids, types, mask);
+        (e.LastHiddenState.sum() + e.PoolerOutput!.sum()).backward();
+    }, 3), 0);
+}
+return 0;

@@ -94,8 +94,7 @@ public static class Benchmarks
             {
                 using var scope = NewDisposeScope();
                 opt.zero_grad();
-                using var o = model.Forward(ids, types, mask, positions);
-                var (loss, _, _) = BertForPreTraining.Loss(o.MlmLogits, labels, o.NspLogits, nsp);
+                var (loss, _, _) = model.PretrainingLoss(ids, types, mask, positions, labels, nsp);   // the trainer's step
                 loss.backward();
                 torch.nn.utils.clip_grad_norm_(parameters, 1.0);
                 opt.step();

@@ -88,6 +88,14 @@ public sealed class BertLMPredictionHead : Module
         using var b = bias.to(t.dtype);
         return functional.linear(t, w, b);
     }
+
+    /// <summary>Mean cross-entropy of the predictions at [M, H] hidden states against [M] labels (-100 ignored),
+    /// without the [M, V] logits when gradients are needed (<see cref="FusedLinearCrossEntropy"/>).</summary>
+    public Tensor Loss(Tensor x, Tensor wordEmbeddings, Tensor labels)
+    {
+        using var t = transform.Forward(x);
+        return FusedLinearCrossEntropy.Loss(t, wordEmbeddings, bias, labels);
+    }
 }
 
 public sealed class BertPreTrainingHeads : Module
@@ -103,6 +111,7 @@ public sealed class BertPreTrainingHeads : Module
     }
 
     public Tensor Mlm(Tensor x, Tensor wordEmbeddings) => predictions.Forward(x, wordEmbeddings);
+    public Tensor MlmLoss(Tensor x, Tensor wordEmbeddings, Tensor labels) => predictions.Loss(x, wordEmbeddings, labels);
     public Tensor Nsp(Tensor pooled) => Mixed.Linear(seq_relationship, pooled);
 }
 
@@ -153,8 +162,28 @@ public sealed class BertForPreTraining : BertWithHead
     /// <summary>The MLM head alone: [..., H] hidden states → [..., V] logits.</summary>
     public Tensor MlmLogitsFor(Tensor hidden) => cls.Mlm(hidden, bert.Embeddings.WordEmbeddingWeight);
 
+    /// <summary>The MLM head's mean loss at [M, H] hidden states against [M] labels (see <see cref="PretrainingLoss"/>).</summary>
+    public Tensor MlmLossFor(Tensor hidden, Tensor labels) => cls.MlmLoss(hidden, bert.Embeddings.WordEmbeddingWeight, labels);
+
     /// <summary>The NSP head alone: [B, H] pooled output → [B, 2] logits.</summary>
     public Tensor NspLogitsFor(Tensor pooled) => cls.Nsp(pooled);
+
+    /// <summary>The pre-training loss of a batch, as <see cref="Loss"/> of <see cref="Forward"/>'s outputs at the masked
+    /// positions, but the MLM part without the [P, V] logits when training (what the trainer's step uses).</summary>
+    /// <param name="maskedPositions">[P] flat indices into B·L</param>
+    /// <param name="mlmLabels">[P] int64</param>
+    public (Tensor Total, Tensor Mlm, Tensor Nsp) PretrainingLoss(Tensor inputIds, Tensor tokenTypeIds, Tensor attentionMask,
+        Tensor maskedPositions, Tensor mlmLabels, Tensor nspLabels)
+    {
+        using var enc = bert.Forward(inputIds, tokenTypeIds, attentionMask);
+        using var flat = enc.LastHiddenState.reshape(-1, Config.HiddenSize);
+        using var picked = flat.index_select(0, maskedPositions);
+        var mlm = cls.MlmLoss(picked, bert.Embeddings.WordEmbeddingWeight, mlmLabels);
+        using var nspLogits = NspLogitsFor(enc.PoolerOutput!);
+        using var nspF = nspLogits.to(ScalarType.Float32);
+        var nsp = functional.cross_entropy(nspF, nspLabels);
+        return (mlm + nsp, mlm, nsp);
+    }
 
     /// <summary>HF's pre-training loss: mean cross-entropy over labelled MLM positions (label -100 = ignored)
     /// plus mean cross-entropy of NSP. Returns (total, mlm, nsp), each a scalar.</summary>

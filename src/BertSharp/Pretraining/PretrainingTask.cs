@@ -119,8 +119,8 @@ public sealed class PretrainingTask : ITrainingTask
 
     public BatchLoss Loss(Batch b)
     {
-        using var output = model.Forward(b["input_ids"], b["token_type_ids"], b["attention_mask"], b["masked_positions"]);
-        var (total, mlm, nsp) = BertForPreTraining.Loss(output.MlmLogits, b["masked_labels"], output.NspLogits, b["next_sentence_label"]);
+        var (total, mlm, nsp) = model.PretrainingLoss(b["input_ids"], b["token_type_ids"], b["attention_mask"],
+            b["masked_positions"], b["masked_labels"], b["next_sentence_label"]);
         return new BatchLoss(total, new Dictionary<string, Tensor> { ["mlm_loss"] = mlm, ["nsp_loss"] = nsp });
     }
 

@@ -1,31 +1,42 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 
 namespace BertSharp;
 
 /// <summary>
-/// Keeps glibc's heap from holding freed tensor memory. glibc serves a freed large block's size from the heap from
-/// then on (its mmap threshold rises with every large free, up to 32 MB), and with dynamic padding every batch frees
-/// and asks for slightly different sizes, so the heap fragments: a `seed`-preset run at batch 16 grew from 771 MiB
-/// at step 100 to 1,925 MiB at step 400 and stayed there. A fixed 4 MiB threshold sends the large tensors to mmap,
-/// which returns them to the system when freed (measured: 574 MiB at step 200, 565 MiB at step 500, same step time
-/// within noise; docs/PERFORMANCE.md). No-op where glibc's mallopt is absent (musl, macOS, Windows), and when the
-/// environment variable BERTSHARP_GLIBC_HEAP=default asks for glibc's own behaviour.
+/// Gives glibc's freed heap memory back to the system now and then. glibc serves a freed large block's size from the
+/// heap from then on (its mmap threshold rises with every large free, up to 32 MB), and with dynamic padding every
+/// batch frees and asks for slightly different sizes, so the heap keeps holes it never returns: a `seed`-preset run
+/// at batch 16 grew from 771 MiB at step 100 to 1,925 MiB at step 400 and stayed there. malloc_trim releases the
+/// free pages. Not after every step: the next step faults the pages in again (a fixed 4 MiB mmap threshold, which
+/// does that on every allocation, made the batch-512 step 1.45× slower). Measured in docs/PERFORMANCE.md.
+/// A no-op where glibc's malloc_trim is absent (musl, macOS, Windows).
 /// </summary>
-public static class NativeHeap
+public sealed class NativeHeap
 {
-    const int M_MMAP_THRESHOLD = -3;
-    public const int MmapThresholdBytes = 4 << 20;
-    static bool configured;
+    /// <summary>How often <see cref="TrimIfDue"/> trims.</summary>
+    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(30);
 
-    [DllImport("libc", EntryPoint = "mallopt")]
-    static extern int Mallopt(int param, int value);
+    static readonly bool available = OperatingSystem.IsLinux() && Probe();
+    readonly Stopwatch sinceTrim = Stopwatch.StartNew();
 
-    /// <summary>Sets the fixed threshold once per process; returns whether glibc accepted it.</summary>
-    public static bool Configure()
+    [DllImport("libc", EntryPoint = "malloc_trim")]
+    static extern int MallocTrim(nuint pad);
+
+    static bool Probe()
     {
-        if (configured || !OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable("BERTSHARP_GLIBC_HEAP") == "default") return configured;
-        try { configured = Mallopt(M_MMAP_THRESHOLD, MmapThresholdBytes) == 1; }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { }
-        return configured;
+        try { MallocTrim(0); return true; }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return false; }
+    }
+
+    /// <summary>Releases free heap pages now; returns whether anything could be released.</summary>
+    public static bool Trim() => available && MallocTrim(0) == 1;
+
+    /// <summary>Trims when <see cref="Interval"/> has passed since the last trim of this instance.</summary>
+    public void TrimIfDue()
+    {
+        if (sinceTrim.Elapsed < Interval) return;
+        Trim();
+        sinceTrim.Restart();
     }
 }

@@ -34,7 +34,6 @@ public static class TorchRuntime
 
     public static void Configure(string? device = null, int? threads = null, long? seed = null)
     {
-        NativeHeap.Configure();
         if (device != null) Device = ParseDevice(device);
         if (threads is int t)
         {

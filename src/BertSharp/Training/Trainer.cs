@@ -74,7 +74,7 @@ public sealed class Trainer
         var parameters = model.parameters().Where(p => p.requires_grad).ToList();
         IReadOnlyDictionary<string, double>? lastEval = null;
         var clock = Stopwatch.StartNew();
-        var heap = new NativeHeap();   // returns freed native memory now and then (see NativeHeap)
+        var heap = new NativeHeap();   // returns freed native memory when it piles up (see NativeHeap)
         long sequencesSinceLog = 0;
         var logClock = Stopwatch.StartNew();
         var sums = new Dictionary<string, double>();
@@ -154,9 +154,9 @@ public sealed class Trainer
                 SaveCheckpoint(optimizer, state);
                 OnMessage?.Invoke($"step {step}: " + string.Join(", ", lastEval.Select(kv => $"{kv.Key} {kv.Value:G4}")));
                 model.train();
-                NativeHeap.Trim();   // evaluation and saving leave the largest holes
+                heap.TrimNow();   // evaluation and saving leave the largest holes
             }
-            heap.TrimIfDue();
+            heap.TrimIfGrown();
         }
         return lastEval ?? new Dictionary<string, double>();
     }

@@ -1,6 +1,7 @@
 using BertSharp.Checkpoints;
 using BertSharp.Modeling;
 using BertSharp.Tokenization;
+using BertSharp.Tasks;
 using BertSharp.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -75,46 +76,23 @@ public sealed class PretrainingTask : ITrainingTask
     /// <summary>Pads to the longest example in the batch; masked positions become flat indices into B·L.</summary>
     public Batch Collate(IReadOnlyList<MaskedExample> items, int epoch, int index)
     {
-        int B = items.Count, L = items.Max(e => e.InputIds.Length);
-        var ids = new long[B * L];
-        var types = new long[B * L];
-        var mask = new long[B * L];
+        var tensors = Batching.PaddedInputs(items.Select(e => e.InputIds).ToList(), items.Select(e => e.TokenTypeIds).ToList(), tokenizer.PadId, out int L);
         var positions = new List<long>();
         var labels = new List<long>();
-        var nsp = new long[B];
-        for (int b = 0; b < B; b++)
+        for (int b = 0; b < items.Count; b++)
         {
             var e = items[b];
-            for (int t = 0; t < e.InputIds.Length; t++)
-            {
-                ids[b * L + t] = e.InputIds[t];
-                types[b * L + t] = e.TokenTypeIds[t];
-                mask[b * L + t] = 1;
-            }
             for (int p = 0; p < e.MaskedPositions.Length; p++)
             {
                 positions.Add(b * L + e.MaskedPositions[p]);
                 labels.Add(e.MaskedLabels[p]);
             }
-            nsp[b] = e.IsRandomNext ? 1 : 0;
         }
-        if (tokenizer.PadId != 0) for (int i = 0; i < ids.Length; i++) if (mask[i] == 0) ids[i] = tokenizer.PadId;
         var device = TorchRuntime.Device;
-        return new Batch
-        {
-            Sequences = B,
-            Epoch = epoch,
-            Index = index,
-            Tensors = new()
-            {
-                ["input_ids"] = tensor(ids, new long[] { B, L }, device: device),
-                ["token_type_ids"] = tensor(types, new long[] { B, L }, device: device),
-                ["attention_mask"] = tensor(mask, new long[] { B, L }, device: device),
-                ["masked_positions"] = tensor(positions.ToArray(), device: device),
-                ["masked_labels"] = tensor(labels.ToArray(), device: device),
-                ["next_sentence_label"] = tensor(nsp, device: device),
-            },
-        };
+        tensors["masked_positions"] = tensor(positions.ToArray(), device: device);
+        tensors["masked_labels"] = tensor(labels.ToArray(), device: device);
+        tensors["next_sentence_label"] = tensor(items.Select(e => e.IsRandomNext ? 1L : 0L).ToArray(), device: device);
+        return new Batch { Sequences = items.Count, Epoch = epoch, Index = index, Tensors = tensors };
     }
 
     public BatchLoss Loss(Batch b)

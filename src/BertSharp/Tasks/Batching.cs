@@ -76,32 +76,42 @@ public static class Batching
         return batches.ToArray();
     }
 
-    /// <summary>Pads the features to the longest of them: input_ids (pad id), token_type_ids, attention_mask, and
-    /// "labels" of the given kind (token labels padded with -100).</summary>
-    public static Batch Collate(IReadOnlyList<Feature> items, int padId, LabelKind kind, int epoch = 0, int index = 0)
+    /// <summary>The encoder inputs of a batch padded to its longest sequence: input_ids (the pad id after each
+    /// sequence), token_type_ids and attention_mask, each [B, L] on the current device.</summary>
+    public static Dictionary<string, Tensor> PaddedInputs(IReadOnlyList<int[]> inputIds, IReadOnlyList<int[]> tokenTypeIds, int padId, out int length)
     {
-        int B = items.Count, L = items.Max(f => f.Length);
+        int B = inputIds.Count, L = length = inputIds.Max(s => s.Length);
         var ids = new long[B * L];
         var types = new long[B * L];
         var mask = new long[B * L];
         if (padId != 0) Array.Fill(ids, padId);
         for (int b = 0; b < B; b++)
         {
-            var f = items[b];
-            for (int t = 0; t < f.Length; t++)
+            var seq = inputIds[b];
+            var seqTypes = tokenTypeIds[b];
+            for (int t = 0; t < seq.Length; t++)
             {
-                ids[b * L + t] = f.InputIds[t];
-                types[b * L + t] = f.TokenTypeIds[t];
+                ids[b * L + t] = seq[t];
+                types[b * L + t] = seqTypes[t];
                 mask[b * L + t] = 1;
             }
         }
         var device = TorchRuntime.Device;
-        var tensors = new Dictionary<string, Tensor>
+        return new Dictionary<string, Tensor>
         {
             ["input_ids"] = tensor(ids, new long[] { B, L }, device: device),
             ["token_type_ids"] = tensor(types, new long[] { B, L }, device: device),
             ["attention_mask"] = tensor(mask, new long[] { B, L }, device: device),
         };
+    }
+
+    /// <summary>Pads the features to the longest of them: input_ids (pad id), token_type_ids, attention_mask, and
+    /// "labels" of the given kind (token labels padded with -100).</summary>
+    public static Batch Collate(IReadOnlyList<Feature> items, int padId, LabelKind kind, int epoch = 0, int index = 0)
+    {
+        var tensors = PaddedInputs(items.Select(f => f.InputIds).ToList(), items.Select(f => f.TokenTypeIds).ToList(), padId, out int L);
+        int B = items.Count;
+        var device = TorchRuntime.Device;
         switch (kind)
         {
             case LabelKind.Class:

@@ -65,40 +65,11 @@ public sealed class QaTask : ITrainingTask
     /// <summary>Pads to the longest window of the batch.</summary>
     public static Batch Collate(IReadOnlyList<QaFeature> items, int padId, int epoch = 0, int index = 0)
     {
-        int B = items.Count, L = items.Max(f => f.Length);
-        var ids = new long[B * L];
-        var types = new long[B * L];
-        var mask = new long[B * L];
-        var starts = new long[B];
-        var ends = new long[B];
-        if (padId != 0) Array.Fill(ids, padId);
-        for (int b = 0; b < B; b++)
-        {
-            var f = items[b];
-            for (int t = 0; t < f.Length; t++)
-            {
-                ids[b * L + t] = f.InputIds[t];
-                types[b * L + t] = f.TokenTypeIds[t];
-                mask[b * L + t] = 1;
-            }
-            starts[b] = f.StartPosition;
-            ends[b] = f.EndPosition;
-        }
+        var tensors = Batching.PaddedInputs(items.Select(f => f.InputIds).ToList(), items.Select(f => f.TokenTypeIds).ToList(), padId, out _);
         var device = TorchRuntime.Device;
-        return new Batch
-        {
-            Sequences = B,
-            Epoch = epoch,
-            Index = index,
-            Tensors = new()
-            {
-                ["input_ids"] = tensor(ids, new long[] { B, L }, device: device),
-                ["token_type_ids"] = tensor(types, new long[] { B, L }, device: device),
-                ["attention_mask"] = tensor(mask, new long[] { B, L }, device: device),
-                ["start_positions"] = tensor(starts, device: device),
-                ["end_positions"] = tensor(ends, device: device),
-            },
-        };
+        tensors["start_positions"] = tensor(items.Select(f => (long)f.StartPosition).ToArray(), device: device);
+        tensors["end_positions"] = tensor(items.Select(f => (long)f.EndPosition).ToArray(), device: device);
+        return new Batch { Sequences = items.Count, Epoch = epoch, Index = index, Tensors = tensors };
     }
 
     /// <summary>

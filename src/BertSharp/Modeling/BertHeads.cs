@@ -204,13 +204,13 @@ public sealed class BertForPreTraining : BertWithHead
 public sealed class BertForSequenceClassification : BertWithHead
 {
     private readonly BertModel bert;
-    private readonly Dropout dropout;
+    private readonly double dropoutP;
     private readonly Linear classifier;
 
     public BertForSequenceClassification(BertConfig config) : base(nameof(BertForSequenceClassification), config)
     {
         bert = new BertModel(config);
-        dropout = Dropout(config.ClassifierDropout ?? config.HiddenDropoutProb);
+        dropoutP = config.ClassifierDropout ?? config.HiddenDropoutProb;
         classifier = Linear(config.HiddenSize, config.NumLabels);
         RegisterComponents();
     }
@@ -222,7 +222,7 @@ public sealed class BertForSequenceClassification : BertWithHead
     public Tensor Forward(Tensor inputIds, Tensor? tokenTypeIds = null, Tensor? attentionMask = null)
     {
         using var enc = bert.Forward(inputIds, tokenTypeIds, attentionMask);
-        using var d = dropout.call(enc.PoolerOutput!);
+        using var d = FastDropout.Apply(enc.PoolerOutput!, dropoutP, training);
         return Mixed.Linear(classifier, d);
     }
 }
@@ -231,13 +231,13 @@ public sealed class BertForSequenceClassification : BertWithHead
 public sealed class BertForTokenClassification : BertWithHead
 {
     private readonly BertModel bert;
-    private readonly Dropout dropout;
+    private readonly double dropoutP;
     private readonly Linear classifier;
 
     public BertForTokenClassification(BertConfig config) : base(nameof(BertForTokenClassification), config)
     {
         bert = new BertModel(config, addPoolingLayer: false);
-        dropout = Dropout(config.ClassifierDropout ?? config.HiddenDropoutProb);
+        dropoutP = config.ClassifierDropout ?? config.HiddenDropoutProb;
         classifier = Linear(config.HiddenSize, config.NumLabels);
         RegisterComponents();
     }
@@ -249,7 +249,7 @@ public sealed class BertForTokenClassification : BertWithHead
     public Tensor Forward(Tensor inputIds, Tensor? tokenTypeIds = null, Tensor? attentionMask = null)
     {
         using var enc = bert.Forward(inputIds, tokenTypeIds, attentionMask);
-        using var d = dropout.call(enc.LastHiddenState);
+        using var d = FastDropout.Apply(enc.LastHiddenState, dropoutP, training);
         return Mixed.Linear(classifier, d);
     }
 }

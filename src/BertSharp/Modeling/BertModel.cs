@@ -61,7 +61,7 @@ public sealed class BertEmbeddings : Module
 {
     private readonly Embedding word_embeddings, position_embeddings, token_type_embeddings;
     private readonly LayerNorm LayerNorm;
-    private readonly Dropout dropout;
+    private readonly double dropoutP;
 
     public BertEmbeddings(BertConfig c) : base(nameof(BertEmbeddings))
     {
@@ -69,7 +69,7 @@ public sealed class BertEmbeddings : Module
         position_embeddings = Embedding(c.MaxPositionEmbeddings, c.HiddenSize);
         token_type_embeddings = Embedding(c.TypeVocabSize, c.HiddenSize);
         LayerNorm = nn.LayerNorm(c.HiddenSize, eps: c.LayerNormEps);
-        dropout = Dropout(c.HiddenDropoutProb);
+        dropoutP = c.HiddenDropoutProb;
         RegisterComponents();
     }
 
@@ -83,14 +83,13 @@ public sealed class BertEmbeddings : Module
         long L = inputIds.shape[1];
         var positions = arange(L, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0); // [1, L]
         var x = word_embeddings.call(inputIds) + token_type_embeddings.call(tokenTypeIds) + position_embeddings.call(positions);
-        return dropout.call(Mixed.LayerNorm(LayerNorm, x)).MoveToOuterDisposeScope();
+        return FastDropout.Apply(Mixed.LayerNorm(LayerNorm, x), dropoutP, training).MoveToOuterDisposeScope();
     }
 }
 
 public sealed class BertSelfAttention : Module
 {
     private readonly Linear query, key, value;
-    private readonly Dropout dropout;
     private readonly int heads, headDim;
     private readonly double dropoutP;
 
@@ -102,7 +101,6 @@ public sealed class BertSelfAttention : Module
         query = Linear(c.HiddenSize, c.HiddenSize);
         key = Linear(c.HiddenSize, c.HiddenSize);
         value = Linear(c.HiddenSize, c.HiddenSize);
-        dropout = Dropout(c.AttentionProbsDropoutProb);
         RegisterComponents();
     }
 
@@ -121,16 +119,18 @@ public sealed class BertSelfAttention : Module
         var k = qkv[1];
         var v = qkv[2];
         Tensor context;                                                       // [B, N, L, D]
-        if (probs == null)
+        // On a CPU, SDPA with dropout falls back to this same explicit computation, but with libtorch's slow dropout.
+        bool explicitPath = probs != null || (training && dropoutP > 0 && x.device_type == DeviceType.CPU && FastDropout.Enabled);
+        if (!explicitPath)
         {
             context = functional.scaled_dot_product_attention(q, k, v, additiveMask, training ? dropoutP : 0.0);
         }
         else
         {
             var scores = q.matmul(k.transpose(-1, -2)) / Math.Sqrt(headDim) + additiveMask; // [B, N, L, L]
-            var p = functional.softmax(scores, -1);
-            probs.Add(p.detach().MoveToOuterDisposeScope());
-            context = dropout.call(p).matmul(v);
+            var p = functional.softmax(scores, -1, ScalarType.Float32);                   // softmax in fp32, as autocast
+            probs?.Add(p.detach().to(x.dtype).MoveToOuterDisposeScope());
+            context = FastDropout.Apply(p, dropoutP, training).to(v.dtype).matmul(v);
         }
         return context.transpose(1, 2).reshape(B, L, heads * headDim).MoveToOuterDisposeScope(); // [B, L, H]
     }
@@ -141,20 +141,20 @@ public sealed class BertResidualOutput : Module
 {
     private readonly Linear dense;
     private readonly LayerNorm LayerNorm;
-    private readonly Dropout dropout;
+    private readonly double dropoutP;
 
     public BertResidualOutput(BertConfig c, int inFeatures) : base(nameof(BertResidualOutput))
     {
         dense = Linear(inFeatures, c.HiddenSize);
         LayerNorm = nn.LayerNorm(c.HiddenSize, eps: c.LayerNormEps);
-        dropout = Dropout(c.HiddenDropoutProb);
+        dropoutP = c.HiddenDropoutProb;
         RegisterComponents();
     }
 
     public Tensor Forward(Tensor x, Tensor residual)
     {
         using var d = Mixed.Linear(dense, x);
-        using var h = dropout.call(d);
+        using var h = FastDropout.Apply(d, dropoutP, training);
         using var sum = h + residual;
         return Mixed.LayerNorm(LayerNorm, sum);
     }

@@ -58,31 +58,37 @@ public static class FusedLinearCrossEntropy
             gradW = zeros(weight.shape, dtype: ScalarType.Float32, device: weight.device);
             gradB = zeros(bias.shape, dtype: ScalarType.Float32, device: bias.device);
             var lossSum = zeros(1, dtype: ScalarType.Float32, device: hidden.device);
+            // Each chunk's logits are formed transposed, [V, n] = W·hᵀ: with the vocabulary as the GEMM's long side and
+            // the chunk's rows as its short one, the three products run 1.2–1.3× faster on a CPU than [n, V] = h·Wᵀ
+            // (bench/StepProfile), and the weight gradient accumulates in place (addmm_) without a [V, H] temporary.
+            bool inPlace = dt == gradW.dtype;   // bf16 products return bf16: added to the fp32 gradient instead
             for (long r0 = 0; r0 < M; r0 += chunk)
             {
                 using var chunkScope = NewDisposeScope();
                 long r1 = Math.Min(M, r0 + chunk), n = r1 - r0;
                 var hc = h.narrow(0, r0, n);
-                var z = addmm(b, hc, w.t(), 1, 1);                               // [n, V] logits
+                var z = addmm(b.unsqueeze(1), w, hc.t(), 1, 1);                  // [V, n] logits, one column per row
                 if (z.dtype != ScalarType.Float32) z = z.to(ScalarType.Float32); // softmax and loss in fp32
-                var lab = safeLabels.narrow(0, r0, n);
+                var lab = safeLabels.narrow(0, r0, n);                           // [n, 1]
                 var scale = rowScale.narrow(0, r0, n);                          // [n, 1]
-                var picked = z.gather(1, lab);                                   // [n, 1] the label's logit
-                var max = z.amax(new long[] { 1 }, keepdim: true);
+                var picked = z.gather(0, lab.t());                               // [1, n] the label's logit
+                var max = z.amax(new long[] { 0 }, keepdim: true);               // [1, n]
                 z.sub_(max).exp_();                                              // one exp per logit
-                var sumExp = z.sum(1, keepdim: true);
-                lossSum.add_((sumExp.log() + max - picked).mul_(scale).sum());  // log-sum-exp − label logit
+                var sumExp = z.sum(0, keepdim: true);                            // [1, n]
+                lossSum.add_((sumExp.log() + max - picked).mul_(scale.t()).sum()); // log-sum-exp − label logit
                 // d loss / d logits = rowFactor·exp(z − max) − scale·onehot(label). Neither term is formed over
-                // [n, V]: the row factor is applied to the products' small sides, the one-hot part is a row gather
+                // [V, n]: the row factor is applied to the products' small sides, the one-hot part is a row gather
                 // or scatter of W, h and b, so the exponentials are read only by the three products below.
-                var rowFactor = (scale / sumExp).to(dt);                          // [n, 1]
-                var e = z.dtype == dt ? z : z.to(dt);
+                var rowFactor = (scale / sumExp.t()).to(dt);                      // [n, 1]
+                var e = z.dtype == dt ? z : z.to(dt);                            // [V, n]
                 var labFlat = lab.squeeze(1);
                 var scaledH = hc.mul(scale.to(dt));                               // [n, H]
-                gradH.narrow(0, r0, n).copy_(e.mm(w).mul_(rowFactor).sub_(w.index_select(0, labFlat).mul_(scale.to(dt))));
-                var gw = e.t().mm(hc.mul(rowFactor));                             // [V, H]
-                gradW.add_(gw).index_add_(0, labFlat, scaledH.to(ScalarType.Float32), alpha: -1);
-                gradB.add_(e.t().mm(rowFactor).squeeze(1)).index_add_(0, labFlat, scale.squeeze(1), alpha: -1);
+                gradH.narrow(0, r0, n).copy_(e.t().mm(w).mul_(rowFactor).sub_(w.index_select(0, labFlat).mul_(scale.to(dt))));
+                var hFactor = hc.mul(rowFactor);                                  // [n, H]
+                if (inPlace) gradW.addmm_(e, hFactor, 1, 1);                        // [V, H] += e·(h·rowFactor)
+                else gradW.add_(e.mm(hFactor));
+                gradW.index_add_(0, labFlat, scaledH.to(ScalarType.Float32), alpha: -1);
+                gradB.add_(e.mm(rowFactor).squeeze(1)).index_add_(0, labFlat, scale.squeeze(1), alpha: -1);
             }
             loss = lossSum.squeeze();   // each row was scaled by 1/count: this is the mean
         }

@@ -105,9 +105,9 @@ public sealed class BertSelfAttention : Module
     }
 
     /// <param name="x">[B, L, H]</param>
-    /// <param name="additiveMask">[B, 1, 1, L]: 0 for real keys, the dtype's minimum for padding</param>
+    /// <param name="additiveMask">[B, 1, 1, L]: 0 for real keys, the dtype's minimum for padding; null when nothing is padded</param>
     /// <param name="probs">when not null, receives the attention probabilities [B, N, L, L] (slow path)</param>
-    public Tensor Forward(Tensor x, Tensor additiveMask, List<Tensor>? probs)
+    public Tensor Forward(Tensor x, Tensor? additiveMask, List<Tensor>? probs)
     {
         using var scope = NewDisposeScope();
         long B = x.shape[0], L = x.shape[1];
@@ -127,7 +127,9 @@ public sealed class BertSelfAttention : Module
         }
         else
         {
-            var scores = q.matmul(k.transpose(-1, -2)) / Math.Sqrt(headDim) + additiveMask; // [B, N, L, L]
+            // q is scaled as the strided view is copied for the product (a pass over [B, N, L, D], not [B, N, L, L]).
+            var scores = q.mul(1.0 / Math.Sqrt(headDim)).matmul(k.transpose(-1, -2));    // [B, N, L, L]
+            if (additiveMask is not null) scores.add_(additiveMask);
             var p = functional.softmax(scores, -1, ScalarType.Float32);                   // softmax in fp32, as autocast
             probs?.Add(p.detach().to(x.dtype).MoveToOuterDisposeScope());
             context = FastDropout.Apply(p, dropoutP, training).to(v.dtype).matmul(v);
@@ -172,7 +174,7 @@ public sealed class BertAttention : Module
         RegisterComponents();
     }
 
-    public Tensor Forward(Tensor x, Tensor additiveMask, List<Tensor>? probs)
+    public Tensor Forward(Tensor x, Tensor? additiveMask, List<Tensor>? probs)
     {
         using var context = self.Forward(x, additiveMask, probs);
         return output.Forward(context, x);
@@ -212,7 +214,7 @@ public sealed class BertLayer : Module
         RegisterComponents();
     }
 
-    public Tensor Forward(Tensor x, Tensor additiveMask, List<Tensor>? probs)
+    public Tensor Forward(Tensor x, Tensor? additiveMask, List<Tensor>? probs)
     {
         using var a = attention.Forward(x, additiveMask, probs);
         using var i = intermediate.Forward(a);
@@ -230,7 +232,7 @@ public sealed class BertEncoder : Module
         RegisterComponents();
     }
 
-    public Tensor Forward(Tensor x, Tensor additiveMask, List<Tensor>? hidden, List<Tensor>? probs)
+    public Tensor Forward(Tensor x, Tensor? additiveMask, List<Tensor>? hidden, List<Tensor>? probs)
     {
         var h = x.alias();
         foreach (var l in layer)
@@ -298,8 +300,12 @@ public sealed class BertModel : Module
         var emb = embeddings.Forward(inputIds, typeIds);
         if (TorchRuntime.ComputeDtype != emb.dtype) emb = emb.to(TorchRuntime.ComputeDtype);
         // HF's extended mask: (1 - mask) * finfo.min on the key axis, [B, 1, 1, L].
-        var mask = attentionMask ?? ones_like(inputIds);
-        var additive = (1.0 - mask.to(emb.dtype)).mul(emb.dtype == ScalarType.Float64 ? double.MinValue : EmbMin(emb.dtype)).view(mask.shape[0], 1, 1, mask.shape[1]);
+        // No mask at all when nothing is padded (pre-training batches are full): one pass less per layer, and
+        // scaled_dot_product_attention may then take its fused kernel.
+        Tensor? additive = null;
+        if (attentionMask is not null && attentionMask.eq(0).any().item<bool>())
+            additive = (1.0 - attentionMask.to(emb.dtype)).mul(emb.dtype == ScalarType.Float64 ? double.MinValue : EmbMin(emb.dtype))
+                .view(attentionMask.shape[0], 1, 1, attentionMask.shape[1]);
         var hidden = outputHiddenStates ? new List<Tensor> { emb.alias() } : null;
         var probs = outputAttentions ? new List<Tensor>() : null;
         var last = encoder.Forward(emb, additive, hidden, probs);

@@ -115,9 +115,9 @@ public sealed class BertSelfAttention : Module
         var w = cat(new[] { query.weight!, key.weight!, value.weight! }).to(x.dtype);
         var b = cat(new[] { query.bias!, key.bias!, value.bias! }).to(x.dtype);
         var qkv = functional.linear(x, w, b).view(B, L, 3, heads, headDim).permute(2, 0, 3, 1, 4); // [3, B, N, L, D]
-        var q = qkv[0];
-        var k = qkv[1];
-        var v = qkv[2];
+        // unbind, not qkv[0..2]: the backward of an index is a zero-filled [3, B, N, L, D] per part, then two sums.
+        var parts = qkv.unbind(0);
+        var (q, k, v) = (parts[0], parts[1], parts[2]);
         Tensor context;                                                       // [B, N, L, D]
         // On a CPU, SDPA with dropout falls back to this same explicit computation, but with libtorch's slow dropout.
         bool explicitPath = probs != null || (training && dropoutP > 0 && x.device_type == DeviceType.CPU && FastDropout.Enabled);

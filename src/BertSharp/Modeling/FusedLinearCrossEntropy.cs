@@ -21,9 +21,12 @@ public static class FusedLinearCrossEntropy
 {
     public const long IgnoreIndex = -100;
 
-    /// <summary>Rows per chunk: 128 × 20,256 fp32 logits are 10 MB (32–128 measured alike and faster than
-    /// 1,024 or no chunking on the development machine; docs/PERFORMANCE.md).</summary>
-    public static int ChunkRows { get; set; } = 128;
+    /// <summary>Rows per chunk; null for the measured best on the development machine (docs/PERFORMANCE.md): 128
+    /// with fp32 products (128 × 20,256 logits are 10 MB; 64 and 256 slower), 256 with bf16 products (whose GEMMs
+    /// want a longer inner dimension for the weight gradient: 128 was 1.15× and 512 1.05–1.3× slower).</summary>
+    public static int? ChunkRows { get; set; }
+
+    static int DefaultChunkRows(ScalarType dtype) => dtype == ScalarType.Float32 ? 128 : 256;
 
     /// <param name="hidden">[M, H] in the compute dtype (float32 or bfloat16)</param>
     /// <param name="weight">[V, H] float32 (the master copy; cast to the hidden dtype for the products)</param>
@@ -33,7 +36,7 @@ public static class FusedLinearCrossEntropy
     /// <returns>A float32 scalar: the mean over the rows that are not ignored.</returns>
     public static Tensor Loss(Tensor hidden, Tensor weight, Tensor bias, Tensor labels, int? chunkRows = null)
     {
-        int chunk = chunkRows ?? ChunkRows;
+        int chunk = chunkRows ?? ChunkRows ?? DefaultChunkRows(hidden.dtype);
         if (chunk < 1) throw new ArgumentOutOfRangeException(nameof(chunkRows));
         if (hidden.dim() != 2 || labels.dim() != 1 || labels.shape[0] != hidden.shape[0])
             throw new ArgumentException($"hidden must be [M, H] and labels [M]; got [{string.Join(", ", hidden.shape)}] and [{string.Join(", ", labels.shape)}]");
@@ -68,9 +71,11 @@ public static class FusedLinearCrossEntropy
                 long r1 = Math.Min(M, r0 + chunk), n = r1 - r0;
                 var hc = h.narrow(0, r0, n);
                 var z = addmm(b.unsqueeze(1), w, hc.t(), 1, 1);                  // [V, n] logits, one column per row
-                if (z.dtype != ScalarType.Float32) z = z.to(ScalarType.Float32); // softmax and loss in fp32
                 var lab = safeLabels.narrow(0, r0, n);                           // [n, 1]
                 var scale = rowScale.narrow(0, r0, n);                          // [n, 1]
+                // Softmax and loss in fp32. (Casting first is faster than letting a bf16 z minus an fp32 max promote:
+                // libtorch's mixed-dtype elementwise path is not vectorised.)
+                if (z.dtype != ScalarType.Float32) z = z.to(ScalarType.Float32);
                 var picked = z.gather(0, lab.t());                               // [1, n] the label's logit
                 var max = z.amax(new long[] { 0 }, keepdim: true);               // [1, n]
                 z.sub_(max).exp_();                                              // one exp per logit

@@ -14,15 +14,14 @@ namespace BertSharp.Modeling;
 /// libtorch's CPU dropout draws one Mersenne-Twister double per element on one thread (8–13 ns per element); the
 /// `seed` pre-training step drops 29 M elements, so that was a fifth of the step (docs/PERFORMANCE.md). Here each
 /// mask comes from a counter-based generator (SplitMix64's output function over seed + counter·γ, the generator of
-/// Java's SplittableRandom) vectorised and spread over the intra-op threads: every 64-bit word gives four 16-bit
-/// lanes, each compared with round(p·65536). The seed of each mask is one draw from torch's default generator, so
-/// torch.manual_seed and the RNG state a checkpoint saves govern the masks as before, and a mask does not depend on
-/// the thread count. Other devices and dtypes keep libtorch's dropout (on a GPU it is a fused kernel).
+/// Java's SplittableRandom), vectorised: every 64-bit word gives four 16-bit lanes, each compared with
+/// round(p·65536). The seed of each mask is one draw from torch's default generator, so torch.manual_seed and the
+/// RNG state a checkpoint saves govern the masks as before. Other devices and dtypes keep libtorch's dropout (on a
+/// GPU it is a fused kernel).
 /// </remarks>
 public static class FastDropout
 {
     private const ulong Gamma = 0x9E3779B97F4A7C15UL;
-    private const int BlockWords = 1 << 14;   // 65,536 elements per parallel work item
 
     /// <summary>false: libtorch's dropout everywhere (bench/StepProfile's before/after measurement).</summary>
     public static bool Enabled { get; set; } = true;
@@ -76,22 +75,14 @@ public static class FastDropout
         if (elementSize != 2 && elementSize != 4) throw new ArgumentOutOfRangeException(nameof(elementSize));
         long n = dest.Length / elementSize;
         long words = (n + 3) / 4;
-        long blocks = (words + BlockWords - 1) / BlockWords;
         byte* basePtr = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(dest));
-        void Block(long b)
-        {
-            long w0 = b * BlockWords, w1 = Math.Min(words, w0 + BlockWords);
-            if (elementSize == 4) FillBlock32((uint*)basePtr, n, w0, w1, seed, threshold, keepBits);
-            else FillBlock16((ushort*)basePtr, n, w0, w1, seed, threshold, (ushort)keepBits);
-        }
-        int threads = Math.Max(1, torch.get_num_threads());
-        if (blocks == 1 || threads == 1)
-            for (long b = 0; b < blocks; b++) Block(b);
-        else
-            Parallel.For(0L, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, Block);
+        // One thread: ~0.3 ns per element; spreading it over threads with Parallel.For was 2–3 % slower per step on
+        // 2 threads (it competes with libtorch's spinning OpenMP workers).
+        if (elementSize == 4) Fill32((uint*)basePtr, n, 0, words, seed, threshold, keepBits);
+        else Fill16((ushort*)basePtr, n, 0, words, seed, threshold, (ushort)keepBits);
     }
 
-    private static unsafe void FillBlock32(uint* dest, long n, long w0, long w1, ulong seed, ushort threshold, uint keepBits)
+    private static unsafe void Fill32(uint* dest, long n, long w0, long w1, ulong seed, ushort threshold, uint keepBits)
     {
         long w = w0;
         if (Vector.IsHardwareAccelerated)
@@ -122,7 +113,7 @@ public static class FastDropout
         }
     }
 
-    private static unsafe void FillBlock16(ushort* dest, long n, long w0, long w1, ulong seed, ushort threshold, ushort keepBits)
+    private static unsafe void Fill16(ushort* dest, long n, long w0, long w1, ulong seed, ushort threshold, ushort keepBits)
     {
         long w = w0;
         if (Vector.IsHardwareAccelerated)

@@ -78,6 +78,12 @@ public class FusedLinearCrossEntropyTests
         Close(plain.Loss, fused.Loss, 0.05, "bf16 loss");
         double scale = plain.GradW.abs().max().item<float>();
         Close(plain.GradW, fused.GradW, 0.05 * scale, "bf16 d loss / d W");
+        // Against the textbook loss over the same bf16 logits (softmax and loss in fp32): the fused loss multiplies
+        // bf16-rounded exponentials, which must cost no more than bf16's own rounding.
+        var plainBf16 = Run(false, h, w, b, labels, 16, ScalarType.BFloat16);
+        Close(plainBf16.Loss, fused.Loss, 2e-3 * plainBf16.Loss.item<float>(), "bf16 loss vs textbook bf16");
+        Close(plainBf16.GradW, fused.GradW, 0.01 * scale, "bf16 d loss / d W vs textbook bf16");
+        Close(plainBf16.GradH, fused.GradH, 0.01 * plainBf16.GradH.abs().max().item<float>(), "bf16 d loss / d h vs textbook bf16");
     }
 
     [Fact]

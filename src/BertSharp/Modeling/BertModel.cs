@@ -120,7 +120,7 @@ public sealed class BertSelfAttention : Module
         var (q, k, v) = (parts[0], parts[1], parts[2]);
         Tensor context;                                                       // [B, N, L, D]
         // On a CPU, SDPA with dropout falls back to this same explicit computation, but with libtorch's slow dropout.
-        bool explicitPath = probs != null || (training && dropoutP > 0 && x.device_type == DeviceType.CPU && FastDropout.Enabled);
+        bool explicitPath = probs != null || (training && dropoutP > 0 && FastDropout.DrawsMasksOn(x.device_type));
         if (!explicitPath)
         {
             context = functional.scaled_dot_product_attention(q, k, v, additiveMask, training ? dropoutP : 0.0);

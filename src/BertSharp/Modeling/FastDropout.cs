@@ -26,13 +26,17 @@ public static class FastDropout
     /// <summary>false: libtorch's dropout everywhere (bench/StepProfile's before/after measurement).</summary>
     public static bool Enabled { get; set; } = true;
 
+    /// <summary>Whether <see cref="Apply"/> draws the masks itself on this device (for float32, bfloat16 and
+    /// float16 tensors); elsewhere it is libtorch's dropout.</summary>
+    public static bool DrawsMasksOn(DeviceType device) => Enabled && device == DeviceType.CPU;
+
     public static Tensor Apply(Tensor x, double p, bool training)
     {
         if (p < 0 || p > 1) throw new ArgumentOutOfRangeException(nameof(p), $"dropout probability must be in [0, 1], got {p}");
         if (!training || p == 0) return x.alias();
         int threshold = (int)Math.Round(p * 65536);
         var dt = x.dtype;
-        bool supported = Enabled && x.device_type == DeviceType.CPU && threshold < 65536
+        bool supported = DrawsMasksOn(x.device_type) && threshold < 65536
             && (dt == ScalarType.Float32 || dt == ScalarType.BFloat16 || dt == ScalarType.Float16);
         if (!supported) return nn.functional.dropout(x, p, true);
 
@@ -70,72 +74,44 @@ public static class FastDropout
     }
 
     /// <summary>Writes the keep value's bits (<paramref name="keepBits"/>, 2 or 4 bytes) or zero into each element.</summary>
+    /// <remarks>One thread: ~0.3 ns per element; spreading it over threads with Parallel.For was 2–3 % slower per step
+    /// on 2 threads (it competes with libtorch's spinning OpenMP workers).</remarks>
     internal static unsafe void Fill(Span<byte> dest, int elementSize, ulong seed, ushort threshold, uint keepBits)
     {
         if (elementSize != 2 && elementSize != 4) throw new ArgumentOutOfRangeException(nameof(elementSize));
-        long n = dest.Length / elementSize;
-        long words = (n + 3) / 4;
+        long n = dest.Length / elementSize, words = (n + 3) / 4, w = 0;
         byte* basePtr = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(dest));
-        // One thread: ~0.3 ns per element; spreading it over threads with Parallel.For was 2–3 % slower per step on
-        // 2 threads (it competes with libtorch's spinning OpenMP workers).
-        if (elementSize == 4) Fill32((uint*)basePtr, n, 0, words, seed, threshold, keepBits);
-        else Fill16((ushort*)basePtr, n, 0, words, seed, threshold, (ushort)keepBits);
-    }
-
-    private static unsafe void Fill32(uint* dest, long n, long w0, long w1, ulong seed, ushort threshold, uint keepBits)
-    {
-        long w = w0;
+        ushort* dest16 = (ushort*)basePtr;
+        uint* dest32 = (uint*)basePtr;
         if (Vector.IsHardwareAccelerated)
         {
             int lanes = Vector<ulong>.Count;               // words per vector; 4·lanes elements
-            long vectorEnd = w0 + (Math.Min(w1, n / 4) - w0) / lanes * lanes;
-            var counters = VectorCounters(seed, w);
+            long vectorEnd = n / 4 / lanes * lanes;        // whole words only: the last partial word is scalar
+            var counters = VectorCounters(seed, 0);
             var step = new Vector<ulong>((ulong)lanes * Gamma);
             var limit = new Vector<ushort>(threshold);
-            var keep = new Vector<uint>(keepBits);
+            var keep16 = new Vector<ushort>((ushort)keepBits);
+            var keep32 = new Vector<uint>(keepBits);
             for (; w < vectorEnd; w += lanes)
             {
-                var bits = Mix(counters).As<ulong, ushort>();
+                var kept = Vector.GreaterThanOrEqual(Mix(counters).As<ulong, ushort>(), limit); // all ones where kept
                 counters += step;
-                // All ones where kept; widened as signed so that the ones extend to 32 bits.
-                var kept = Vector.GreaterThanOrEqual(bits, limit).As<ushort, short>();
-                Vector.Widen(kept, out Vector<int> lo, out Vector<int> hi);
-                uint* p = dest + w * 4;
-                (lo.As<int, uint>() & keep).Store(p);
-                (hi.As<int, uint>() & keep).Store(p + Vector<uint>.Count);
+                if (elementSize == 2) { (kept & keep16).Store(dest16 + w * 4); continue; }
+                // Widened as signed so that the ones extend to 32 bits.
+                Vector.Widen(kept.As<ushort, short>(), out Vector<int> lo, out Vector<int> hi);
+                (lo.As<int, uint>() & keep32).Store(dest32 + w * 4);
+                (hi.As<int, uint>() & keep32).Store(dest32 + w * 4 + Vector<uint>.Count);
             }
         }
-        for (; w < w1; w++)
+        for (; w < words; w++)
         {
             ulong word = Word(seed, w);
-            for (int k = 0; k < 4 && w * 4 + k < n; k++)
-                dest[w * 4 + k] = (ushort)(word >> (16 * k)) >= threshold ? keepBits : 0u;
-        }
-    }
-
-    private static unsafe void Fill16(ushort* dest, long n, long w0, long w1, ulong seed, ushort threshold, ushort keepBits)
-    {
-        long w = w0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            int lanes = Vector<ulong>.Count;
-            long vectorEnd = w0 + (Math.Min(w1, n / 4) - w0) / lanes * lanes;
-            var counters = VectorCounters(seed, w);
-            var step = new Vector<ulong>((ulong)lanes * Gamma);
-            var limit = new Vector<ushort>(threshold);
-            var keep = new Vector<ushort>(keepBits);
-            for (; w < vectorEnd; w += lanes)
+            for (long e = w * 4; e < Math.Min(n, w * 4 + 4); e++)
             {
-                var bits = Mix(counters).As<ulong, ushort>();
-                counters += step;
-                (Vector.GreaterThanOrEqual(bits, limit) & keep).Store(dest + w * 4);
+                bool kept = (ushort)(word >> (int)(16 * (e - w * 4))) >= threshold;
+                if (elementSize == 2) dest16[e] = kept ? (ushort)keepBits : (ushort)0;
+                else dest32[e] = kept ? keepBits : 0u;
             }
-        }
-        for (; w < w1; w++)
-        {
-            ulong word = Word(seed, w);
-            for (int k = 0; k < 4 && w * 4 + k < n; k++)
-                dest[w * 4 + k] = (ushort)(word >> (16 * k)) >= threshold ? keepBits : (ushort)0;
         }
     }
 

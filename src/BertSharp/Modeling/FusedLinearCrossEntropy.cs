@@ -87,8 +87,9 @@ public static class FusedLinearCrossEntropy
                 var rowFactor = (scale / sumExp.t()).to(dt);                      // [n, 1]
                 var e = z.dtype == dt ? z : z.to(dt);                            // [V, n]
                 var labFlat = lab.squeeze(1);
-                var scaledH = hc.mul(scale.to(dt));                               // [n, H]
-                gradH.narrow(0, r0, n).copy_(e.t().mm(w).mul_(rowFactor).sub_(w.index_select(0, labFlat).mul_(scale.to(dt))));
+                var scaleDt = scale.to(dt);
+                var scaledH = hc.mul(scaleDt);                                    // [n, H]
+                gradH.narrow(0, r0, n).copy_(e.t().mm(w).mul_(rowFactor).sub_(w.index_select(0, labFlat).mul_(scaleDt)));
                 var hFactor = hc.mul(rowFactor);                                  // [n, H]
                 if (inPlace) gradW.addmm_(e, hFactor, 1, 1);                        // [V, H] += e·(h·rowFactor)
                 else gradW.add_(e.mm(hFactor));

@@ -8,6 +8,7 @@
 //
 // dotnet run -c Release --project bench/StepProfile -- [--preset seed] [--batch-size 512] [--max-seq-length 64]
 //     [--predictions 10] [--vocab-size 20256] [--precision fp32|bf16] [--threads 1] [--steps 5] [--chunk-rows 128]
+//     [--only softmax-ablation]
 using System.Diagnostics;
 using System.Globalization;
 using BertSharp;
@@ -102,6 +103,7 @@ void PhasedStep()
 
 Console.WriteLine($"{Opt("--preset", "seed")} L{config.NumHiddenLayers}/H{H}/A{config.NumAttentionHeads} vocab {V}, batch {B}x{T}, {P} predictions/seq, {(precision == ScalarType.BFloat16 ? "bf16" : "fp32")}, {threads} thread(s)");
 if (a.ContainsKey("--chunk-rows")) FusedLinearCrossEntropy.ChunkRows = int.Parse(a["--chunk-rows"]);
+if (Opt("--only", "") == "softmax-ablation") { SoftmaxAblation(); return 0; }
 for (int i = 0; i < 2; i++) { FullStep(); FullStep(fused: false); PhasedStep(); }
 sums.Clear(); order.Clear();
 double full = 0, plain = 0;
@@ -242,6 +244,7 @@ for (int round = 0; round < 2; round++)   // twice, interleaved: the machine is 
     double fastMs = StepMs(B, false, true);
     Console.WriteLine($"  libtorch dropout -> FastDropout (batch {B}x{T}, whole step): {libtorchMs:F1} -> {fastMs:F1} ms/step ({libtorchMs / fastMs:F2}x)");
 }
+SoftmaxAblation();
 // The additive attention mask is skipped when nothing is padded: the same encoder with one padded key in the batch.
 using var onePadded = mask.clone();
 onePadded[0, T - 1] = tensor(0L);
@@ -280,3 +283,21 @@ double threeMs = Time(() => (nn.functional.linear(xq, w1).sum() + nn.functional.
 double oneMs = Time(() => nn.functional.linear(xq, w3).sum().backward());
 Console.WriteLine($"  three Q/K/V projections -> one fused [{H},{3 * H}] projection, fwd+bwd per layer: {threeMs:F1} -> {oneMs:F1} ms ({threeMs / oneMs:F2}x)");
 return 0;
+
+// The fused loss's softmax statistics by libtorch's ops (a pass per op) or by ColumnSoftmax (two passes), twice,
+// interleaved.
+void SoftmaxAblation()
+{
+    using var lossH = randn(B * P, H, dtype: precision).requires_grad_();
+    using var lossW = randn(V, H).mul_(0.05).requires_grad_();
+    using var lossB = zeros(V).requires_grad_();
+    double LossMs() => Time(() => FusedLinearCrossEntropy.Loss(lossH, lossW, lossB, labels).backward(), 3);
+    for (int round = 0; round < 2; round++)
+    {
+        FusedLinearCrossEntropy.VectorisedSoftmax = false;
+        double opsLoss = LossMs(), opsStep = StepMs(B, false, true);
+        FusedLinearCrossEntropy.VectorisedSoftmax = true;
+        double kernelLoss = LossMs(), kernelStep = StepMs(B, false, true);
+        Console.WriteLine($"  fused loss softmax by libtorch ops -> ColumnSoftmax: loss fwd+bwd [{B * P}x{V}] {opsLoss:F1} -> {kernelLoss:F1} ms ({opsLoss / kernelLoss:F2}x), whole step {opsStep:F1} -> {kernelStep:F1} ms ({opsStep / kernelStep:F2}x)");
+    }
+}

@@ -29,9 +29,17 @@ public class FusedLinearCrossEntropyTests
     }
 
     [Theory]
-    [InlineData(7)]     // chunks of 7 rows: 37 = 5×7 + 2
-    [InlineData(128)]   // one chunk
-    public void LossAndGradientsMatchTheTextbookFormulation(int chunkRows)
+    [InlineData(7, true)]     // chunks of 7 rows: 37 = 5×7 + 2
+    [InlineData(128, true)]   // one chunk
+    [InlineData(7, false)]    // softmax statistics by libtorch's ops (as on a GPU) instead of ColumnSoftmax
+    public void LossAndGradientsMatchTheTextbookFormulation(int chunkRows, bool vectorised)
+    {
+        FusedLinearCrossEntropy.VectorisedSoftmax = vectorised;
+        try { CheckAgainstTextbook(chunkRows); }
+        finally { FusedLinearCrossEntropy.VectorisedSoftmax = true; }
+    }
+
+    static void CheckAgainstTextbook(int chunkRows)
     {
         manual_seed(11);
         using var h = randn(37, 16);
@@ -69,7 +77,7 @@ public class FusedLinearCrossEntropyTests
         manual_seed(12);
         using var h = randn(40, 32);
         using var w = randn(64, 32).mul_(0.3);
-        using var b = zeros(64);
+        using var b = randn(64).mul_(0.2);
         using var labels = randint(0, 64, new long[] { 40 });
         var plain = Run(false, h, w, b, labels, 16);
         var fused = Run(true, h, w, b, labels, 16, ScalarType.BFloat16);

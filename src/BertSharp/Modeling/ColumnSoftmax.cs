@@ -1,0 +1,146 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace BertSharp.Modeling;
+
+/// <summary>
+/// The softmax statistics of the fused MLM loss in two memory passes: for logits z [V, n] (one column per masked
+/// row, as <see cref="FusedLinearCrossEntropy"/> forms them) and a bias b [V], per column c the maximum
+/// m = max_v (z[v,c] + b[v]) and the sum s = Σ_v exp(z[v,c] + b[v] − m), with z overwritten by the exponentials.
+/// </summary>
+/// <remarks>
+/// libtorch needs a pass per op for this (bias, amax, sub, exp, sum, and with bf16 products a cast to fp32 and one
+/// back), each over a 10 MB chunk that only fits in the last-level cache; on the `seed` step those passes were about
+/// a quarter of the bf16 step (docs/PERFORMANCE.md). Here one pass reads for the maximum and one reads, exponentiates
+/// in fp32, accumulates and writes back in z's dtype (bf16 rounded to nearest even, as a cast would). The
+/// exponential is the classic range reduction exp(x) = 2^k·exp(r), |r| ≤ ln2/2, with a degree-7 polynomial for
+/// exp(r) (Cephes' expf coefficients): within 2 ulp of exp; .NET's own Vector512.Exp is an order of magnitude slower.
+/// Written with Vector512, which .NET lowers to two 256-bit (or four 128-bit) operations where AVX-512 is missing.
+/// </remarks>
+internal static class ColumnSoftmax
+{
+    /// <summary>Columns handled per vector.</summary>
+    private const int Lanes = 16;
+
+    /// <summary>Rows summed into a partial sum before it is added to the column's total (keeps the fp32 sum over
+    /// 20,000+ rows within a few ulp of an exact one).</summary>
+    private const int SumBlock = 64;
+
+    /// <param name="z">[V, n] contiguous, float32 or bfloat16, on the CPU; overwritten with the exponentials</param>
+    /// <param name="bias">[V] float32 contiguous</param>
+    /// <param name="max">n floats: per column max_v (z + b)</param>
+    /// <param name="sum">n floats: per column Σ_v exp(z + b − max)</param>
+    /// <remarks>One thread: splitting the columns over two threads with Parallel.For was slower (77–81 vs 63–68 ms
+    /// per bf16 step on 2 threads: the second thread competes with libtorch's spinning OpenMP workers).</remarks>
+    public static unsafe void ExpInPlace(Tensor z, Tensor bias, float[] max, float[] sum)
+    {
+        if (z.dim() != 2 || !z.is_contiguous() || z.device_type != DeviceType.CPU)
+            throw new ArgumentException("z must be a contiguous [V, n] CPU tensor");
+        bool bf16 = z.dtype == ScalarType.BFloat16;
+        if (!bf16 && z.dtype != ScalarType.Float32) throw new ArgumentException($"z must be float32 or bfloat16, got {z.dtype}");
+        long V = z.shape[0];
+        int n = checked((int)z.shape[1]);
+        if (bias.dtype != ScalarType.Float32 || !bias.is_contiguous() || bias.numel() != V)
+            throw new ArgumentException("bias must be a contiguous float32 [V]");
+        if (max.Length != n || sum.Length != n) throw new ArgumentException("max and sum need one entry per column");
+
+        byte* zp = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(z.bytes));   // from the storage offset on
+        float* bp = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(bias.bytes));
+        var partial = new float[n];
+        fixed (float* m = max, s = sum, part = partial)
+        {
+            int vectorEnd = n / Lanes * Lanes;   // the columns after it are done one at a time
+            // Pass 1: the maximum of each column.
+            for (int c = 0; c < n; c++) { m[c] = float.NegativeInfinity; s[c] = 0; }
+            for (long v = 0; v < V; v++)
+            {
+                var bv = Vector512.Create(bp[v]);
+                long row = v * n;
+                int c = 0;
+                for (; c < vectorEnd; c += Lanes)
+                    Vector512.Max(Vector512.Load(m + c), Load(zp, bf16, row + c) + bv).Store(m + c);
+                for (; c < n; c++) m[c] = MathF.Max(m[c], LoadOne(zp, bf16, row + c) + bp[v]);
+            }
+            // Pass 2: the exponentials, written back, and their sums (by blocks of rows).
+            for (long v0 = 0; v0 < V; v0 += SumBlock)
+            {
+                Array.Clear(partial);
+                for (long v = v0; v < Math.Min(V, v0 + SumBlock); v++)
+                {
+                    var bv = Vector512.Create(bp[v]);
+                    long row = v * n;
+                    int c = 0;
+                    for (; c < vectorEnd; c += Lanes)
+                    {
+                        var e = Exp(Load(zp, bf16, row + c) + bv - Vector512.Load(m + c));
+                        Store(zp, bf16, row + c, e);
+                        (Vector512.Load(part + c) + e).Store(part + c);
+                    }
+                    for (; c < n; c++)
+                    {
+                        float e = Exp(Vector512.Create(LoadOne(zp, bf16, row + c) + bp[v] - m[c])).ToScalar();
+                        StoreOne(zp, bf16, row + c, e);
+                        part[c] += e;
+                    }
+                }
+                for (int c = 0; c < n; c++) s[c] += part[c];
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe Vector512<float> Load(byte* z, bool bf16, long index)
+    {
+        if (!bf16) return Vector512.Load((float*)z + index);
+        // bf16 is the upper half of an fp32: widen the 16 bits and shift them into place.
+        var bits = Vector512.WidenLower(Vector256.Load((ushort*)z + index).ToVector512Unsafe());
+        return Vector512.ShiftLeft(bits, 16).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Store(byte* z, bool bf16, long index, Vector512<float> value)
+    {
+        if (!bf16) { value.Store((float*)z + index); return; }
+        var bits = value.AsUInt32();
+        // Round to nearest even on the 16 bits dropped (the values are finite and non-negative here).
+        var rounded = Vector512.ShiftRightLogical(bits + Vector512.Create(0x7FFFu) + (Vector512.ShiftRightLogical(bits, 16) & Vector512<uint>.One), 16);
+        Vector512.Narrow(rounded, rounded).GetLower().Store((ushort*)z + index);
+    }
+
+    private static unsafe float LoadOne(byte* z, bool bf16, long index) =>
+        bf16 ? BitConverter.UInt32BitsToSingle((uint)((ushort*)z)[index] << 16) : ((float*)z)[index];
+
+    private static unsafe void StoreOne(byte* z, bool bf16, long index, float value)
+    {
+        if (!bf16) { ((float*)z)[index] = value; return; }
+        uint bits = BitConverter.SingleToUInt32Bits(value);
+        ((ushort*)z)[index] = (ushort)((bits + 0x7FFFu + ((bits >> 16) & 1)) >> 16);
+    }
+
+    /// <summary>exp(x) for x ≤ 0 (as here: logits minus their maximum): 0 where the result would be below the smallest
+    /// normal float (x &lt; −87.34), NaN for NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> Exp(Vector512<float> x)
+    {
+        var underflow = Vector512.LessThan(x, Vector512.Create(-87.33654f));
+        // x = k·ln2 + r with k = round(x·log2(e)): adding 1.5·2^23 rounds to an integer and leaves k in the low bits
+        // of t (valid for |k| < 2^22; beyond, only where the result is selected away as an underflow).
+        var shifter = Vector512.Create(12582912f);
+        var t = Vector512.FusedMultiplyAdd(x, Vector512.Create(1.44269504088896341f), shifter);
+        var k = t - shifter;
+        var r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-0.693359375f), x);   // ln2 in two parts: k·hi is exact
+        r = Vector512.FusedMultiplyAdd(k, Vector512.Create(2.12194440e-4f), r);
+        var p = Vector512.Create(1.9875691500e-4f);
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.3981999507e-3f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(8.3334519073e-3f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(4.1665795894e-2f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.6666665459e-1f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(5.0000001201e-1f));
+        p = Vector512.FusedMultiplyAdd(p, r * r, r + Vector512<float>.One);
+        var twoToK = Vector512.ShiftLeft(t.AsInt32() + Vector512.Create(127), 23).AsSingle();
+        return Vector512.ConditionalSelect(underflow, Vector512<float>.Zero, p * twoToK);
+    }
+}

@@ -8,7 +8,7 @@
 //
 // dotnet run -c Release --project bench/StepProfile -- [--preset seed] [--batch-size 512] [--max-seq-length 64]
 //     [--predictions 10] [--vocab-size 20256] [--precision fp32|bf16] [--threads 1] [--steps 5] [--chunk-rows 128]
-//     [--only softmax-ablation]
+//     [--only softmax-ablation|layernorm-ablation]
 using System.Diagnostics;
 using System.Globalization;
 using BertSharp;
@@ -104,6 +104,7 @@ void PhasedStep()
 Console.WriteLine($"{Opt("--preset", "seed")} L{config.NumHiddenLayers}/H{H}/A{config.NumAttentionHeads} vocab {V}, batch {B}x{T}, {P} predictions/seq, {(precision == ScalarType.BFloat16 ? "bf16" : "fp32")}, {threads} thread(s)");
 if (a.ContainsKey("--chunk-rows")) FusedLinearCrossEntropy.ChunkRows = int.Parse(a["--chunk-rows"]);
 if (Opt("--only", "") == "softmax-ablation") { SoftmaxAblation(); return 0; }
+if (Opt("--only", "") == "layernorm-ablation") { LayerNormAblation(); return 0; }
 for (int i = 0; i < 2; i++) { FullStep(); FullStep(fused: false); PhasedStep(); }
 sums.Clear(); order.Clear();
 double full = 0, plain = 0;
@@ -245,6 +246,7 @@ for (int round = 0; round < 2; round++)   // twice, interleaved: the machine is 
     Console.WriteLine($"  libtorch dropout -> FastDropout (batch {B}x{T}, whole step): {libtorchMs:F1} -> {fastMs:F1} ms/step ({libtorchMs / fastMs:F2}x)");
 }
 SoftmaxAblation();
+LayerNormAblation();
 // The additive attention mask is skipped when nothing is padded: the same encoder with one padded key in the batch.
 using var onePadded = mask.clone();
 onePadded[0, T - 1] = tensor(0L);
@@ -300,4 +302,36 @@ void SoftmaxAblation()
         double kernelLoss = LossMs(), kernelStep = StepMs(B, false, true);
         Console.WriteLine($"  fused loss softmax by libtorch ops -> ColumnSoftmax: loss fwd+bwd [{B * P}x{V}] {opsLoss:F1} -> {kernelLoss:F1} ms ({opsLoss / kernelLoss:F2}x), whole step {opsStep:F1} -> {kernelStep:F1} ms ({opsStep / kernelStep:F2}x)");
     }
+}
+
+
+// bf16 LayerNorm by casting around libtorch's fp32 LayerNorm or in one pass (Bf16LayerNorm): the encoder's forward
+// and backward, alternated ten times; wall time and (meaningful with one thread: it leaves out the time the VM's
+// CPU was taken away) process CPU time, medians.
+void LayerNormAblation()
+{
+    if (precision != ScalarType.BFloat16) return;
+    double Cpu() => Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds;
+    (double Wall, double Cpu) Encoder()
+    {
+        using var scope = NewDisposeScope();
+        double c0 = Cpu();
+        var t = Stopwatch.StartNew();
+        var e = model.Bert.Forward(ids, types, mask);
+        (e.LastHiddenState.sum() + e.PoolerOutput!.sum()).backward();
+        return (t.Elapsed.TotalMilliseconds, Cpu() - c0);
+    }
+    var cast = new List<(double Wall, double Cpu)>(); var fused = new List<(double Wall, double Cpu)>();
+    for (int round = 0; round < 12; round++)
+    {
+        Bf16LayerNorm.Enabled = false;
+        var c = Encoder();
+        Bf16LayerNorm.Enabled = true;
+        var f = Encoder();
+        if (round >= 2) { cast.Add(c); fused.Add(f); }   // two rounds of warm-up
+    }
+    double Median(IEnumerable<double> v) { var s = v.OrderBy(x => x).ToList(); return (s[s.Count / 2] + s[(s.Count - 1) / 2]) / 2; }
+    double cw = Median(cast.Select(x => x.Wall)), fw = Median(fused.Select(x => x.Wall));
+    double cc = Median(cast.Select(x => x.Cpu)), fc = Median(fused.Select(x => x.Cpu));
+    Console.WriteLine($"  bf16 LayerNorm cast to fp32 and back -> Bf16LayerNorm, encoder fwd+bwd, medians of 10: wall {cw:F1} -> {fw:F1} ms ({cw / fw:F2}x), process CPU {cc:F1} -> {fc:F1} ms ({cc / fc:F2}x)");
 }

@@ -29,7 +29,8 @@ public sealed class BertOutput : IDisposable
 /// <summary>
 /// Mixed precision without autocast (TorchSharp has none): weights stay float32 (the master copy the optimizer
 /// updates); a Linear given a bfloat16 input casts its weights to bfloat16 for the product, a differentiable
-/// cast, so gradients arrive in float32. LayerNorm always computes in float32.
+/// cast, so gradients arrive in float32. LayerNorm always computes in float32 (on a bf16 input on the CPU, in one pass:
+/// <see cref="Bf16LayerNorm"/>).
 /// </summary>
 internal static class Mixed
 {
@@ -39,6 +40,7 @@ internal static class Mixed
     public static Tensor LayerNorm(LayerNorm m, Tensor x)
     {
         if (x.dtype == ScalarType.Float32) return m.call(x);
+        if (Bf16LayerNorm.Supports(x, m)) return Bf16LayerNorm.Apply(x, m.weight!, m.bias!, m.eps);
         using var f = x.to(ScalarType.Float32);
         using var y = m.call(f);
         return y.to(x.dtype);

@@ -92,32 +92,23 @@ internal static class ColumnSoftmax
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe Vector512<float> Load(byte* z, bool bf16, long index)
-    {
-        if (!bf16) return Vector512.Load((float*)z + index);
-        // bf16 is the upper half of an fp32: widen the 16 bits and shift them into place.
-        var bits = Vector512.WidenLower(Vector256.Load((ushort*)z + index).ToVector512Unsafe());
-        return Vector512.ShiftLeft(bits, 16).AsSingle();
-    }
+    private static unsafe Vector512<float> Load(byte* z, bool bf16, long index) =>
+        bf16 ? Bf16.Load((ushort*)z + index) : Vector512.Load((float*)z + index);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe void Store(byte* z, bool bf16, long index, Vector512<float> value)
     {
-        if (!bf16) { value.Store((float*)z + index); return; }
-        var bits = value.AsUInt32();
-        // Round to nearest even on the 16 bits dropped (the values are finite and non-negative here).
-        var rounded = Vector512.ShiftRightLogical(bits + Vector512.Create(0x7FFFu) + (Vector512.ShiftRightLogical(bits, 16) & Vector512<uint>.One), 16);
-        Vector512.Narrow(rounded, rounded).GetLower().Store((ushort*)z + index);
+        if (bf16) Bf16.Store((ushort*)z + index, value);
+        else value.Store((float*)z + index);
     }
 
     private static unsafe float LoadOne(byte* z, bool bf16, long index) =>
-        bf16 ? BitConverter.UInt32BitsToSingle((uint)((ushort*)z)[index] << 16) : ((float*)z)[index];
+        bf16 ? Bf16.ToFloat(((ushort*)z)[index]) : ((float*)z)[index];
 
     private static unsafe void StoreOne(byte* z, bool bf16, long index, float value)
     {
-        if (!bf16) { ((float*)z)[index] = value; return; }
-        uint bits = BitConverter.SingleToUInt32Bits(value);
-        ((ushort*)z)[index] = (ushort)((bits + 0x7FFFu + ((bits >> 16) & 1)) >> 16);
+        if (bf16) ((ushort*)z)[index] = Bf16.FromFloat(value);
+        else ((float*)z)[index] = value;
     }
 
     /// <summary>exp(x) for x ≤ 0 (as here: logits minus their maximum): 0 where the result would be below the smallest

@@ -1,0 +1,34 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace BertSharp.Modeling;
+
+/// <summary>bfloat16 ⇄ float32 for the vectorised kernels (<see cref="ColumnSoftmax"/>, <see cref="Bf16LayerNorm"/>):
+/// a bf16 is the upper half of an fp32, rounded to nearest even, as libtorch's casts round.</summary>
+internal static class Bf16
+{
+    /// <summary>16 bf16 values widened to fp32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe Vector512<float> Load(ushort* p) =>
+        Vector512.ShiftLeft(Vector512.WidenLower(Vector256.Load(p).ToVector512Unsafe()), 16).AsSingle();
+
+    /// <summary>16 fp32 values rounded to bf16; NaN stays NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void Store(ushort* p, Vector512<float> value)
+    {
+        var bits = value.AsUInt32();
+        var rounded = Vector512.ShiftRightLogical(bits + Vector512.Create(0x7FFFu) + (Vector512.ShiftRightLogical(bits, 16) & Vector512<uint>.One), 16);
+        var notNaN = Vector512.Equals(value, value).AsUInt32();
+        rounded = Vector512.ConditionalSelect(notNaN, rounded, Vector512.ShiftRightLogical(bits, 16) | Vector512.Create(0x40u));
+        Vector512.Narrow(rounded, rounded).GetLower().Store(p);
+    }
+
+    public static float ToFloat(ushort bits) => BitConverter.UInt32BitsToSingle((uint)bits << 16);
+
+    public static ushort FromFloat(float value)
+    {
+        uint bits = BitConverter.SingleToUInt32Bits(value);
+        if (float.IsNaN(value)) return (ushort)((bits >> 16) | 0x40);
+        return (ushort)((bits + 0x7FFFu + ((bits >> 16) & 1)) >> 16);
+    }
+}

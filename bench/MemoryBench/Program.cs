@@ -2,7 +2,8 @@
 //
 // Trains the `seed` preset on WikiText-2 for --steps steps in-process, through the same PretrainingRun + Trainer
 // code path as `bert pretrain` (metrics, TensorBoard, plots and checkpoints included), and:
-//  - every 200 steps samples the process's resident memory (VmRSS), its peak (VmHWM) and the managed heap;
+//  - every 200 steps samples the process's resident memory (VmRSS), its peak (VmHWM) and the managed heap, then
+//    VmRSS again "at rest" (after a full GC and malloc_trim, so that GC and trim timing do not move the sample);
 //  - alternates blocks of --block steps with the progress bar on (redrawn 4x per second, as on a terminal) and
 //    off, timing each step, so both see the same machine load; steps right after an evaluation are left out.
 //
@@ -48,7 +49,7 @@ static long StatusKb(string field)
     return line is null ? -1 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
 }
 
-var samples = new List<(long Step, double RssMiB, double HwmMiB, double ManagedMiB, double Seconds, long LiveTensors)>();
+var samples = new List<(long Step, double RssMiB, double HwmMiB, double ManagedMiB, double Seconds, long LiveTensors, double RestMiB)>();
 int sampleEvery = int.Parse(Arg("--sample-every", "200"));
 var stepTimes = new List<(long Step, bool Progress, double Ms)>();
 var progress = new ConsoleProgress(steps, label: "bench", output: Console.Error, interactive: true);
@@ -65,11 +66,20 @@ trainer.OnStep = p =>
     if (p.Step % block == 0) progressOn = !progressOn;
     if (p.Step % sampleEvery == 0)
     {
-        var s = (p.Step, StatusKb("VmRSS") / 1024.0, StatusKb("VmHWM") / 1024.0, GC.GetTotalMemory(false) / 1048576.0, total.Elapsed.TotalSeconds,
-            TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+        double rss = StatusKb("VmRSS") / 1024.0, hwm = StatusKb("VmHWM") / 1024.0, managed = GC.GetTotalMemory(false) / 1048576.0;
+        // RSS at rest: after a full collection (finalizers free unreferenced tensors) and a malloc_trim, so that the
+        // sample does not depend on where the GC and the trainer's own trims happen to be (±10 % on raw samples).
+        var restClock = Stopwatch.StartNew();
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        NativeHeap.Trim();
+        double rest = StatusKb("VmRSS") / 1024.0;
+        var s = (p.Step, rss, hwm, managed, total.Elapsed.TotalSeconds, TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount, rest);
         samples.Add(s);
+        clock.Restart();   // the collection is not the next step's time
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"\nstep {s.Item1}: RSS {s.Item2:F0} MiB, peak {s.Item3:F0} MiB, managed {s.Item4:F0} MiB, live tensors {s.Item6}, {s.Item5:F0} s"));
+            $"\nstep {s.Item1}: RSS {s.Item2:F0} MiB (at rest {s.Item7:F0} MiB), peak {s.Item3:F0} MiB, managed {s.Item4:F0} MiB, live tensors {s.Item6}, {s.Item5:F0} s"));
     }
 };
 trainer.OnMessage = m => Console.Error.WriteLine("\n" + m);
@@ -78,12 +88,16 @@ progress.Dispose();
 
 var inv = CultureInfo.InvariantCulture;
 File.WriteAllLines(Path.Combine(output, "memory.csv"),
-    new[] { "step,rss_mib,peak_rss_mib,managed_mib,live_tensors,seconds" }.Concat(samples.Select(s => string.Create(inv, $"{s.Step},{s.RssMiB:F1},{s.HwmMiB:F1},{s.ManagedMiB:F1},{s.LiveTensors},{s.Seconds:F1}"))));
+    new[] { "step,rss_mib,rss_at_rest_mib,peak_rss_mib,managed_mib,live_tensors,seconds" }.Concat(samples.Select(s => string.Create(inv, $"{s.Step},{s.RssMiB:F1},{s.RestMiB:F1},{s.HwmMiB:F1},{s.ManagedMiB:F1},{s.LiveTensors},{s.Seconds:F1}"))));
 Console.WriteLine($"seed preset, batch {batch}, {threads} thread(s), {steps} steps in {total.Elapsed.TotalMinutes:F1} min (evaluation + checkpoint every {evalEvery})");
-Console.WriteLine("| step | RSS (MiB) | peak RSS (MiB) | managed heap (MiB) | live tensors |");
-Console.WriteLine("|---:|---:|---:|---:|---:|");
+Console.WriteLine("| step | RSS (MiB) | RSS at rest (MiB) | peak RSS (MiB) | managed heap (MiB) | live tensors |");
+Console.WriteLine("|---:|---:|---:|---:|---:|---:|");
 foreach (var s in samples.Where(s => s.Step == 200 || s.Step % 1000 == 0 || s.Step == steps))
-    Console.WriteLine(string.Create(inv, $"| {s.Step} | {s.RssMiB:F0} | {s.HwmMiB:F0} | {s.ManagedMiB:F0} | {s.LiveTensors} |"));
+    Console.WriteLine(string.Create(inv, $"| {s.Step} | {s.RssMiB:F0} | {s.RestMiB:F0} | {s.HwmMiB:F0} | {s.ManagedMiB:F0} | {s.LiveTensors} |"));
+var at200 = samples.FirstOrDefault(s => s.Step == 200);
+var atEnd = samples.LastOrDefault();
+if (at200.Step == 200 && atEnd.Step > 200)
+    Console.WriteLine(string.Create(inv, $"step {atEnd.Step} vs step 200: RSS {100 * (atEnd.RssMiB / at200.RssMiB - 1):+0.0;-0.0} %, at rest {100 * (atEnd.RestMiB / at200.RestMiB - 1):+0.0;-0.0} %"));
 var late = samples.Where(s => s.Step >= Math.Min(2000, steps / 2)).ToList();
 if (late.Count >= 2)
 {

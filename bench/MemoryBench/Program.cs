@@ -67,6 +67,7 @@ trainer.OnStep = p =>
     if (p.Step % sampleEvery == 0)
     {
         double rss = StatusKb("VmRSS") / 1024.0, hwm = StatusKb("VmHWM") / 1024.0, managed = GC.GetTotalMemory(false) / 1048576.0;
+        long live = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;   // before the collection below
         // RSS at rest: after a full collection (finalizers free unreferenced tensors) and a malloc_trim, so that the
         // sample does not depend on where the GC and the trainer's own trims happen to be (±10 % on raw samples).
         var restClock = Stopwatch.StartNew();
@@ -75,7 +76,7 @@ trainer.OnStep = p =>
         GC.Collect();
         NativeHeap.Trim();
         double rest = StatusKb("VmRSS") / 1024.0;
-        var s = (p.Step, rss, hwm, managed, total.Elapsed.TotalSeconds, TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount, rest);
+        var s = (p.Step, rss, hwm, managed, total.Elapsed.TotalSeconds, live, rest);
         samples.Add(s);
         clock.Restart();   // the collection is not the next step's time
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -49,7 +47,7 @@ public sealed class Bf16LayerNorm : autograd.SingleTensorFunction<Bf16LayerNorm>
         var rstd = empty(rows, dtype: ScalarType.Float32);
         unsafe
         {
-            Forward(Ptr<ushort>(x), Ptr<float>(weight), Ptr<float>(bias), eps, rows, h, Ptr<ushort>(y), Ptr<float>(mean), Ptr<float>(rstd));
+            Forward(NativeTensor.Data<ushort>(x), NativeTensor.Data<float>(weight), NativeTensor.Data<float>(bias), eps, rows, h, NativeTensor.Data<ushort>(y), NativeTensor.Data<float>(mean), NativeTensor.Data<float>(rstd));
         }
         ctx.save_for_backward(new List<Tensor> { x, weight, mean, rstd });
         return y;
@@ -67,14 +65,11 @@ public sealed class Bf16LayerNorm : autograd.SingleTensorFunction<Bf16LayerNorm>
         var dBias = zeros(h, dtype: ScalarType.Float32);
         unsafe
         {
-            Backward(Ptr<ushort>(x), Ptr<ushort>(dy), Ptr<float>(weight), Ptr<float>(mean), Ptr<float>(rstd), rows, h,
-                Ptr<ushort>(dx), Ptr<float>(dWeight), Ptr<float>(dBias));
+            Backward(NativeTensor.Data<ushort>(x), NativeTensor.Data<ushort>(dy), NativeTensor.Data<float>(weight), NativeTensor.Data<float>(mean), NativeTensor.Data<float>(rstd), rows, h,
+                NativeTensor.Data<ushort>(dx), NativeTensor.Data<float>(dWeight), NativeTensor.Data<float>(dBias));
         }
         return new List<Tensor> { dx, dWeight, dBias, null! };
     }
-
-    private static unsafe T* Ptr<T>(Tensor t) where T : unmanaged =>
-        (T*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 
     internal static unsafe void Forward(ushort* x, float* w, float* b, float eps, long rows, int h, ushort* y, float* mean, float* rstd)
     {

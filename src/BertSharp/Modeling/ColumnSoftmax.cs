@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -47,8 +46,8 @@ internal static class ColumnSoftmax
             throw new ArgumentException("bias must be a contiguous float32 [V]");
         if (max.Length != n || sum.Length != n) throw new ArgumentException("max and sum need one entry per column");
 
-        byte* zp = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(z.bytes));   // from the storage offset on
-        float* bp = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(bias.bytes));
+        byte* zp = NativeTensor.Data<byte>(z);
+        float* bp = NativeTensor.Data<float>(bias);
         var partial = new float[n];
         fixed (float* m = max, s = sum, part = partial)
         {

@@ -304,7 +304,6 @@ void SoftmaxAblation()
     }
 }
 
-
 // bf16 LayerNorm by casting around libtorch's fp32 LayerNorm or in one pass (Bf16LayerNorm): the encoder's forward
 // and backward, alternated ten times; wall time and (meaningful with one thread: it leaves out the time the VM's
 // CPU was taken away) process CPU time, medians.

@@ -8,7 +8,7 @@
 //
 // dotnet run -c Release --project bench/StepProfile -- [--preset seed] [--batch-size 512] [--max-seq-length 64]
 //     [--predictions 10] [--vocab-size 20256] [--precision fp32|bf16] [--threads 1] [--steps 5] [--chunk-rows 128]
-//     [--only softmax-ablation|layernorm-ablation]
+//     [--only softmax-ablation|layernorm-ablation|kernel-threads-ablation]
 using System.Diagnostics;
 using System.Globalization;
 using BertSharp;
@@ -105,6 +105,7 @@ Console.WriteLine($"{Opt("--preset", "seed")} L{config.NumHiddenLayers}/H{H}/A{c
 if (a.ContainsKey("--chunk-rows")) FusedLinearCrossEntropy.ChunkRows = int.Parse(a["--chunk-rows"]);
 if (Opt("--only", "") == "softmax-ablation") { SoftmaxAblation(); return 0; }
 if (Opt("--only", "") == "layernorm-ablation") { LayerNormAblation(); return 0; }
+if (Opt("--only", "") == "kernel-threads-ablation") { KernelThreadsAblation(); return 0; }
 for (int i = 0; i < 2; i++) { FullStep(); FullStep(fused: false); PhasedStep(); }
 sums.Clear(); order.Clear();
 double full = 0, plain = 0;
@@ -334,3 +335,29 @@ void LayerNormAblation()
     double cc = Median(cast.Select(x => x.Cpu)), fc = Median(fused.Select(x => x.Cpu));
     Console.WriteLine($"  bf16 LayerNorm cast to fp32 and back -> Bf16LayerNorm, encoder fwd+bwd, medians of 10: wall {cw:F1} -> {fw:F1} ms ({cw / fw:F2}x), process CPU {cc:F1} -> {fc:F1} ms ({cc / fc:F2}x)");
 }
+
+// The C# kernels (ColumnSoftmax, Bf16LayerNorm, FastDropout, Bf16.AddTo) on the calling thread or split over the
+// threads (KernelThreads): the whole step and the fused loss alone, alternated; medians of ten after two warm-ups.
+void KernelThreadsAblation()
+{
+    using var lossH = randn(B * P, H, dtype: precision).requires_grad_();
+    using var lossW = randn(V, H).mul_(0.05).requires_grad_();
+    using var lossB = zeros(V).requires_grad_();
+    double LossMs() => Time(() => FusedLinearCrossEntropy.Loss(lossH, lossW, lossB, labels).backward(), 1);
+    var rows = new List<(double Step1, double Step2, double Loss1, double Loss2)>();
+    for (int round = 0; round < 12; round++)
+    {
+        KernelThreads.Enabled = false;
+        double s1 = StepMs(B, false, true), l1 = LossMs();
+        KernelThreads.Enabled = true;
+        double s2 = StepMs(B, false, true), l2 = LossMs();
+        if (round >= 2) rows.Add((s1, s2, l1, l2));
+    }
+    double Median(IEnumerable<double> v) { var s = v.OrderBy(x => x).ToList(); return (s[s.Count / 2] + s[(s.Count - 1) / 2]) / 2; }
+    double sOne = Median(rows.Select(r => r.Step1)), sSplit = Median(rows.Select(r => r.Step2));
+    double lOne = Median(rows.Select(r => r.Loss1)), lSplit = Median(rows.Select(r => r.Loss2));
+    Console.WriteLine($"  C# kernels on one thread -> split over {get_num_threads()} (libgomp spin {(OpenMpWorkersSpin())}), medians of 10: whole step {sOne:F1} -> {sSplit:F1} ms ({sOne / sSplit:F2}x), loss fwd+bwd {lOne:F1} -> {lSplit:F1} ms ({lOne / lSplit:F2}x)");
+    Console.WriteLine($"    rounds (step one -> split): {string.Join(", ", rows.Select(r => $"{r.Step1:F0}->{r.Step2:F0}"))}");
+}
+
+static string OpenMpWorkersSpin() => Environment.GetEnvironmentVariable("GOMP_SPINCOUNT") ?? "10000, BertSharp's";

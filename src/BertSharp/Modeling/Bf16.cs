@@ -1,10 +1,12 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace BertSharp.Modeling;
 
 /// <summary>bfloat16 ⇄ float32 for the vectorised kernels (<see cref="ColumnSoftmax"/>, <see cref="Bf16LayerNorm"/>):
-/// a bf16 is the upper half of an fp32, rounded to nearest even, as libtorch's casts round.</summary>
+/// a bf16 is the upper half of an fp32, rounded to nearest even, as libtorch's casts round; and an fp32 += bf16.</summary>
 internal static class Bf16
 {
     /// <summary>16 bf16 values widened to fp32.</summary>
@@ -30,5 +32,27 @@ internal static class Bf16
         uint bits = BitConverter.SingleToUInt32Bits(value);
         if (float.IsNaN(value)) return (ushort)((bits >> 16) | 0x40);
         return (ushort)((bits + 0x7FFFu + ((bits >> 16) & 1)) >> 16);
+    }
+
+    /// <summary>target += addend, for a float32 target and a bfloat16 addend of the same shape (contiguous, CPU): what
+    /// libtorch's mixed-dtype add_ computes, but vectorised (libtorch's is not: 2–5× slower; docs/PERFORMANCE.md).</summary>
+    public static unsafe void AddTo(Tensor target, Tensor addend)
+    {
+        if (target.dtype != ScalarType.Float32 || addend.dtype != ScalarType.BFloat16 || !target.is_contiguous() || !addend.is_contiguous()
+            || target.device_type != DeviceType.CPU || addend.device_type != DeviceType.CPU || !target.shape.SequenceEqual(addend.shape))
+            throw new ArgumentException("AddTo needs a contiguous float32 target and a bfloat16 addend of the same shape, on the CPU");
+        const int Lanes = 16;
+        long n = target.numel();
+        nint tp = (nint)NativeTensor.Data<float>(target), ap = (nint)NativeTensor.Data<ushort>(addend);
+        int parts = KernelThreads.Parts(n, 1);
+        KernelThreads.Run(parts, p =>
+        {
+            var (i0, i1) = KernelThreads.Range(n, parts, p, Lanes);
+            float* t = (float*)tp;
+            ushort* a = (ushort*)ap;
+            long i = i0;
+            for (; i + Lanes <= i1; i += Lanes) (Vector512.Load(t + i) + Load(a + i)).Store(t + i);
+            for (; i < i1; i++) t[i] += ToFloat(a[i]);
+        });
     }
 }

@@ -47,7 +47,14 @@ public sealed class Bf16LayerNorm : autograd.SingleTensorFunction<Bf16LayerNorm>
         var rstd = empty(rows, dtype: ScalarType.Float32);
         unsafe
         {
-            Forward(NativeTensor.Data<ushort>(x), NativeTensor.Data<float>(weight), NativeTensor.Data<float>(bias), eps, rows, h, NativeTensor.Data<ushort>(y), NativeTensor.Data<float>(mean), NativeTensor.Data<float>(rstd));
+            nint xp = (nint)NativeTensor.Data<ushort>(x), wp = (nint)NativeTensor.Data<float>(weight), bp = (nint)NativeTensor.Data<float>(bias);
+            nint yp = (nint)NativeTensor.Data<ushort>(y), mp = (nint)NativeTensor.Data<float>(mean), rp = (nint)NativeTensor.Data<float>(rstd);
+            int parts = KernelThreads.Parts(rows, h);
+            KernelThreads.Run(parts, p =>
+            {
+                var (r0, r1) = KernelThreads.Range(rows, parts, p);
+                Forward((ushort*)xp + r0 * h, (float*)wp, (float*)bp, eps, r1 - r0, h, (ushort*)yp + r0 * h, (float*)mp + r0, (float*)rp + r0);
+            });
         }
         ctx.save_for_backward(new List<Tensor> { x, weight, mean, rstd });
         return y;
@@ -61,14 +68,23 @@ public sealed class Bf16LayerNorm : autograd.SingleTensorFunction<Bf16LayerNorm>
         int h = checked((int)x.shape[^1]);
         long rows = x.numel() / h;
         var dx = empty_like(x);
-        var dWeight = zeros(h, dtype: ScalarType.Float32);
-        var dBias = zeros(h, dtype: ScalarType.Float32);
+        // Each part of the rows sums its own weight and bias gradients; the parts' sums are added in order.
+        int parts = KernelThreads.Parts(rows, h);
+        using var dWeight = zeros(parts, h, dtype: ScalarType.Float32);
+        using var dBias = zeros(parts, h, dtype: ScalarType.Float32);
         unsafe
         {
-            Backward(NativeTensor.Data<ushort>(x), NativeTensor.Data<ushort>(dy), NativeTensor.Data<float>(weight), NativeTensor.Data<float>(mean), NativeTensor.Data<float>(rstd), rows, h,
-                NativeTensor.Data<ushort>(dx), NativeTensor.Data<float>(dWeight), NativeTensor.Data<float>(dBias));
+            nint xp = (nint)NativeTensor.Data<ushort>(x), dyp = (nint)NativeTensor.Data<ushort>(dy), wp = (nint)NativeTensor.Data<float>(weight);
+            nint mp = (nint)NativeTensor.Data<float>(mean), rp = (nint)NativeTensor.Data<float>(rstd), dxp = (nint)NativeTensor.Data<ushort>(dx);
+            nint dwp = (nint)NativeTensor.Data<float>(dWeight), dbp = (nint)NativeTensor.Data<float>(dBias);
+            KernelThreads.Run(parts, p =>
+            {
+                var (r0, r1) = KernelThreads.Range(rows, parts, p, SumBlock);
+                Backward((ushort*)xp + r0 * h, (ushort*)dyp + r0 * h, (float*)wp, (float*)mp + r0, (float*)rp + r0, r1 - r0, h,
+                    (ushort*)dxp + r0 * h, (float*)dwp + p * h, (float*)dbp + p * h);
+            });
         }
-        return new List<Tensor> { dx, dWeight, dBias, null! };
+        return new List<Tensor> { dx, dWeight.sum(0, keepdim: false), dBias.sum(0, keepdim: false), null! };
     }
 
     internal static unsafe void Forward(ushort* x, float* w, float* b, float eps, long rows, int h, ushort* y, float* mean, float* rstd)

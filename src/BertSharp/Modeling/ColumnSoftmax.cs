@@ -32,8 +32,8 @@ internal static class ColumnSoftmax
     /// <param name="bias">[V] float32 contiguous</param>
     /// <param name="max">n floats: per column max_v (z + b)</param>
     /// <param name="sum">n floats: per column Σ_v exp(z + b − max)</param>
-    /// <remarks>One thread: splitting the columns over two threads with Parallel.For was slower (77–81 vs 63–68 ms
-    /// per bf16 step on 2 threads: the second thread competes with libtorch's spinning OpenMP workers).</remarks>
+    /// <remarks>The rows are split over <see cref="KernelThreads"/>: each part finds its own maxima, then, with the
+    /// overall ones, writes its exponentials and sums them; the parts' sums are added in order.</remarks>
     public static unsafe void ExpInPlace(Tensor z, Tensor bias, float[] max, float[] sum)
     {
         if (z.dim() != 2 || !z.is_contiguous() || z.device_type != DeviceType.CPU)
@@ -46,15 +46,36 @@ internal static class ColumnSoftmax
             throw new ArgumentException("bias must be a contiguous float32 [V]");
         if (max.Length != n || sum.Length != n) throw new ArgumentException("max and sum need one entry per column");
 
-        byte* zp = NativeTensor.Data<byte>(z);
-        float* bp = NativeTensor.Data<float>(bias);
-        var partial = new float[n];
-        fixed (float* m = max, s = sum, part = partial)
+        nint zp = (nint)NativeTensor.Data<byte>(z), bp = (nint)NativeTensor.Data<float>(bias);
+        int parts = KernelThreads.Parts(V, n);
+        var partMax = new float[parts][];
+        var partSum = new float[parts][];
+        KernelThreads.Run(parts, p =>
         {
-            int vectorEnd = n / Lanes * Lanes;   // the columns after it are done one at a time
-            // Pass 1: the maximum of each column.
-            for (int c = 0; c < n; c++) { m[c] = float.NegativeInfinity; s[c] = 0; }
-            for (long v = 0; v < V; v++)
+            var (v0, v1) = KernelThreads.Range(V, parts, p, SumBlock);
+            ColumnMax((byte*)zp, bf16, (float*)bp, n, v0, v1, partMax[p] = new float[n]);
+        });
+        Array.Copy(partMax[0], max, n);
+        for (int p = 1; p < parts; p++)
+            for (int c = 0; c < n; c++) max[c] = MathF.Max(max[c], partMax[p][c]);
+        KernelThreads.Run(parts, p =>
+        {
+            var (v0, v1) = KernelThreads.Range(V, parts, p, SumBlock);
+            ExpAndSum((byte*)zp, bf16, (float*)bp, n, v0, v1, max, partSum[p] = new float[n]);
+        });
+        Array.Copy(partSum[0], sum, n);
+        for (int p = 1; p < parts; p++)
+            for (int c = 0; c < n; c++) sum[c] += partSum[p][c];
+    }
+
+    /// <summary>max[c] = max over rows [v0, v1) of z[v, c] + b[v].</summary>
+    private static unsafe void ColumnMax(byte* zp, bool bf16, float* bp, int n, long v0, long v1, float[] max)
+    {
+        int vectorEnd = n / Lanes * Lanes;   // the columns after it are done one at a time
+        fixed (float* m = max)
+        {
+            for (int c = 0; c < n; c++) m[c] = float.NegativeInfinity;
+            for (long v = v0; v < v1; v++)
             {
                 var bv = Vector512.Create(bp[v]);
                 long row = v * n;
@@ -63,11 +84,20 @@ internal static class ColumnSoftmax
                     Vector512.Max(Vector512.Load(m + c), Load(zp, bf16, row + c) + bv).Store(m + c);
                 for (; c < n; c++) m[c] = MathF.Max(m[c], LoadOne(zp, bf16, row + c) + bp[v]);
             }
-            // Pass 2: the exponentials, written back, and their sums (by blocks of rows).
-            for (long v0 = 0; v0 < V; v0 += SumBlock)
+        }
+    }
+
+    /// <summary>z[v, c] ← exp(z[v, c] + b[v] − max[c]) for rows [v0, v1); sum[c] = their sum (by blocks of rows).</summary>
+    private static unsafe void ExpAndSum(byte* zp, bool bf16, float* bp, int n, long v0, long v1, float[] max, float[] sum)
+    {
+        int vectorEnd = n / Lanes * Lanes;
+        var partial = new float[n];
+        fixed (float* m = max, s = sum, part = partial)
+        {
+            for (long b0 = v0; b0 < v1; b0 += SumBlock)
             {
                 Array.Clear(partial);
-                for (long v = v0; v < Math.Min(V, v0 + SumBlock); v++)
+                for (long v = b0; v < Math.Min(v1, b0 + SumBlock); v++)
                 {
                     var bv = Vector512.Create(bp[v]);
                     long row = v * n;

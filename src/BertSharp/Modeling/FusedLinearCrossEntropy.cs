@@ -70,7 +70,7 @@ public static class FusedLinearCrossEntropy
             // Each chunk's logits are formed transposed, [V, n] = W·hᵀ: with the vocabulary as the GEMM's long side and
             // the chunk's rows as its short one, the three products run 1.2–1.3× faster on a CPU than [n, V] = h·Wᵀ
             // (bench/StepProfile), and the weight gradient accumulates in place (addmm_) without a [V, H] temporary.
-            bool inPlace = dt == gradW.dtype;   // bf16 products return bf16: added to the fp32 gradient instead
+            bool inPlace = dt == gradW.dtype;   // bf16 products return bf16: added to the fp32 gradient instead (by Bf16.AddTo on the CPU)
             for (long r0 = 0; r0 < M; r0 += chunk)
             {
                 using var chunkScope = NewDisposeScope();
@@ -112,6 +112,7 @@ public static class FusedLinearCrossEntropy
                 gradH.narrow(0, r0, n).copy_(e.t().mm(w).mul_(rowFactor).sub_(w.index_select(0, labFlat).mul_(scaleDt)));
                 var hFactor = hc.mul(rowFactor);                                  // [n, H]
                 if (inPlace) gradW.addmm_(e, hFactor, 1, 1);                        // [V, H] += e·(h·rowFactor)
+                else if (vectorised && dt == ScalarType.BFloat16) Bf16.AddTo(gradW, e.mm(hFactor));
                 else gradW.add_(e.mm(hFactor));
                 gradW.index_add_(0, labFlat, scaledH.to(ScalarType.Float32), alpha: -1);
                 gradB.add_(e.mm(rowFactor).squeeze(1)).index_add_(0, labFlat, scale.squeeze(1), alpha: -1);

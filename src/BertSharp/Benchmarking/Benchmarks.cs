@@ -61,7 +61,7 @@ public static class Benchmarks
         }
         double flops = 2.0 * n * n * n;
         double gflops = flops * iters / s / 1e9;
-        return new BenchResult($"matmul {n}x{n}", Name(dtype), s, iters, 0, 0, s / iters * 1000, flops, gflops, null, PeakRss(), $"{torch.get_num_threads()} threads");
+        return new BenchResult($"matmul {n}x{n}", Name(dtype), s, iters, 0, 0, s / iters * 1000, flops, gflops, null, PeakRss(), $"{torch.get_num_threads()} threads; BertSharp's CPU kernels on {KernelThreads.Threads}");
     }
 
     static string Name(ScalarType t) => t == ScalarType.BFloat16 ? "bf16" : "fp32";

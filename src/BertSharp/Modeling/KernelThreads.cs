@@ -10,6 +10,9 @@ public static class KernelThreads
     /// <summary>false: every kernel on the calling thread (bench/StepProfile's before/after).</summary>
     public static bool Enabled { get; set; } = true;
 
+    /// <summary>The most threads a kernel splits its rows over now (1 when they run on the calling thread).</summary>
+    public static int Threads => Enabled && OpenMpWorkers.SpinBriefly ? get_num_threads() : 1;
+
     /// <summary>For tests: the parts to split into on this thread whatever the thread count (null: decide as below).</summary>
     [ThreadStatic] internal static int? ForcedParts;
 

@@ -3,7 +3,8 @@
 // Trains the `seed` preset on WikiText-2 for --steps steps in-process, through the same PretrainingRun + Trainer
 // code path as `bert pretrain` (metrics, TensorBoard, plots and checkpoints included), and:
 //  - every 200 steps samples the process's resident memory (VmRSS), its peak (VmHWM) and the managed heap, then
-//    VmRSS again "at rest" (after a full GC and malloc_trim, so that GC and trim timing do not move the sample);
+//    VmRSS again "at rest" (after a full GC and malloc_trim, so that GC and trim timing do not move the sample),
+//    split into anonymous and file-backed pages, glibc's heap (mallinfo2) and the GC's committed bytes;
 //  - alternates blocks of --block steps with the progress bar on (redrawn 4x per second, as on a terminal) and
 //    off, timing each step, so both see the same machine load; steps right after an evaluation are left out.
 //
@@ -11,6 +12,7 @@
 //     [--block 250] [--eval-every 1000] [--sample-every 200] [--output DIR] [--data-dir DIR] [--vocab vocab.txt]
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using BertSharp;
 using BertSharp.Pretraining;
 using BertSharp.Reporting;
@@ -49,6 +51,16 @@ static long StatusKb(string field)
     return line is null ? -1 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
 }
 
+// Where resident memory is, at rest: anonymous vs file-backed pages (/proc/self/status), glibc's heap (mallinfo2:
+// bytes in use and free in its arenas, bytes in its own mmaps) and the .NET GC's committed bytes.
+static string Breakdown()
+{
+    var m = MallInfo2();
+    var gc = GC.GetGCMemoryInfo();
+    return string.Create(CultureInfo.InvariantCulture,
+        $"anon {StatusKb("RssAnon") / 1024.0:F0} file {StatusKb("RssFile") / 1024.0:F0} MiB; glibc in use {m.uordblks / 1048576.0:F0} free {m.fordblks / 1048576.0:F0} mmapped {m.hblkhd / 1048576.0:F0} MiB ({m.hblks} maps); GC committed {gc.TotalCommittedBytes / 1048576.0:F0} MiB");
+}
+
 var samples = new List<(long Step, double RssMiB, double HwmMiB, double ManagedMiB, double Seconds, long LiveTensors, double RestMiB)>();
 int sampleEvery = int.Parse(Arg("--sample-every", "200"));
 var stepTimes = new List<(long Step, bool Progress, double Ms)>();
@@ -80,7 +92,7 @@ trainer.OnStep = p =>
         samples.Add(s);
         clock.Restart();   // the collection is not the next step's time
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"\nstep {s.Item1}: RSS {s.Item2:F0} MiB (at rest {s.Item7:F0} MiB), peak {s.Item3:F0} MiB, managed {s.Item4:F0} MiB, live tensors {s.Item6}, {s.Item5:F0} s"));
+            $"\nstep {s.Item1}: RSS {s.Item2:F0} MiB (at rest {s.Item7:F0} MiB: {Breakdown()}), peak {s.Item3:F0} MiB, managed {s.Item4:F0} MiB, live tensors {s.Item6}, {s.Item5:F0} s"));
     }
 };
 trainer.OnMessage = m => Console.Error.WriteLine("\n" + m);
@@ -114,3 +126,13 @@ foreach (var on in new[] { false, true })
     Console.WriteLine(string.Create(inv, $"progress {(on ? "on " : "off")}: {t.Count} steps, mean {t.Average():F1} ms/step ({1000 / t.Average():F1} steps/s), median {t[t.Count / 2]:F1} ms"));
 }
 return 0;
+
+[DllImport("libc", EntryPoint = "mallinfo2")]
+static extern MallInfo MallInfo2();
+
+/// <summary>glibc's struct mallinfo2 (glibc 2.33 and later).</summary>
+[StructLayout(LayoutKind.Sequential)]
+struct MallInfo
+{
+    public nuint arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost;
+}

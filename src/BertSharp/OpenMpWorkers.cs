@@ -37,7 +37,8 @@ internal static class OpenMpWorkers
         if (spin != null) { SpinBriefly = long.TryParse(spin.Trim(), out long n) && n <= 100_000; return; }
         if (policy != null) { SpinBriefly = policy.Trim().Equals("passive", StringComparison.OrdinalIgnoreCase); return; }
         if (LibgompLoaded()) return;   // too late: libtorch was loaded before BertSharp, with the default spin
-        SpinBriefly = setenv("GOMP_SPINCOUNT", ShortSpinCount.ToString(), 0) == 0;
+        try { SpinBriefly = setenv("GOMP_SPINCOUNT", ShortSpinCount.ToString(), 0) == 0; }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { }
     }
 
     private static bool LibgompLoaded()

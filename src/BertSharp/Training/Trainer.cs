@@ -74,6 +74,12 @@ public sealed class Trainer
         var parameters = model.parameters().Where(p => p.requires_grad).ToList();
         IReadOnlyDictionary<string, double>? lastEval = null;
         var clock = Stopwatch.StartNew();
+        // Loading and preparing the data leaves the managed heap with tens of MB committed but free (44 MiB of 113 in a
+        // pre-training run at batch 16), which the GC gives back whenever it chooses, in a long run hours later. Once
+        // now, compacted and decommitted, and glibc's freed pages returned: resident memory while training is then what
+        // training needs (docs/PERFORMANCE.md, "Memory").
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        NativeHeap.Trim();
         var heap = new NativeHeap();   // returns freed native memory when it piles up (see NativeHeap)
         long sequencesSinceLog = 0;
         var logClock = Stopwatch.StartNew();

@@ -12,9 +12,10 @@ namespace BertSharp;
 /// By default libgomp's workers spin for 300,000 pauses after every libtorch op (milliseconds on a recent Xeon),
 /// holding the cores. The vectorised kernels (<see cref="Modeling.ColumnSoftmax"/>, <see cref="Modeling.Bf16LayerNorm"/>,
 /// <see cref="Modeling.FastDropout"/>, <see cref="Modeling.Bf16.AddTo"/>) run between libtorch ops on .NET threads,
-/// which then compete with spinning workers: split over two threads, the fused loss's softmax took 81–116 ms per
-/// step instead of 72–88 on one. With a spin of 10,000 pauses the split took 54–55 ms, while libtorch's own ops kept
-/// their speed (docs/PERFORMANCE.md; passive waiting instead, no spin at all, made the whole step 10–20 % slower).
+/// which then compete with spinning workers: split over two threads, the bf16 loss's softmax took 90 ms per step
+/// instead of 78 on one (81 vs 88 in a second run). With a spin of 10,000 pauses the split took 54 ms against 87,
+/// while libtorch's own ops kept their speed (docs/PERFORMANCE.md; passive waiting instead, no spin at all, made the
+/// whole step 10–20 % slower).
 /// libgomp reads the setting once, when it is loaded, so it is set here, when BertSharp's assembly is loaded,
 /// before libtorch is; a GOMP_SPINCOUNT or OMP_WAIT_POLICY of the user's own is left alone and honoured.
 /// </remarks>

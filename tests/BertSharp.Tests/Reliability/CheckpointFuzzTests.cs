@@ -48,6 +48,20 @@ public class CheckpointFuzzTests(ITestOutputHelper log)
         // One unmutated load first: libtorch's first tensor operations set up thread pools and allocator
         // arenas once per process (about 100 MiB of RSS), which is not what this test measures.
         for (int i = 0; i < 2; i++) Task.Run(() => { foreach (var t in load(original).Values) t.Dispose(); }).Wait();
+        // Then a round of mutations from another seed, outcomes unchecked: it grows the managed heap to what this
+        // loop churns through, whatever state earlier tests left the GC in (the trainer's start-of-run collection
+        // decommits it), so the peak below is what the readers hold.
+        var warmRng = new Random(1);
+        for (int i = 0; i < 256; i++)
+        {
+            var warmPath = Path.Combine(dir, $"warm{i % 4}.bin");
+            next(warmRng, warmPath);
+            Task.Run(() =>
+            {
+                try { foreach (var t in load(warmPath).Values) t.Dispose(); }
+                catch (Exception) { }   // the measured loop below checks every outcome
+            }).Wait(Hang);
+        }
         GC.Collect();
         bool hwm = ResetPeakRss();
         long baseline = Environment.WorkingSet, peak = baseline;

@@ -58,9 +58,9 @@ public static class FusedLinearCrossEntropy
             if (count == 0) return Plain(hidden, weight, bias, labels).MoveToOuterDisposeScope(); // NaN, as cross_entropy
             var h = hidden.detach();
             var w = weight.detach().to(dt);
-            var b = bias.detach().to(dt);
-            var b32 = bias.detach().to(ScalarType.Float32).contiguous();
             bool vectorised = VectorisedSoftmax && hidden.device_type == DeviceType.CPU;
+            // The bias as each path adds it: in fp32 by ColumnSoftmax, in the products' dtype by addmm.
+            var b = vectorised ? bias.detach().to(ScalarType.Float32).contiguous() : bias.detach().to(dt);
             var safeLabels = labels.clamp_min(0).unsqueeze(1);              // [M, 1]
             var rowScale = valid.to(ScalarType.Float32).div_(count).unsqueeze(1); // [M, 1]: 1/count, 0 where ignored
             gradH = empty(hidden.shape, dtype: dt, device: hidden.device);
@@ -84,9 +84,9 @@ public static class FusedLinearCrossEntropy
                 {
                     // The bias is added by the kernel, in fp32, during its two passes.
                     z = w.mm(hc.t()).contiguous();                               // [V, n] logits less bias
-                    picked = z.gather(0, lab.t()).to(ScalarType.Float32).add_(b32.index_select(0, labFlat).unsqueeze(0)); // [1, n]
+                    picked = z.gather(0, lab.t()).to(ScalarType.Float32).add_(b.index_select(0, labFlat).unsqueeze(0)); // [1, n]
                     float[] maxes = new float[n], sums = new float[n];
-                    ColumnSoftmax.ExpInPlace(z, b32, maxes, sums);               // z ← exp(z + b − max), in z's dtype
+                    ColumnSoftmax.ExpInPlace(z, b, maxes, sums);               // z ← exp(z + b − max), in z's dtype
                     max = tensor(maxes).unsqueeze(0);
                     sumExp = tensor(sums).unsqueeze(0);
                 }

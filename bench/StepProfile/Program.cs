@@ -8,7 +8,7 @@
 //
 // dotnet run -c Release --project bench/StepProfile -- [--preset seed] [--batch-size 512] [--max-seq-length 64]
 //     [--predictions 10] [--vocab-size 20256] [--precision fp32|bf16] [--threads 1] [--steps 5] [--chunk-rows 128]
-//     [--only softmax-ablation|layernorm-ablation|kernel-threads-ablation]
+//     [--only softmax-ablation|layernorm-ablation|kernel-threads-ablation|data-parallel-ablation]
 using System.Diagnostics;
 using System.Globalization;
 using BertSharp;
@@ -106,6 +106,7 @@ if (a.ContainsKey("--chunk-rows")) FusedLinearCrossEntropy.ChunkRows = int.Parse
 if (Opt("--only", "") == "softmax-ablation") { SoftmaxAblation(); return 0; }
 if (Opt("--only", "") == "layernorm-ablation") { LayerNormAblation(); return 0; }
 if (Opt("--only", "") == "kernel-threads-ablation") { KernelThreadsAblation(); return 0; }
+if (Opt("--only", "") == "data-parallel-ablation") { DataParallelAblation(); return 0; }
 for (int i = 0; i < 2; i++) { FullStep(); FullStep(fused: false); PhasedStep(); }
 sums.Clear(); order.Clear();
 double full = 0, plain = 0;
@@ -358,6 +359,25 @@ void KernelThreadsAblation()
     double lOne = Median(rows.Select(r => r.Loss1)), lSplit = Median(rows.Select(r => r.Loss2));
     Console.WriteLine($"  C# kernels on one thread -> split over {get_num_threads()} (libgomp spin {(OpenMpWorkersSpin())}), medians of 10: whole step {sOne:F1} -> {sSplit:F1} ms ({sOne / sSplit:F2}x), loss fwd+bwd {lOne:F1} -> {lSplit:F1} ms ({lOne / lSplit:F2}x)");
     Console.WriteLine($"    rounds (step one -> split): {string.Join(", ", rows.Select(r => $"{r.Step1:F0}->{r.Step2:F0}"))}");
+}
+
+// The whole step with libtorch's threads splitting each op, then with the batch cut into one shard per thread
+// (DataParallel), alternating; medians of rounds 3-12.
+void DataParallelAblation()
+{
+    var rows = new List<(double Ops, double Shards)>();
+    for (int round = 0; round < 12; round++)
+    {
+        DataParallel.Enabled = false;
+        double ops = StepMs(B, false, true);
+        DataParallel.Enabled = true;
+        double shards = StepMs(B, false, true);
+        if (round >= 2) rows.Add((ops, shards));
+    }
+    double Median(IEnumerable<double> v) { var s = v.OrderBy(x => x).ToList(); return (s[s.Count / 2] + s[(s.Count - 1) / 2]) / 2; }
+    double o = Median(rows.Select(r => r.Ops)), d = Median(rows.Select(r => r.Shards));
+    Console.WriteLine($"  each op over {get_num_threads()} threads -> {get_num_threads()} shards of the batch, one thread each, medians of 10: whole step {o:F1} -> {d:F1} ms ({o / d:F2}x), {B * 1000 / o:F0} -> {B * 1000 / d:F0} seq/s; shards won {rows.Count(r => r.Shards < r.Ops)} of {rows.Count}");
+    Console.WriteLine($"    rounds (ops -> shards): {string.Join(", ", rows.Select(r => $"{r.Ops:F0}->{r.Shards:F0}"))}");
 }
 
 static string OpenMpWorkersSpin() => Environment.GetEnvironmentVariable("GOMP_SPINCOUNT") ?? "10000, BertSharp's";

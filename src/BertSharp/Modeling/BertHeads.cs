@@ -90,11 +90,12 @@ public sealed class BertLMPredictionHead : Module
     }
 
     /// <summary>Mean cross-entropy of the predictions at [M, H] hidden states against [M] labels (-100 ignored),
-    /// without the [M, V] logits when gradients are needed (<see cref="FusedLinearCrossEntropy"/>).</summary>
-    public Tensor Loss(Tensor x, Tensor wordEmbeddings, Tensor labels)
+    /// without the [M, V] logits when gradients are needed (<see cref="FusedLinearCrossEntropy"/>); with a
+    /// <paramref name="divisor"/>, the summed losses over it instead.</summary>
+    public Tensor Loss(Tensor x, Tensor wordEmbeddings, Tensor labels, long? divisor = null)
     {
         using var t = transform.Forward(x);
-        return FusedLinearCrossEntropy.Loss(t, wordEmbeddings, bias, labels);
+        return FusedLinearCrossEntropy.Loss(t, wordEmbeddings, bias, labels, divisor: divisor);
     }
 }
 
@@ -111,7 +112,7 @@ public sealed class BertPreTrainingHeads : Module
     }
 
     public Tensor Mlm(Tensor x, Tensor wordEmbeddings) => predictions.Forward(x, wordEmbeddings);
-    public Tensor MlmLoss(Tensor x, Tensor wordEmbeddings, Tensor labels) => predictions.Loss(x, wordEmbeddings, labels);
+    public Tensor MlmLoss(Tensor x, Tensor wordEmbeddings, Tensor labels, long? divisor = null) => predictions.Loss(x, wordEmbeddings, labels, divisor);
     public Tensor Nsp(Tensor pooled) => Mixed.Linear(seq_relationship, pooled);
 }
 
@@ -172,16 +173,47 @@ public sealed class BertForPreTraining : BertWithHead
     /// positions, but the MLM part without the [P, V] logits when training (what the trainer's step uses).</summary>
     /// <param name="maskedPositions">[P] flat indices into B·L</param>
     /// <param name="mlmLabels">[P] int64</param>
+    /// <remarks>On a CPU with several libtorch threads the batch is cut into shards of whole sequences, run at once
+    /// (<see cref="DataParallel"/>); each shard's sums are divided by the whole batch's counts, so the loss and
+    /// gradients are those of the whole batch.</remarks>
     public (Tensor Total, Tensor Mlm, Tensor Nsp) PretrainingLoss(Tensor inputIds, Tensor tokenTypeIds, Tensor attentionMask,
         Tensor maskedPositions, Tensor mlmLabels, Tensor nspLabels)
+    {
+        long batch = inputIds.shape[0], length = inputIds.shape[1];
+        int shards = DataParallel.Shards(batch, inputIds.device);
+        long mlmCount = shards == 1 ? 0 : mlmLabels.ne(FusedLinearCrossEntropy.IgnoreIndex).sum().item<long>();
+        long nspCount = shards == 1 ? 0 : nspLabels.ne(FusedLinearCrossEntropy.IgnoreIndex).sum().item<long>();
+        if (mlmCount == 0 || nspCount == 0)   // one shard, or nothing to average over (NaN, as the unsharded loss)
+            return PretrainingLoss(inputIds, tokenTypeIds, attentionMask, maskedPositions, mlmLabels, nspLabels, null, null);
+
+        using var sequenceOf = maskedPositions.div(length, rounding_mode: RoundingMode.floor);
+        var parameters = this.parameters().Where(p => p.requires_grad).ToList<Tensor>();
+        var sums = DataParallel.Run(parameters, shards, k =>
+        {
+            var (b0, b1) = DataParallel.Range(batch, shards, k);
+            var mine = sequenceOf.ge(b0).logical_and_(sequenceOf.lt(b1)).nonzero().squeeze(1);
+            var (total, mlm, nsp) = PretrainingLoss(inputIds.narrow(0, b0, b1 - b0), tokenTypeIds.narrow(0, b0, b1 - b0),
+                attentionMask.narrow(0, b0, b1 - b0), maskedPositions.index_select(0, mine).sub_(b0 * length),
+                mlmLabels.index_select(0, mine), nspLabels.narrow(0, b0, b1 - b0), mlmCount, nspCount);
+            return new[] { total, mlm, nsp };
+        });
+        return (sums[0], sums[1], sums[2]);
+    }
+
+    /// <param name="mlmDivisor">null: the mean over this batch's labelled positions; else their summed loss over it</param>
+    /// <param name="nspDivisor">likewise for the sequences' NSP loss</param>
+    private (Tensor Total, Tensor Mlm, Tensor Nsp) PretrainingLoss(Tensor inputIds, Tensor tokenTypeIds, Tensor attentionMask,
+        Tensor maskedPositions, Tensor mlmLabels, Tensor nspLabels, long? mlmDivisor, long? nspDivisor)
     {
         using var enc = bert.Forward(inputIds, tokenTypeIds, attentionMask);
         using var flat = enc.LastHiddenState.reshape(-1, Config.HiddenSize);
         using var picked = flat.index_select(0, maskedPositions);
-        var mlm = cls.MlmLoss(picked, bert.Embeddings.WordEmbeddingWeight, mlmLabels);
+        var mlm = cls.MlmLoss(picked, bert.Embeddings.WordEmbeddingWeight, mlmLabels, mlmDivisor);
         using var nspLogits = NspLogitsFor(enc.PoolerOutput!);
         using var nspF = nspLogits.to(ScalarType.Float32);
-        var nsp = functional.cross_entropy(nspF, nspLabels);
+        var nsp = nspDivisor is long d
+            ? functional.cross_entropy(nspF, nspLabels, reduction: Reduction.Sum).div(d)
+            : functional.cross_entropy(nspF, nspLabels);
         return (mlm + nsp, mlm, nsp);
     }
 

@@ -57,9 +57,17 @@ public static class FastDropout
         return y.mul_(mask);
     }
 
-    /// <summary>One 62-bit draw from torch's default CPU generator.</summary>
-    private static ulong NextSeed()
+    [ThreadStatic] private static ulong? shardSeed;
+    [ThreadStatic] private static long shardDraws;
+
+    /// <summary>While set (on a <see cref="DataParallel"/> shard's thread), the masks' seeds come from this seed, in
+    /// order, instead of from torch's generator, which the shards would otherwise draw from in a racing order.</summary>
+    internal static ulong? ShardSeed { get => shardSeed; set { shardSeed = value; shardDraws = 0; } }
+
+    /// <summary>One 62-bit draw from torch's default CPU generator (or from the shard's seed).</summary>
+    internal static ulong NextSeed()
     {
+        if (shardSeed is ulong s) return Word(s, shardDraws++) >> 2;
         using var t = empty(1, dtype: ScalarType.Int64).random_(0, (double)(1L << 62));
         return (ulong)t.item<long>();
     }

@@ -37,15 +37,18 @@ public static class FusedLinearCrossEntropy
     /// <param name="bias">[V] float32</param>
     /// <param name="labels">[M] int64, -100 for rows to ignore</param>
     /// <param name="chunkRows">rows per chunk; null for <see cref="ChunkRows"/></param>
-    /// <returns>A float32 scalar: the mean over the rows that are not ignored.</returns>
-    public static Tensor Loss(Tensor hidden, Tensor weight, Tensor bias, Tensor labels, int? chunkRows = null)
+    /// <param name="divisor">what the rows' summed losses are divided by; null for the rows not ignored (a
+    /// <see cref="DataParallel"/> shard passes its whole batch's count)</param>
+    /// <returns>A float32 scalar: the mean over the rows that are not ignored (or the sum over the divisor).</returns>
+    public static Tensor Loss(Tensor hidden, Tensor weight, Tensor bias, Tensor labels, int? chunkRows = null, long? divisor = null)
     {
+        if (divisor is < 1) throw new ArgumentOutOfRangeException(nameof(divisor), "must be at least 1");
         int chunk = chunkRows ?? ChunkRows ?? DefaultChunkRows(hidden.dtype);
         if (chunk < 1) throw new ArgumentOutOfRangeException(nameof(chunkRows));
         if (hidden.dim() != 2 || labels.dim() != 1 || labels.shape[0] != hidden.shape[0])
             throw new ArgumentException($"hidden must be [M, H] and labels [M]; got [{string.Join(", ", hidden.shape)}] and [{string.Join(", ", labels.shape)}]");
         bool needsGrad = is_grad_enabled() && (hidden.requires_grad || weight.requires_grad || bias.requires_grad);
-        if (!needsGrad) return Plain(hidden, weight, bias, labels);
+        if (!needsGrad) return Plain(hidden, weight, bias, labels, divisor);
 
         using var scope = NewDisposeScope();
         var dt = hidden.dtype;
@@ -54,7 +57,7 @@ public static class FusedLinearCrossEntropy
         using (no_grad())
         {
             var valid = labels.ne(IgnoreIndex);
-            long count = valid.sum().item<long>();
+            long count = divisor ?? valid.sum().item<long>();
             if (count == 0) return Plain(hidden, weight, bias, labels).MoveToOuterDisposeScope(); // NaN, as cross_entropy
             var h = hidden.detach();
             var w = weight.detach().to(dt);
@@ -125,10 +128,12 @@ public static class FusedLinearCrossEntropy
     }
 
     /// <summary>The textbook formulation (logits, then cross_entropy), used where no gradient is needed.</summary>
-    public static Tensor Plain(Tensor hidden, Tensor weight, Tensor bias, Tensor labels)
+    public static Tensor Plain(Tensor hidden, Tensor weight, Tensor bias, Tensor labels, long? divisor = null)
     {
         using var scope = NewDisposeScope();
         var logits = nn.functional.linear(hidden, weight.to(hidden.dtype), bias.to(hidden.dtype)).to(ScalarType.Float32);
+        if (divisor is long d)
+            return nn.functional.cross_entropy(logits, labels, ignore_index: IgnoreIndex, reduction: nn.Reduction.Sum).div(d).MoveToOuterDisposeScope();
         return nn.functional.cross_entropy(logits, labels, ignore_index: IgnoreIndex).MoveToOuterDisposeScope();
     }
 }

@@ -1,0 +1,99 @@
+using BertSharp.Checkpoints;
+using BertSharp.Modeling;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace BertSharp.Tests.Modeling;
+
+/// <summary>The pre-training loss cut into shards run at once gives the loss and gradients of the whole batch.</summary>
+[Collection(SerialCollection.Name)] // seeds the global generator
+public class DataParallelTests
+{
+    // 7 sequences of 10 tokens; sequences 0 and 5 have no masked position, 3 has three, one label is ignored.
+    static readonly long[] Positions = { 12, 15, 24, 31, 33, 38, 41, 46, 62, 67 };
+    static readonly long[] Labels = { 60, 61, 62, 63, -100, 65, 66, 67, 68, 69 };
+
+    static (float Total, float Mlm, float Nsp, Dictionary<string, Tensor> Grads) Run(BertForPreTraining model, int shards,
+        double lossFactor = 1.0)
+    {
+        TorchRuntime.Seed(7);
+        using var scope = NewDisposeScope();
+        var ids = randint(5, 1000, new long[] { 7, 10 });
+        var types = zeros(7, 10, dtype: ScalarType.Int64);
+        var mask = ones(7, 10, dtype: ScalarType.Int64);
+        mask[6, TensorIndex.Slice(7)] = tensor(0L);   // one padded sequence
+        var positions = tensor(Positions);
+        var labels = tensor(Labels);
+        var nsp = tensor(new long[] { 0, 1, 1, 0, 1, 0, 0 });
+        model.zero_grad();
+        DataParallel.ForcedShards = shards;
+        try
+        {
+            var (total, mlm, nspLoss) = model.PretrainingLoss(ids, types, mask, positions, labels, nsp);
+            total.mul(lossFactor).backward();   // a factor, as gradient accumulation applies, must reach the gradients
+            var grads = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.clone().MoveToOuterDisposeScope());
+            return (total.item<float>(), mlm.item<float>(), nspLoss.item<float>(), grads);
+        }
+        finally { DataParallel.ForcedShards = null; }
+    }
+
+    static BertForPreTraining Load() => (BertForPreTraining)ModelFolder.Load(TestPaths.TinyBert).Model;
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(7)]   // one sequence per shard, two of them with no masked position
+    public void ShardedLossAndGradientsEqualTheWholeBatch(int shards)
+    {
+        using var model = Load();
+        model.eval();   // no dropout: both see the same activations
+        var (total, mlm, nsp, grads) = Run(model, 1, 0.5);
+        var (sTotal, sMlm, sNsp, sGrads) = Run(model, shards, 0.5);
+        Assert.Equal(mlm, sMlm, 5);
+        Assert.Equal(nsp, sNsp, 5);
+        Assert.Equal(total, sTotal, 5);
+        foreach (var (name, g) in grads)
+        {
+            double diff = (g - sGrads[name]).abs().max().item<float>(), scale = g.abs().max().item<float>();
+            Assert.True(diff <= 1e-6 + 1e-5 * scale, $"{name}: max |diff| {diff} (max |grad| {scale})");
+        }
+        Assert.True(grads["bert.embeddings.word_embeddings.weight"].abs().sum().item<float>() > 0);
+    }
+
+    [Fact]
+    public void WithDropoutAShardedStepIsReproducible()
+    {
+        using var model = Load();
+        model.train();
+        var first = Run(model, 2);
+        var second = Run(model, 2);
+        Assert.Equal(first.Total, second.Total);
+        foreach (var (name, g) in first.Grads) Assert.True(g.eq(second.Grads[name]).all().item<bool>(), name);
+        // The shards' masks are not the whole batch's: a different loss than unsharded with the same seed.
+        Assert.NotEqual(first.Total, Run(model, 1).Total);
+    }
+
+    [Fact]
+    public void AFailingShardFailsTheCall()
+    {
+        using var model = Load();
+        using var ids = randint(5, 1000, new long[] { 4, 10 });
+        using var zeros4 = zeros(4, 10, dtype: ScalarType.Int64);
+        using var mask = ones(4, 10, dtype: ScalarType.Int64);
+        using var positions = tensor(new long[] { 3, 35 });
+        using var labels = tensor(new long[] { 1000000, 5 });   // out of the vocabulary: shard 0's loss throws
+        using var nsp = tensor(new long[] { 0, 1, 0, 1 });
+        DataParallel.ForcedShards = 2;
+        try
+        {
+            Assert.ThrowsAny<Exception>(() => model.PretrainingLoss(ids, zeros4, mask, positions, labels, nsp));
+            // Every worker is free again: a good batch goes through, both shards counted.
+            model.eval();
+            using var good = tensor(new long[] { 10, 5 });
+            float sharded = model.PretrainingLoss(ids, zeros4, mask, positions, good, nsp).Total.item<float>();
+            DataParallel.ForcedShards = 1;
+            Assert.Equal(model.PretrainingLoss(ids, zeros4, mask, positions, good, nsp).Total.item<float>(), sharded, 5);
+        }
+        finally { DataParallel.ForcedShards = null; }
+    }
+}

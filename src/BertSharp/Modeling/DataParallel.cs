@@ -10,9 +10,10 @@ namespace BertSharp.Modeling;
 /// of the whole batch split over libtorch's threads.
 /// </summary>
 /// <remarks>
-/// On the development machine's 2 cores the `seed` pre-training step ran 1.07× (fp32) and 1.14× (bf16) faster this
-/// way than with libtorch's threads splitting each op (medians of 12 alternating rounds, docs/PERFORMANCE.md): the
-/// step is hundreds of ops, many of them small or memory-bound, and each split op waits for its slowest thread.
+/// On the development machine's 2 cores the `seed` pre-training step ran 1.25–1.28× (fp32) and 1.38–1.45× (bf16)
+/// faster this way than with libtorch's threads splitting each op (same process, alternating; 1.11× and 1.06× between
+/// processes, docs/PERFORMANCE.md): the step is hundreds of ops, many of them small or memory-bound, and each split
+/// op waits for its slowest thread.
 /// The result is the same loss and gradients as the unsharded batch, to rounding: the caller normalises every
 /// shard's loss by the whole batch's count. Each shard's gradients come from autograd.grad on its own thread and are
 /// summed in shard order; the loss returned carries them through a zero-valued surrogate term (as

@@ -61,6 +61,26 @@ public class DataParallelTests
     }
 
     [Fact]
+    public void ShardedBf16LossAndGradientsEqualTheWholeBatchToBf16Rounding()
+    {
+        using var model = Load();
+        model.eval();
+        TorchRuntime.ComputeDtype = ScalarType.BFloat16;
+        try
+        {
+            var (total, _, _, grads) = Run(model, 1);
+            var (sTotal, _, _, sGrads) = Run(model, 3);
+            Assert.Equal(total, sTotal, 2);
+            foreach (var (name, g) in grads)
+            {
+                double diff = (g - sGrads[name]).abs().max().item<float>(), scale = g.abs().max().item<float>();
+                Assert.True(diff <= 1e-4 + 2e-2 * scale, $"{name}: max |diff| {diff} (max |grad| {scale})");
+            }
+        }
+        finally { TorchRuntime.ComputeDtype = ScalarType.Float32; }
+    }
+
+    [Fact]
     public void WithDropoutAShardedStepIsReproducible()
     {
         using var model = Load();

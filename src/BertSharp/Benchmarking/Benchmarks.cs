@@ -113,7 +113,7 @@ public static class Benchmarks
             double flops = 3 * fwd;
             double gflops = flops * iters / s / 1e9;
             return new BenchResult($"train {Describe(config)} batch {batch}x{seqLen}", Name(precision), s, iters, batch * iters / s,
-                (double)batch * seqLen * iters / s, s / iters * 1000, flops, gflops, null, PeakRss(), $"{predictionsPerSeq} MLM predictions/sequence, vocab {config.VocabSize}");
+                (double)batch * seqLen * iters / s, s / iters * 1000, flops, gflops, null, PeakRss(), $"{predictionsPerSeq} MLM predictions/sequence, vocab {config.VocabSize}; batch run as {DataParallel.Shards(batch, device)} shard(s)");
         }
         finally { TorchRuntime.ComputeDtype = previous; }
     }

@@ -331,7 +331,6 @@ void LayerNormAblation()
         var f = Encoder();
         if (round >= 2) { cast.Add(c); fused.Add(f); }   // two rounds of warm-up
     }
-    double Median(IEnumerable<double> v) { var s = v.OrderBy(x => x).ToList(); return (s[s.Count / 2] + s[(s.Count - 1) / 2]) / 2; }
     double cw = Median(cast.Select(x => x.Wall)), fw = Median(fused.Select(x => x.Wall));
     double cc = Median(cast.Select(x => x.Cpu)), fc = Median(fused.Select(x => x.Cpu));
     Console.WriteLine($"  bf16 LayerNorm cast to fp32 and back -> Bf16LayerNorm, encoder fwd+bwd, medians of 10: wall {cw:F1} -> {fw:F1} ms ({cw / fw:F2}x), process CPU {cc:F1} -> {fc:F1} ms ({cc / fc:F2}x)");
@@ -354,7 +353,6 @@ void KernelThreadsAblation()
         double s2 = StepMs(B, false, true), l2 = LossMs();
         if (round >= 2) rows.Add((s1, s2, l1, l2));
     }
-    double Median(IEnumerable<double> v) { var s = v.OrderBy(x => x).ToList(); return (s[s.Count / 2] + s[(s.Count - 1) / 2]) / 2; }
     double sOne = Median(rows.Select(r => r.Step1)), sSplit = Median(rows.Select(r => r.Step2));
     double lOne = Median(rows.Select(r => r.Loss1)), lSplit = Median(rows.Select(r => r.Loss2));
     Console.WriteLine($"  C# kernels on one thread -> split over {get_num_threads()} (libgomp spin {(OpenMpWorkersSpin())}), medians of 10: whole step {sOne:F1} -> {sSplit:F1} ms ({sOne / sSplit:F2}x), loss fwd+bwd {lOne:F1} -> {lSplit:F1} ms ({lOne / lSplit:F2}x)");
@@ -374,10 +372,11 @@ void DataParallelAblation()
         double shards = StepMs(B, false, true);
         if (round >= 2) rows.Add((ops, shards));
     }
-    double Median(IEnumerable<double> v) { var s = v.OrderBy(x => x).ToList(); return (s[s.Count / 2] + s[(s.Count - 1) / 2]) / 2; }
     double o = Median(rows.Select(r => r.Ops)), d = Median(rows.Select(r => r.Shards));
     Console.WriteLine($"  each op over {get_num_threads()} threads -> {get_num_threads()} shards of the batch, one thread each, medians of 10: whole step {o:F1} -> {d:F1} ms ({o / d:F2}x), {B * 1000 / o:F0} -> {B * 1000 / d:F0} seq/s; shards won {rows.Count(r => r.Shards < r.Ops)} of {rows.Count}");
     Console.WriteLine($"    rounds (ops -> shards): {string.Join(", ", rows.Select(r => $"{r.Ops:F0}->{r.Shards:F0}"))}");
 }
+
+static double Median(IEnumerable<double> v) { var s = v.OrderBy(x => x).ToList(); return (s[s.Count / 2] + s[(s.Count - 1) / 2]) / 2; }
 
 static string OpenMpWorkersSpin() => Environment.GetEnvironmentVariable("GOMP_SPINCOUNT") ?? "10000, BertSharp's";

@@ -78,7 +78,8 @@ public static class DataParallel
                 sums[i] = values[0][i].clone();
                 for (int k = 1; k < shards; k++) sums[i].add_(values[k][i]);
             }
-            // Zero-valued term whose gradient is the summed shard gradients.
+            // Zero-valued term whose gradient is the summed shard gradients. The sum starts from a copy: autograd.grad's
+            // results may share storage with each other, and adding into one in place broke the surrogate's backward.
             Tensor? surrogate = null;
             for (int p = 0; p < parameters.Count; p++)
             {

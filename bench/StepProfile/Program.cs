@@ -8,7 +8,7 @@
 //
 // dotnet run -c Release --project bench/StepProfile -- [--preset seed] [--batch-size 512] [--max-seq-length 64]
 //     [--predictions 10] [--vocab-size 20256] [--precision fp32|bf16] [--threads 1] [--steps 5] [--chunk-rows 128]
-//     [--only softmax-ablation|layernorm-ablation|kernel-threads-ablation|data-parallel-ablation]
+//     [--only softmax-ablation|layernorm-ablation|kernel-threads-ablation|data-parallel-ablation|attention-ablation]
 using System.Diagnostics;
 using System.Globalization;
 using BertSharp;
@@ -107,6 +107,7 @@ if (Opt("--only", "") == "softmax-ablation") { SoftmaxAblation(); return 0; }
 if (Opt("--only", "") == "layernorm-ablation") { LayerNormAblation(); return 0; }
 if (Opt("--only", "") == "kernel-threads-ablation") { KernelThreadsAblation(); return 0; }
 if (Opt("--only", "") == "data-parallel-ablation") { DataParallelAblation(); return 0; }
+if (Opt("--only", "") == "attention-ablation") { AttentionAblation(); return 0; }
 for (int i = 0; i < 2; i++) { FullStep(); FullStep(fused: false); PhasedStep(); }
 sums.Clear(); order.Clear();
 double full = 0, plain = 0;
@@ -119,7 +120,7 @@ foreach (var k in order) Console.WriteLine($"  {k,-52} {sums[k] / steps,9:F1} ms
 // The pieces alone.
 double Time(Action f, int n = 5)
 {
-    f(); f();
+    for (int i = 0; i < 2; i++) { using var s = NewDisposeScope(); f(); }   // warm-up, freed at once (a custom autograd function's saved tensors otherwise wait for the GC)
     var t = Stopwatch.StartNew();
     for (int i = 0; i < n; i++) { using var s = NewDisposeScope(); f(); }
     return t.Elapsed.TotalMilliseconds / n;
@@ -375,6 +376,39 @@ void DataParallelAblation()
     double o = Median(rows.Select(r => r.Ops)), d = Median(rows.Select(r => r.Shards));
     Console.WriteLine($"  each op over {get_num_threads()} threads -> {get_num_threads()} shards of the batch, one thread each, medians of 10: whole step {o:F1} -> {d:F1} ms ({o / d:F2}x), {B * 1000 / o:F0} -> {B * 1000 / d:F0} seq/s; shards won {rows.Count(r => r.Shards < r.Ops)} of {rows.Count}");
     Console.WriteLine($"    rounds (ops -> shards): {string.Join(", ", rows.Select(r => $"{r.Ops:F0}->{r.Shards:F0}"))}");
+}
+
+// The training attention's softmax, dropout and cast as libtorch ops or in one pass (AttentionSoftmaxDropout): the
+// whole step, alternating; medians of rounds 3-12.
+void AttentionAblation()
+{
+    var rows = new List<(double Ops, double Fused)>();
+    for (int round = 0; round < 12; round++)
+    {
+        AttentionSoftmaxDropout.Enabled = false;
+        double ops = StepMs(B, false, true);
+        AttentionSoftmaxDropout.Enabled = true;
+        double fused = StepMs(B, false, true);
+        if (round >= 2) rows.Add((ops, fused));
+    }
+    // The piece alone, per layer: [B, N, L, L] scores to the dropped-out probabilities in the values' dtype and back.
+    using var scores = randn(new long[] { B, config.NumAttentionHeads, T, T }, dtype: precision).requires_grad_();
+    using var upstream = randn(new long[] { B, config.NumAttentionHeads, T, T }, dtype: precision);
+    double PieceMs(bool fused) => Time(() =>
+    {
+        var y = fused ? AttentionSoftmaxDropout.Apply(scores, config.AttentionProbsDropoutProb, precision)
+            : FastDropout.Apply(nn.functional.softmax(scores, -1, ScalarType.Float32), config.AttentionProbsDropoutProb, true).to(precision);
+        torch.autograd.backward(new List<Tensor> { y }, new List<Tensor> { upstream });
+        scores.grad!.Dispose();
+        scores.grad = null;
+    }, 3);
+    var pieces = new List<(double Ops, double Fused)>();
+    for (int round = 0; round < 12; round++) { double pieceOps = PieceMs(false), pieceFused = PieceMs(true); if (round >= 2) pieces.Add((pieceOps, pieceFused)); }
+    double o = Median(rows.Select(r => r.Ops)), f = Median(rows.Select(r => r.Fused));
+    double po = Median(pieces.Select(r => r.Ops)), pf = Median(pieces.Select(r => r.Fused));
+    Console.WriteLine($"  the piece alone, fwd+bwd of [{B}, {config.NumAttentionHeads}, {T}, {T}] (one layer), medians of 10: {po:F1} -> {pf:F1} ms ({po / pf:F2}x), x{config.NumHiddenLayers} layers = {(po - pf) * config.NumHiddenLayers:F1} ms less per step");
+    Console.WriteLine($"  attention softmax + dropout + cast as libtorch ops -> AttentionSoftmaxDropout, medians of 10: whole step {o:F1} -> {f:F1} ms ({o / f:F2}x), {B * 1000 / o:F0} -> {B * 1000 / f:F0} seq/s; fused won {rows.Count(r => r.Fused < r.Ops)} of {rows.Count}");
+    Console.WriteLine($"    rounds (ops -> fused): {string.Join(", ", rows.Select(r => $"{r.Ops:F0}->{r.Fused:F0}"))}");
 }
 
 static double Median(IEnumerable<double> v) { var s = v.OrderBy(x => x).ToList(); return (s[s.Count / 2] + s[(s.Count - 1) / 2]) / 2; }

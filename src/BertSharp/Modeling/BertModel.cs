@@ -132,9 +132,14 @@ public sealed class BertSelfAttention : Module
             // q is scaled as the strided view is copied for the product (a pass over [B, N, L, D], not [B, N, L, L]).
             var scores = q.mul(1.0 / Math.Sqrt(headDim)).matmul(k.transpose(-1, -2));    // [B, N, L, L]
             if (additiveMask is not null) scores.add_(additiveMask);
-            var p = functional.softmax(scores, -1, ScalarType.Float32);                   // softmax in fp32, as autocast
-            probs?.Add(p.detach().to(x.dtype).MoveToOuterDisposeScope());
-            context = FastDropout.Apply(p, dropoutP, training).to(v.dtype).matmul(v);
+            if (probs == null && training && AttentionSoftmaxDropout.Supports(scores, dropoutP, v.dtype))
+                context = AttentionSoftmaxDropout.Apply(scores, dropoutP, v.dtype).matmul(v);   // the three below in one pass
+            else
+            {
+                var p = functional.softmax(scores, -1, ScalarType.Float32);               // softmax in fp32, as autocast
+                probs?.Add(p.detach().to(x.dtype).MoveToOuterDisposeScope());
+                context = FastDropout.Apply(p, dropoutP, training).to(v.dtype).matmul(v);
+            }
         }
         return context.transpose(1, 2).reshape(B, L, heads * headDim).MoveToOuterDisposeScope(); // [B, L, H]
     }

@@ -1,0 +1,197 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace BertSharp.Modeling;
+
+/// <summary>
+/// The training attention's probabilities in one pass forward and one backward: softmax over the last dimension in
+/// float32, then <see cref="FastDropout"/>, then a cast to the dtype of the product that follows; what
+/// softmax(scores, dtype: float32), FastDropout.Apply and .to(dtype) compute, with the same mask for the same seed.
+/// </summary>
+/// <remarks>
+/// libtorch makes a memory pass over the [B, N, L, L] scores for each of those ops and for each of their backwards
+/// (softmax, mask, multiply and, with bf16, a cast, forward; cast, multiply, softmax backward and a cast, backward).
+/// Here each row of L scores is read once and its probabilities (kept in float32 for the backward, as the softmax's
+/// own output would be) and dropped-out outputs are written at once; the backward reads the probabilities, the mask
+/// and the output gradient once and writes the scores' gradient, dS = p·(dP − Σ p·dP) with dP = dY·mask/(1 − p).
+/// The mask is FastDropout's, drawn into 16 bits per element from one seed of torch's generator (or the
+/// <see cref="DataParallel"/> shard's), so the masks are those the unfused path draws.
+/// </remarks>
+public sealed class AttentionSoftmaxDropout : autograd.SingleTensorFunction<AttentionSoftmaxDropout>
+{
+    public override string Name => nameof(AttentionSoftmaxDropout);
+
+    private const int Lanes = 16;
+
+    /// <summary>false: softmax, FastDropout and the cast as separate libtorch ops (bench/StepProfile's before/after).</summary>
+    public static bool Enabled { get; set; } = true;
+
+    /// <summary>Whether <see cref="Apply"/> takes these scores (float32 or bfloat16 on the CPU, where FastDropout draws
+    /// the masks, a dropout probability in (0, 1), an output dtype of float32 or bfloat16).</summary>
+    internal static bool Supports(Tensor scores, double p, ScalarType outDtype) =>
+        Enabled && scores.device_type == DeviceType.CPU && FastDropout.DrawsMasksOn(DeviceType.CPU)
+        && (scores.dtype == ScalarType.Float32 || scores.dtype == ScalarType.BFloat16)
+        && (outDtype == ScalarType.Float32 || outDtype == ScalarType.BFloat16)
+        && p > 0 && Math.Round(p * 65536) < 65536 && scores.dim() >= 1 && scores.shape[^1] > 0;
+
+    /// <param name="scores">[…, L] attention scores (the additive mask already added)</param>
+    /// <param name="p">dropout probability</param>
+    /// <param name="outDtype">dtype of the result (the value tensor's, for the product that follows)</param>
+    public static Tensor Apply(Tensor scores, double p, ScalarType outDtype) => apply(scores, p, (int)outDtype);
+
+    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        var x = ((Tensor)vars[0]).detach().contiguous();
+        double p = (double)vars[1];
+        var outDtype = (ScalarType)(int)vars[2];
+        int L = checked((int)x.shape[^1]);
+        long rows = x.numel() / L;
+        ushort threshold = (ushort)Math.Round(p * 65536);
+        float scale = (float)(1.0 / (1.0 - p));
+        var mask = empty(x.shape, dtype: ScalarType.Int16);
+        FastDropout.Fill(mask.bytes, sizeof(ushort), FastDropout.NextSeed(), threshold, 0xFFFF);
+        var probs = empty(x.shape, dtype: ScalarType.Float32);
+        var y = empty(x.shape, dtype: outDtype);
+        bool inBf16 = x.dtype == ScalarType.BFloat16, outBf16 = outDtype == ScalarType.BFloat16;
+        unsafe
+        {
+            nint xp = (nint)NativeTensor.Data<byte>(x), mp = (nint)NativeTensor.Data<ushort>(mask);
+            nint pp = (nint)NativeTensor.Data<float>(probs), yp = (nint)NativeTensor.Data<byte>(y);
+            int parts = KernelThreads.Parts(rows, L);
+            KernelThreads.Run(parts, part =>
+            {
+                var (r0, r1) = KernelThreads.Range(rows, parts, part);
+                for (long r = r0; r < r1; r++)
+                    ForwardRow((byte*)xp, inBf16, (ushort*)mp, (float*)pp, (byte*)yp, outBf16, r * L, L, scale);
+            });
+        }
+        ctx.save_for_backward(new List<Tensor> { probs, mask });
+        ctx.save_data("scale", scale);
+        ctx.save_data("dtype", (int)x.dtype);
+        return y;
+    }
+
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
+    {
+        var saved = ctx.get_saved_variables();
+        var (probs, mask) = (saved[0], saved[1]);
+        float scale = (float)ctx.get_data("scale");
+        var inDtype = (ScalarType)(int)ctx.get_data("dtype");
+        var dy = gradOutput.contiguous();
+        if (dy.dtype != ScalarType.Float32 && dy.dtype != ScalarType.BFloat16) dy = dy.to(ScalarType.Float32);
+        int L = checked((int)probs.shape[^1]);
+        long rows = probs.numel() / L;
+        var dx = empty(probs.shape, dtype: inDtype);
+        bool dyBf16 = dy.dtype == ScalarType.BFloat16, dxBf16 = inDtype == ScalarType.BFloat16;
+        unsafe
+        {
+            nint pp = (nint)NativeTensor.Data<float>(probs), mp = (nint)NativeTensor.Data<ushort>(mask);
+            nint gp = (nint)NativeTensor.Data<byte>(dy), dp = (nint)NativeTensor.Data<byte>(dx);
+            int parts = KernelThreads.Parts(rows, L);
+            KernelThreads.Run(parts, part =>
+            {
+                var (r0, r1) = KernelThreads.Range(rows, parts, part);
+                for (long r = r0; r < r1; r++)
+                    BackwardRow((float*)pp, (ushort*)mp, (byte*)gp, dyBf16, (byte*)dp, dxBf16, r * L, L, scale);
+            });
+        }
+        return new List<Tensor> { dx, null!, null! };
+    }
+
+    /// <summary>One row: p = softmax(x) in fp32 into <paramref name="probs"/>, y = p·scale where the mask keeps, else 0.</summary>
+    internal static unsafe void ForwardRow(byte* x, bool inBf16, ushort* mask, float* probs, byte* y, bool outBf16, long start, int L, float scale)
+    {
+        int vectorEnd = L / Lanes * Lanes;
+        float* pr = probs + start;
+        ushort* mr = mask + start;
+        var maxV = Vector512.Create(float.NegativeInfinity);
+        float max = float.NegativeInfinity;
+        int c = 0;
+        for (; c < vectorEnd; c += Lanes) maxV = Vector512.Max(maxV, Load(x, inBf16, start + c));
+        for (; c < L; c++) max = MathF.Max(max, LoadOne(x, inBf16, start + c));
+        var max128 = Vector128.Max(Vector256.Max(maxV.GetLower(), maxV.GetUpper()).GetLower(), Vector256.Max(maxV.GetLower(), maxV.GetUpper()).GetUpper());
+        for (int i = 0; i < 4; i++) max = MathF.Max(max, max128.GetElement(i));
+        var m = Vector512.Create(max);
+        var sumV = Vector512<float>.Zero;
+        float sum = 0;
+        for (c = 0; c < vectorEnd; c += Lanes)
+        {
+            var e = ColumnSoftmax.Exp(Load(x, inBf16, start + c) - m);
+            e.Store(pr + c);
+            sumV += e;
+        }
+        for (; c < L; c++) { float e = ColumnSoftmax.Exp(Vector512.Create(LoadOne(x, inBf16, start + c) - max)).ToScalar(); pr[c] = e; sum += e; }
+        var inv = Vector512.Create(1f / (Vector512.Sum(sumV) + sum));
+        var scaleV = Vector512.Create(scale);
+        for (c = 0; c < vectorEnd; c += Lanes)
+        {
+            var prob = Vector512.Load(pr + c) * inv;
+            prob.Store(pr + c);
+            Store(y, outBf16, start + c, prob * MaskValue(mr + c, scaleV));
+        }
+        for (; c < L; c++)
+        {
+            float prob = pr[c] * inv.ToScalar();
+            pr[c] = prob;
+            StoreOne(y, outBf16, start + c, prob * (mr[c] != 0 ? scale : 0f));
+        }
+    }
+
+    /// <summary>One row of the backward: dP = dY·scale where the mask keeps, else 0; dx = p·(dP − Σ p·dP).</summary>
+    internal static unsafe void BackwardRow(float* probs, ushort* mask, byte* dy, bool dyBf16, byte* dx, bool dxBf16, long start, int L, float scale)
+    {
+        int vectorEnd = L / Lanes * Lanes;
+        float* pr = probs + start;
+        ushort* mr = mask + start;
+        var scaleV = Vector512.Create(scale);
+        var dotV = Vector512<float>.Zero;
+        float dot = 0;
+        int c = 0;
+        for (; c < vectorEnd; c += Lanes)
+        {
+            var dp = Load(dy, dyBf16, start + c) * MaskValue(mr + c, scaleV);
+            dotV = Vector512.FusedMultiplyAdd(Vector512.Load(pr + c), dp, dotV);
+        }
+        for (; c < L; c++) dot += pr[c] * (LoadOne(dy, dyBf16, start + c) * (mr[c] != 0 ? scale : 0f));
+        dot += Vector512.Sum(dotV);
+        var dotB = Vector512.Create(dot);
+        for (c = 0; c < vectorEnd; c += Lanes)
+        {
+            var dp = Load(dy, dyBf16, start + c) * MaskValue(mr + c, scaleV);
+            Store(dx, dxBf16, start + c, Vector512.Load(pr + c) * (dp - dotB));
+        }
+        for (; c < L; c++)
+        {
+            float dp = LoadOne(dy, dyBf16, start + c) * (mr[c] != 0 ? scale : 0f);
+            StoreOne(dx, dxBf16, start + c, pr[c] * (dp - dot));
+        }
+    }
+
+    /// <summary>The scale where the 16-bit mask element is non-zero (kept), else 0: multiplied in, as the unfused
+    /// dropout does (so a NaN stays NaN where dropped).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe Vector512<float> MaskValue(ushort* mask, Vector512<float> scale) =>
+        scale & ~Vector512.Equals(Vector512.WidenLower(Vector256.Load(mask).ToVector512Unsafe()), Vector512<uint>.Zero).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe Vector512<float> Load(byte* p, bool bf16, long index) =>
+        bf16 ? Bf16.Load((ushort*)p + index) : Vector512.Load((float*)p + index);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Store(byte* p, bool bf16, long index, Vector512<float> value)
+    {
+        if (bf16) Bf16.Store((ushort*)p + index, value);
+        else value.Store((float*)p + index);
+    }
+
+    private static unsafe float LoadOne(byte* p, bool bf16, long index) =>
+        bf16 ? Bf16.ToFloat(((ushort*)p)[index]) : ((float*)p)[index];
+
+    private static unsafe void StoreOne(byte* p, bool bf16, long index, float value)
+    {
+        if (bf16) ((ushort*)p)[index] = Bf16.FromFloat(value);
+        else ((float*)p)[index] = value;
+    }
+}

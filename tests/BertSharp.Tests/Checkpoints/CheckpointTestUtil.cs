@@ -2,21 +2,6 @@ using TorchSharp;
 
 namespace BertSharp.Tests.Checkpoints;
 
-/// <summary>A fresh folder under the system temp folder, deleted on dispose.</summary>
-internal sealed class TempDir : IDisposable
-{
-    public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "bertsharp-tests-" + Guid.NewGuid().ToString("N"));
-
-    public TempDir() => Directory.CreateDirectory(Path);
-
-    public string File(string name) => System.IO.Path.Combine(Path, name);
-
-    public void Dispose()
-    {
-        try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
-    }
-}
-
 internal static class CheckpointTestUtil
 {
     public static string Fixture(params string[] parts) =>

@@ -5,7 +5,6 @@ using BertSharp.Tasks;
 using BertSharp.Tasks.Classification;
 using BertSharp.Tasks.Similarity;
 using BertSharp.Tasks.Tagging;
-using TempDir = BertSharp.Tests.Data.TempDir;
 
 namespace BertSharp.Tests.Tasks;
 

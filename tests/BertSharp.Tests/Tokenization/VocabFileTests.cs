@@ -7,7 +7,7 @@ namespace BertSharp.Tests.Tokenization;
 /// <summary>Loading and saving vocab.txt / tokenizer_config.json, and the errors for bad files.</summary>
 public sealed class VocabFileTests : IDisposable
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "bertsharp-vocab-" + Guid.NewGuid().ToString("N"));
+    private readonly string _dir = TestPaths.TempDir("vocab");
 
     public VocabFileTests() => Directory.CreateDirectory(_dir);
 

@@ -1,17 +1,21 @@
 using System.IO.Compression;
 using System.Text;
 
-namespace BertSharp.Tests.Data;
+namespace BertSharp.Tests;
 
-/// <summary>A fresh temp folder, deleted on dispose, with helpers to write test inputs.</summary>
-public sealed class TempDir : IDisposable
+/// <summary>A fresh folder under this test run's scratch root (<see cref="TestPaths.RunRoot"/>), deleted on dispose,
+/// with helpers to write test inputs.</summary>
+internal sealed class TempDir : IDisposable
 {
-    public string Path { get; } = Directory.CreateTempSubdirectory("bertsharp-data-test-").FullName;
+    public string Path { get; } = TestPaths.TempDir("dir");
+
+    public string this[string relative] => System.IO.Path.Combine(Path, relative);
 
     public string File(string name) => System.IO.Path.Combine(Path, name);
 
     public string Write(string name, string text) => WriteBytes(name, Encoding.UTF8.GetBytes(text));
 
+    /// <summary>Writes the bytes to <paramref name="name"/> (gzipped when it ends in .gz); returns the path.</summary>
     public string WriteBytes(string name, byte[] bytes)
     {
         string path = File(name);

@@ -8,7 +8,7 @@
 //
 // dotnet run -c Release --project bench/StepProfile -- [--preset seed] [--batch-size 512] [--max-seq-length 64]
 //     [--predictions 10] [--vocab-size 20256] [--precision fp32|bf16] [--threads 1] [--steps 5] [--chunk-rows 128]
-//     [--only softmax-ablation|layernorm-ablation|kernel-threads-ablation|data-parallel-ablation|attention-ablation]
+//     [--only softmax-ablation|layernorm-ablation|kernel-threads-ablation|data-parallel-ablation|attention-ablation|residual-ablation]
 using System.Diagnostics;
 using System.Globalization;
 using BertSharp;
@@ -108,6 +108,7 @@ if (Opt("--only", "") == "layernorm-ablation") { LayerNormAblation(); return 0; 
 if (Opt("--only", "") == "kernel-threads-ablation") { KernelThreadsAblation(); return 0; }
 if (Opt("--only", "") == "data-parallel-ablation") { DataParallelAblation(); return 0; }
 if (Opt("--only", "") == "attention-ablation") { AttentionAblation(); return 0; }
+if (Opt("--only", "") == "residual-ablation") { ResidualAblation(); return 0; }
 for (int i = 0; i < 2; i++) { FullStep(); FullStep(fused: false); PhasedStep(); }
 sums.Clear(); order.Clear();
 double full = 0, plain = 0;
@@ -408,6 +409,46 @@ void AttentionAblation()
     double po = Median(pieces.Select(r => r.Ops)), pf = Median(pieces.Select(r => r.Fused));
     Console.WriteLine($"  the piece alone, fwd+bwd of [{B}, {config.NumAttentionHeads}, {T}, {T}] (one layer), medians of 10: {po:F1} -> {pf:F1} ms ({po / pf:F2}x), x{config.NumHiddenLayers} layers = {(po - pf) * config.NumHiddenLayers:F1} ms less per step");
     Console.WriteLine($"  attention softmax + dropout + cast as libtorch ops -> AttentionSoftmaxDropout, medians of 10: whole step {o:F1} -> {f:F1} ms ({o / f:F2}x), {B * 1000 / o:F0} -> {B * 1000 / f:F0} seq/s; fused won {rows.Count(r => r.Fused < r.Ops)} of {rows.Count}");
+    Console.WriteLine($"    rounds (ops -> fused): {string.Join(", ", rows.Select(r => $"{r.Ops:F0}->{r.Fused:F0}"))}");
+}
+
+// LayerNorm(dropout(h) + residual) as FastDropout, an add and LayerNorm, or in one pass (DropoutAddLayerNorm): the
+// piece alone at one block's shape, then the whole step, alternating; medians of rounds 3-12.
+void ResidualAblation()
+{
+    var norm = nn.LayerNorm(H, eps: config.LayerNormEps);
+    using var h = randn(new long[] { B * T, H }, dtype: precision).requires_grad_();
+    using var residual = randn(new long[] { B * T, H }, dtype: precision).requires_grad_();
+    using var upstream = randn(new long[] { B * T, H }, dtype: precision);
+    double p = config.HiddenDropoutProb;
+    double PieceMs(bool fused) => Time(() =>
+    {
+        Tensor y;
+        if (fused) y = DropoutAddLayerNorm.Apply(h, residual, norm.weight!, norm.bias!, p, config.LayerNormEps);
+        else
+        {
+            var sum = FastDropout.Apply(h, p, true) + residual;
+            y = precision == ScalarType.BFloat16 ? Bf16LayerNorm.apply(sum, norm.weight!, norm.bias!, config.LayerNormEps) : norm.call(sum);
+        }
+        torch.autograd.backward(new List<Tensor> { y }, new List<Tensor> { upstream });
+        foreach (var t in new[] { h, residual, norm.weight!, norm.bias! }) { t.grad!.Dispose(); t.grad = null; }
+    }, 3);
+    var pieces = new List<(double Ops, double Fused)>();
+    for (int round = 0; round < 12; round++) { double pieceOps = PieceMs(false), pieceFused = PieceMs(true); if (round >= 2) pieces.Add((pieceOps, pieceFused)); }
+    double po = Median(pieces.Select(r => r.Ops)), pf = Median(pieces.Select(r => r.Fused));
+    int blocks = 2 * config.NumHiddenLayers;
+    Console.WriteLine($"  the piece alone, fwd+bwd of [{B * T}, {H}] (one block), medians of 10: {po:F1} -> {pf:F1} ms ({po / pf:F2}x), x{blocks} blocks = {(po - pf) * blocks:F1} ms less per step");
+    var rows = new List<(double Ops, double Fused)>();
+    for (int round = 0; round < 12; round++)
+    {
+        DropoutAddLayerNorm.Enabled = false;
+        double ops = StepMs(B, false, true);
+        DropoutAddLayerNorm.Enabled = true;
+        double fused = StepMs(B, false, true);
+        if (round >= 2) rows.Add((ops, fused));
+    }
+    double o = Median(rows.Select(r => r.Ops)), f = Median(rows.Select(r => r.Fused));
+    Console.WriteLine($"  dropout + add + LayerNorm as separate ops -> DropoutAddLayerNorm, medians of 10: whole step {o:F1} -> {f:F1} ms ({o / f:F2}x), {B * 1000 / o:F0} -> {B * 1000 / f:F0} seq/s; fused won {rows.Count(r => r.Fused < r.Ops)} of {rows.Count}");
     Console.WriteLine($"    rounds (ops -> fused): {string.Join(", ", rows.Select(r => $"{r.Ops:F0}->{r.Fused:F0}"))}");
 }
 

@@ -109,8 +109,8 @@ public sealed class AttentionSoftmaxDropout : autograd.SingleTensorFunction<Atte
         var maxV = Vector512.Create(float.NegativeInfinity);
         float max = float.NegativeInfinity;
         int c = 0;
-        for (; c < vectorEnd; c += Lanes) maxV = Vector512.Max(maxV, Load(x, inBf16, start + c));
-        for (; c < L; c++) max = MathF.Max(max, LoadOne(x, inBf16, start + c));
+        for (; c < vectorEnd; c += Lanes) maxV = Vector512.Max(maxV, Bf16.Load(x, inBf16, start + c));
+        for (; c < L; c++) max = MathF.Max(max, Bf16.LoadOne(x, inBf16, start + c));
         var max128 = Vector128.Max(Vector256.Max(maxV.GetLower(), maxV.GetUpper()).GetLower(), Vector256.Max(maxV.GetLower(), maxV.GetUpper()).GetUpper());
         for (int i = 0; i < 4; i++) max = MathF.Max(max, max128.GetElement(i));
         var m = Vector512.Create(max);
@@ -118,24 +118,24 @@ public sealed class AttentionSoftmaxDropout : autograd.SingleTensorFunction<Atte
         float sum = 0;
         for (c = 0; c < vectorEnd; c += Lanes)
         {
-            var e = ColumnSoftmax.Exp(Load(x, inBf16, start + c) - m);
+            var e = ColumnSoftmax.Exp(Bf16.Load(x, inBf16, start + c) - m);
             e.Store(pr + c);
             sumV += e;
         }
-        for (; c < L; c++) { float e = ColumnSoftmax.Exp(Vector512.Create(LoadOne(x, inBf16, start + c) - max)).ToScalar(); pr[c] = e; sum += e; }
+        for (; c < L; c++) { float e = ColumnSoftmax.Exp(Vector512.Create(Bf16.LoadOne(x, inBf16, start + c) - max)).ToScalar(); pr[c] = e; sum += e; }
         var inv = Vector512.Create(1f / (Vector512.Sum(sumV) + sum));
         var scaleV = Vector512.Create(scale);
         for (c = 0; c < vectorEnd; c += Lanes)
         {
             var prob = Vector512.Load(pr + c) * inv;
             prob.Store(pr + c);
-            Store(y, outBf16, start + c, prob * MaskValue(mr + c, scaleV));
+            Bf16.Store(y, outBf16, start + c, prob * FastDropout.KeepScale(mr + c, scaleV));
         }
         for (; c < L; c++)
         {
             float prob = pr[c] * inv.ToScalar();
             pr[c] = prob;
-            StoreOne(y, outBf16, start + c, prob * (mr[c] != 0 ? scale : 0f));
+            Bf16.StoreOne(y, outBf16, start + c, prob * (mr[c] != 0 ? scale : 0f));
         }
     }
 
@@ -151,47 +151,21 @@ public sealed class AttentionSoftmaxDropout : autograd.SingleTensorFunction<Atte
         int c = 0;
         for (; c < vectorEnd; c += Lanes)
         {
-            var dp = Load(dy, dyBf16, start + c) * MaskValue(mr + c, scaleV);
+            var dp = Bf16.Load(dy, dyBf16, start + c) * FastDropout.KeepScale(mr + c, scaleV);
             dotV = Vector512.FusedMultiplyAdd(Vector512.Load(pr + c), dp, dotV);
         }
-        for (; c < L; c++) dot += pr[c] * (LoadOne(dy, dyBf16, start + c) * (mr[c] != 0 ? scale : 0f));
+        for (; c < L; c++) dot += pr[c] * (Bf16.LoadOne(dy, dyBf16, start + c) * (mr[c] != 0 ? scale : 0f));
         dot += Vector512.Sum(dotV);
         var dotB = Vector512.Create(dot);
         for (c = 0; c < vectorEnd; c += Lanes)
         {
-            var dp = Load(dy, dyBf16, start + c) * MaskValue(mr + c, scaleV);
-            Store(dx, dxBf16, start + c, Vector512.Load(pr + c) * (dp - dotB));
+            var dp = Bf16.Load(dy, dyBf16, start + c) * FastDropout.KeepScale(mr + c, scaleV);
+            Bf16.Store(dx, dxBf16, start + c, Vector512.Load(pr + c) * (dp - dotB));
         }
         for (; c < L; c++)
         {
-            float dp = LoadOne(dy, dyBf16, start + c) * (mr[c] != 0 ? scale : 0f);
-            StoreOne(dx, dxBf16, start + c, pr[c] * (dp - dot));
+            float dp = Bf16.LoadOne(dy, dyBf16, start + c) * (mr[c] != 0 ? scale : 0f);
+            Bf16.StoreOne(dx, dxBf16, start + c, pr[c] * (dp - dot));
         }
-    }
-
-    /// <summary>The scale where the 16-bit mask element is non-zero (kept), else 0: multiplied in, as the unfused
-    /// dropout does (so a NaN stays NaN where dropped).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe Vector512<float> MaskValue(ushort* mask, Vector512<float> scale) =>
-        scale & ~Vector512.Equals(Vector512.WidenLower(Vector256.Load(mask).ToVector512Unsafe()), Vector512<uint>.Zero).AsSingle();
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe Vector512<float> Load(byte* p, bool bf16, long index) =>
-        bf16 ? Bf16.Load((ushort*)p + index) : Vector512.Load((float*)p + index);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Store(byte* p, bool bf16, long index, Vector512<float> value)
-    {
-        if (bf16) Bf16.Store((ushort*)p + index, value);
-        else value.Store((float*)p + index);
-    }
-
-    private static unsafe float LoadOne(byte* p, bool bf16, long index) =>
-        bf16 ? Bf16.ToFloat(((ushort*)p)[index]) : ((float*)p)[index];
-
-    private static unsafe void StoreOne(byte* p, bool bf16, long index, float value)
-    {
-        if (bf16) ((ushort*)p)[index] = Bf16.FromFloat(value);
-        else ((float*)p)[index] = value;
     }
 }

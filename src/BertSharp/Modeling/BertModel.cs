@@ -163,6 +163,8 @@ public sealed class BertResidualOutput : Module
     public Tensor Forward(Tensor x, Tensor residual)
     {
         using var d = Mixed.Linear(dense, x);
+        if (training && DropoutAddLayerNorm.Supports(d, residual, LayerNorm, dropoutP))   // the three below in one pass
+            return DropoutAddLayerNorm.Apply(d, residual, LayerNorm.weight!, LayerNorm.bias!, dropoutP, LayerNorm.eps);
         using var h = FastDropout.Apply(d, dropoutP, training);
         using var sum = h + residual;
         return Mixed.LayerNorm(LayerNorm, sum);

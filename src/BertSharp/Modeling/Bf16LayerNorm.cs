@@ -53,7 +53,7 @@ public sealed class Bf16LayerNorm : autograd.SingleTensorFunction<Bf16LayerNorm>
             KernelThreads.Run(parts, p =>
             {
                 var (r0, r1) = KernelThreads.Range(rows, parts, p);
-                Forward((ushort*)xp + r0 * h, (float*)wp, (float*)bp, eps, r1 - r0, h, (ushort*)yp + r0 * h, (float*)mp + r0, (float*)rp + r0);
+                Forward<Bf16Elements>((byte*)xp, (float*)wp, (float*)bp, eps, r0, r1, h, (byte*)yp, (float*)mp, (float*)rp);
             });
         }
         ctx.save_for_backward(new List<Tensor> { x, weight, mean, rstd });
@@ -80,56 +80,61 @@ public sealed class Bf16LayerNorm : autograd.SingleTensorFunction<Bf16LayerNorm>
             KernelThreads.Run(parts, p =>
             {
                 var (r0, r1) = KernelThreads.Range(rows, parts, p, SumBlock);
-                Backward((ushort*)xp + r0 * h, (ushort*)dyp + r0 * h, (float*)wp, (float*)mp + r0, (float*)rp + r0, r1 - r0, h,
-                    (ushort*)dxp + r0 * h, (float*)dwp + p * h, (float*)dbp + p * h);
+                Backward<Bf16Elements>((byte*)xp, (byte*)dyp, (float*)wp, (float*)mp, (float*)rp, r0, r1, h, (byte*)dxp, (float*)dwp + p * h, (float*)dbp + p * h);
             });
         }
         return new List<Tensor> { dx, dWeight.sum(0, keepdim: false), dBias.sum(0, keepdim: false), null! };
     }
 
-    internal static unsafe void Forward(ushort* x, float* w, float* b, float eps, long rows, int h, ushort* y, float* mean, float* rstd)
+    /// <summary>Rows [r0, r1) of y = LayerNorm(x)·w + b, x and y of element type T (bf16 or fp32), arithmetic in
+    /// fp32; each row's mean and 1/σ into mean[r] and rstd[r]. (Also the LayerNorm of <see cref="DropoutAddLayerNorm"/>.)</summary>
+    internal static unsafe void Forward<T>(byte* x, float* w, float* b, float eps, long r0, long r1, int h, byte* y, float* mean, float* rstd) where T : struct, IElements
     {
         int vectorEnd = h / Lanes * Lanes;
-        for (long r = 0; r < rows; r++)
+        for (long r = r0; r < r1; r++)
         {
-            ushort* xr = x + r * h, yr = y + r * h;
+            long o = r * h;
             var acc = Vector512<float>.Zero;
             float tail = 0;
             int c = 0;
-            for (; c < vectorEnd; c += Lanes) acc += Bf16.Load(xr + c);
-            for (; c < h; c++) tail += Bf16.ToFloat(xr[c]);
+            for (; c < vectorEnd; c += Lanes) acc += T.Load(x, o + c);
+            for (; c < h; c++) tail += T.LoadOne(x, o + c);
             float mu = (Vector512.Sum(acc) + tail) / h;
             var muV = Vector512.Create(mu);
             acc = Vector512<float>.Zero;
             tail = 0;
-            for (c = 0; c < vectorEnd; c += Lanes) { var d = Bf16.Load(xr + c) - muV; acc = Vector512.FusedMultiplyAdd(d, d, acc); }
-            for (; c < h; c++) { float d = Bf16.ToFloat(xr[c]) - mu; tail += d * d; }
+            for (c = 0; c < vectorEnd; c += Lanes) { var d = T.Load(x, o + c) - muV; acc = Vector512.FusedMultiplyAdd(d, d, acc); }
+            for (; c < h; c++) { float d = T.LoadOne(x, o + c) - mu; tail += d * d; }
             float rs = 1f / MathF.Sqrt((Vector512.Sum(acc) + tail) / h + eps);
             var rsV = Vector512.Create(rs);
             for (c = 0; c < vectorEnd; c += Lanes)
-                Bf16.Store(yr + c, Vector512.FusedMultiplyAdd((Bf16.Load(xr + c) - muV) * rsV, Vector512.Load(w + c), Vector512.Load(b + c)));
-            for (; c < h; c++) yr[c] = Bf16.FromFloat((Bf16.ToFloat(xr[c]) - mu) * rs * w[c] + b[c]);
+                T.Store(y, o + c, Vector512.FusedMultiplyAdd((T.Load(x, o + c) - muV) * rsV, Vector512.Load(w + c), Vector512.Load(b + c)));
+            for (; c < h; c++) T.StoreOne(y, o + c, (T.LoadOne(x, o + c) - mu) * rs * w[c] + b[c]);
             mean[r] = mu;
             rstd[r] = rs;
         }
     }
 
-    /// <summary>dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) with g = dy·w and x̂ = (x − μ)·rstd; dw = Σ dy·x̂, db = Σ dy.</summary>
-    internal static unsafe void Backward(ushort* x, ushort* dy, float* w, float* mean, float* rstd, long rows, int h,
-        ushort* dx, float* dw, float* db)
+    /// <summary>Rows [r0, r1): dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) with g = dy·w and x̂ = (x − μ)·rstd; dw += Σ dy·x̂,
+    /// db += Σ dy (summed by blocks of rows first). x, dy and dx of element type T.</summary>
+    /// <remarks>With a <paramref name="dropoutMask"/> (<see cref="DropoutAddLayerNorm"/>), also dh = dx·(mask ? scale : 0)
+    /// from the same registers.</remarks>
+    internal static unsafe void Backward<T>(byte* x, byte* dy, float* w, float* mean, float* rstd, long r0, long r1, int h,
+        byte* dx, float* dw, float* db, ushort* dropoutMask = null, float dropoutScale = 0, byte* dh = null) where T : struct, IElements
     {
+        var scaleV = Vector512.Create(dropoutScale);
         int vectorEnd = h / Lanes * Lanes;
         var blockDw = new float[h];
         var blockDb = new float[h];
         fixed (float* bw = blockDw, bb = blockDb)
         {
-            for (long r0 = 0; r0 < rows; r0 += SumBlock)
+            for (long s0 = r0; s0 < r1; s0 += SumBlock)
             {
                 Array.Clear(blockDw);
                 Array.Clear(blockDb);
-                for (long r = r0; r < Math.Min(rows, r0 + SumBlock); r++)
+                for (long r = s0; r < Math.Min(r1, s0 + SumBlock); r++)
                 {
-                    ushort* xr = x + r * h, dyr = dy + r * h, dxr = dx + r * h;
+                    long o = r * h;
                     float mu = mean[r], rs = rstd[r];
                     var muV = Vector512.Create(mu);
                     var rsV = Vector512.Create(rs);
@@ -139,8 +144,8 @@ public sealed class Bf16LayerNorm : autograd.SingleTensorFunction<Bf16LayerNorm>
                     int c = 0;
                     for (; c < vectorEnd; c += Lanes)
                     {
-                        var xhat = (Bf16.Load(xr + c) - muV) * rsV;
-                        var d = Bf16.Load(dyr + c);
+                        var xhat = (T.Load(x, o + c) - muV) * rsV;
+                        var d = T.Load(dy, o + c);
                         var g = d * Vector512.Load(w + c);
                         sumG += g;
                         sumGx = Vector512.FusedMultiplyAdd(g, xhat, sumGx);
@@ -149,7 +154,7 @@ public sealed class Bf16LayerNorm : autograd.SingleTensorFunction<Bf16LayerNorm>
                     }
                     for (; c < h; c++)
                     {
-                        float xhat = (Bf16.ToFloat(xr[c]) - mu) * rs, d = Bf16.ToFloat(dyr[c]), g = d * w[c];
+                        float xhat = (T.LoadOne(x, o + c) - mu) * rs, d = T.LoadOne(dy, o + c), g = d * w[c];
                         tailG += g;
                         tailGx += g * xhat;
                         bw[c] += d * xhat;
@@ -160,14 +165,18 @@ public sealed class Bf16LayerNorm : autograd.SingleTensorFunction<Bf16LayerNorm>
                     var meanGxV = Vector512.Create(meanGx);
                     for (c = 0; c < vectorEnd; c += Lanes)
                     {
-                        var xhat = (Bf16.Load(xr + c) - muV) * rsV;
-                        var g = Bf16.Load(dyr + c) * Vector512.Load(w + c);
-                        Bf16.Store(dxr + c, (g - meanGV - xhat * meanGxV) * rsV);
+                        var xhat = (T.Load(x, o + c) - muV) * rsV;
+                        var g = T.Load(dy, o + c) * Vector512.Load(w + c);
+                        var d = (g - meanGV - xhat * meanGxV) * rsV;
+                        T.Store(dx, o + c, d);
+                        if (dropoutMask != null) T.Store(dh, o + c, d * FastDropout.KeepScale(dropoutMask + o + c, scaleV));
                     }
                     for (; c < h; c++)
                     {
-                        float xhat = (Bf16.ToFloat(xr[c]) - mu) * rs, g = Bf16.ToFloat(dyr[c]) * w[c];
-                        dxr[c] = Bf16.FromFloat((g - meanG - xhat * meanGx) * rs);
+                        float xhat = (T.LoadOne(x, o + c) - mu) * rs, g = T.LoadOne(dy, o + c) * w[c];
+                        float d = (g - meanG - xhat * meanGx) * rs;
+                        T.StoreOne(dx, o + c, d);
+                        if (dropoutMask != null) T.StoreOne(dh, o + c, d * (dropoutMask[o + c] != 0 ? dropoutScale : 0f));
                     }
                 }
                 for (int c = 0; c < h; c++) { dw[c] += bw[c]; db[c] += bb[c]; }

@@ -81,8 +81,8 @@ internal static class ColumnSoftmax
                 long row = v * n;
                 int c = 0;
                 for (; c < vectorEnd; c += Lanes)
-                    Vector512.Max(Vector512.Load(m + c), Load(zp, bf16, row + c) + bv).Store(m + c);
-                for (; c < n; c++) m[c] = MathF.Max(m[c], LoadOne(zp, bf16, row + c) + bp[v]);
+                    Vector512.Max(Vector512.Load(m + c), Bf16.Load(zp, bf16, row + c) + bv).Store(m + c);
+                for (; c < n; c++) m[c] = MathF.Max(m[c], Bf16.LoadOne(zp, bf16, row + c) + bp[v]);
             }
         }
     }
@@ -104,14 +104,14 @@ internal static class ColumnSoftmax
                     int c = 0;
                     for (; c < vectorEnd; c += Lanes)
                     {
-                        var e = Exp(Load(zp, bf16, row + c) + bv - Vector512.Load(m + c));
-                        Store(zp, bf16, row + c, e);
+                        var e = Exp(Bf16.Load(zp, bf16, row + c) + bv - Vector512.Load(m + c));
+                        Bf16.Store(zp, bf16, row + c, e);
                         (Vector512.Load(part + c) + e).Store(part + c);
                     }
                     for (; c < n; c++)
                     {
-                        float e = Exp(Vector512.Create(LoadOne(zp, bf16, row + c) + bp[v] - m[c])).ToScalar();
-                        StoreOne(zp, bf16, row + c, e);
+                        float e = Exp(Vector512.Create(Bf16.LoadOne(zp, bf16, row + c) + bp[v] - m[c])).ToScalar();
+                        Bf16.StoreOne(zp, bf16, row + c, e);
                         part[c] += e;
                     }
                 }
@@ -120,25 +120,6 @@ internal static class ColumnSoftmax
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe Vector512<float> Load(byte* z, bool bf16, long index) =>
-        bf16 ? Bf16.Load((ushort*)z + index) : Vector512.Load((float*)z + index);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Store(byte* z, bool bf16, long index, Vector512<float> value)
-    {
-        if (bf16) Bf16.Store((ushort*)z + index, value);
-        else value.Store((float*)z + index);
-    }
-
-    private static unsafe float LoadOne(byte* z, bool bf16, long index) =>
-        bf16 ? Bf16.ToFloat(((ushort*)z)[index]) : ((float*)z)[index];
-
-    private static unsafe void StoreOne(byte* z, bool bf16, long index, float value)
-    {
-        if (bf16) ((ushort*)z)[index] = Bf16.FromFloat(value);
-        else ((float*)z)[index] = value;
-    }
 
     /// <summary>exp(x) for x ≤ 0 (as here: logits minus their maximum): 0 where the result would be below the smallest
     /// normal float (x &lt; −87.34), NaN for NaN.</summary>

@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -134,6 +135,14 @@ public static class FastDropout
             }
         }
     }
+
+    /// <summary>16 elements of a 16-bit mask drawn by <see cref="Fill"/> (keep value non-zero) as factors: the scale
+    /// where kept, else 0, for the fused kernels to multiply in (so that, as with the unfused mask product, a NaN stays
+    /// NaN where dropped).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static unsafe Vector512<float> KeepScale(ushort* mask, Vector512<float> scale) =>
+        scale & ~Vector512.Equals(Vector512.WidenLower(
+            Vector256.Load(mask).ToVector512Unsafe()), Vector512<uint>.Zero).AsSingle();
 
     /// <summary>seed + (w + i + 1)·γ for lane i: the pre-mix state of words w, w+1, ….</summary>
     private static Vector<ulong> VectorCounters(ulong seed, long w)

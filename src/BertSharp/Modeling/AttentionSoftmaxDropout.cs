@@ -7,7 +7,7 @@ namespace BertSharp.Modeling;
 
 /// <summary>
 /// The training attention's probabilities in one pass forward and one backward: softmax over the last dimension in
-/// float32, then <see cref="FastDropout"/>, then a cast to the dtype of the product that follows; what
+/// float32, then <see cref="FastDropout"/>, then a cast back to the scores' dtype (the compute dtype of the product that follows); what
 /// softmax(scores, dtype: float32), FastDropout.Apply and .to(dtype) compute, with the same mask for the same seed.
 /// </summary>
 /// <remarks>
@@ -29,23 +29,27 @@ public sealed class AttentionSoftmaxDropout : autograd.SingleTensorFunction<Atte
     public static bool Enabled { get; set; } = true;
 
     /// <summary>Whether <see cref="Apply"/> takes these scores (float32 or bfloat16 on the CPU, where FastDropout draws
-    /// the masks, a dropout probability in (0, 1), an output dtype of float32 or bfloat16).</summary>
+    /// the masks, a dropout probability in (0, 1), the output in the scores' dtype: the model's products are all in
+    /// the compute dtype).</summary>
     internal static bool Supports(Tensor scores, double p, ScalarType outDtype) =>
         Enabled && scores.device_type == DeviceType.CPU && FastDropout.DrawsMasksOn(DeviceType.CPU)
         && (scores.dtype == ScalarType.Float32 || scores.dtype == ScalarType.BFloat16)
-        && (outDtype == ScalarType.Float32 || outDtype == ScalarType.BFloat16)
+        && outDtype == scores.dtype
         && p > 0 && Math.Round(p * 65536) < 65536 && scores.dim() >= 1 && scores.shape[^1] > 0;
 
     /// <param name="scores">[…, L] attention scores (the additive mask already added)</param>
     /// <param name="p">dropout probability</param>
-    /// <param name="outDtype">dtype of the result (the value tensor's, for the product that follows)</param>
-    public static Tensor Apply(Tensor scores, double p, ScalarType outDtype) => apply(scores, p, (int)outDtype);
+    /// <param name="outDtype">dtype of the result (the value tensor's, for the product that follows): the scores'</param>
+    public static Tensor Apply(Tensor scores, double p, ScalarType outDtype)
+    {
+        if (outDtype != scores.dtype) throw new ArgumentException($"the output dtype must be the scores' ({scores.dtype}), got {outDtype}");
+        return apply(scores, p);
+    }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
         var x = ((Tensor)vars[0]).detach().contiguous();
         double p = (double)vars[1];
-        var outDtype = (ScalarType)(int)vars[2];
         int L = checked((int)x.shape[^1]);
         long rows = x.numel() / L;
         ushort threshold = (ushort)Math.Round(p * 65536);
@@ -53,8 +57,8 @@ public sealed class AttentionSoftmaxDropout : autograd.SingleTensorFunction<Atte
         var mask = empty(x.shape, dtype: ScalarType.Int16);
         FastDropout.Fill(mask.bytes, sizeof(ushort), FastDropout.NextSeed(), threshold, 0xFFFF);
         var probs = empty(x.shape, dtype: ScalarType.Float32);
-        var y = empty(x.shape, dtype: outDtype);
-        bool inBf16 = x.dtype == ScalarType.BFloat16, outBf16 = outDtype == ScalarType.BFloat16;
+        var y = empty_like(x);
+        bool bf16 = x.dtype == ScalarType.BFloat16;
         unsafe
         {
             nint xp = (nint)NativeTensor.Data<byte>(x), mp = (nint)NativeTensor.Data<ushort>(mask);
@@ -64,7 +68,8 @@ public sealed class AttentionSoftmaxDropout : autograd.SingleTensorFunction<Atte
             {
                 var (r0, r1) = KernelThreads.Range(rows, parts, part);
                 for (long r = r0; r < r1; r++)
-                    ForwardRow((byte*)xp, inBf16, (ushort*)mp, (float*)pp, (byte*)yp, outBf16, r * L, L, scale);
+                    if (bf16) ForwardRow<Bf16Elements>((byte*)xp, (ushort*)mp, (float*)pp, (byte*)yp, r * L, L, scale);
+                    else ForwardRow<Fp32Elements>((byte*)xp, (ushort*)mp, (float*)pp, (byte*)yp, r * L, L, scale);
             });
         }
         ctx.save_for_backward(new List<Tensor> { probs, mask });
@@ -78,13 +83,12 @@ public sealed class AttentionSoftmaxDropout : autograd.SingleTensorFunction<Atte
         var saved = ctx.get_saved_variables();
         var (probs, mask) = (saved[0], saved[1]);
         float scale = (float)ctx.get_data("scale");
-        var inDtype = (ScalarType)(int)ctx.get_data("dtype");
-        var dy = gradOutput.contiguous();
-        if (dy.dtype != ScalarType.Float32 && dy.dtype != ScalarType.BFloat16) dy = dy.to(ScalarType.Float32);
+        var dtype = (ScalarType)(int)ctx.get_data("dtype");
+        var dy = gradOutput.to(dtype).contiguous();
+        bool bf16 = dtype == ScalarType.BFloat16;
         int L = checked((int)probs.shape[^1]);
         long rows = probs.numel() / L;
-        var dx = empty(probs.shape, dtype: inDtype);
-        bool dyBf16 = dy.dtype == ScalarType.BFloat16, dxBf16 = inDtype == ScalarType.BFloat16;
+        var dx = empty_like(dy);
         unsafe
         {
             nint pp = (nint)NativeTensor.Data<float>(probs), mp = (nint)NativeTensor.Data<ushort>(mask);
@@ -94,14 +98,15 @@ public sealed class AttentionSoftmaxDropout : autograd.SingleTensorFunction<Atte
             {
                 var (r0, r1) = KernelThreads.Range(rows, parts, part);
                 for (long r = r0; r < r1; r++)
-                    BackwardRow((float*)pp, (ushort*)mp, (byte*)gp, dyBf16, (byte*)dp, dxBf16, r * L, L, scale);
+                    if (bf16) BackwardRow<Bf16Elements>((float*)pp, (ushort*)mp, (byte*)gp, (byte*)dp, r * L, L, scale);
+                    else BackwardRow<Fp32Elements>((float*)pp, (ushort*)mp, (byte*)gp, (byte*)dp, r * L, L, scale);
             });
         }
-        return new List<Tensor> { dx, null!, null! };
+        return new List<Tensor> { dx, null! };
     }
 
     /// <summary>One row: p = softmax(x) in fp32 into <paramref name="probs"/>, y = p·scale where the mask keeps, else 0.</summary>
-    internal static unsafe void ForwardRow(byte* x, bool inBf16, ushort* mask, float* probs, byte* y, bool outBf16, long start, int L, float scale)
+    internal static unsafe void ForwardRow<T>(byte* x, ushort* mask, float* probs, byte* y, long start, int L, float scale) where T : struct, IElements
     {
         int vectorEnd = L / Lanes * Lanes;
         float* pr = probs + start;
@@ -109,8 +114,8 @@ public sealed class AttentionSoftmaxDropout : autograd.SingleTensorFunction<Atte
         var maxV = Vector512.Create(float.NegativeInfinity);
         float max = float.NegativeInfinity;
         int c = 0;
-        for (; c < vectorEnd; c += Lanes) maxV = Vector512.Max(maxV, Bf16.Load(x, inBf16, start + c));
-        for (; c < L; c++) max = MathF.Max(max, Bf16.LoadOne(x, inBf16, start + c));
+        for (; c < vectorEnd; c += Lanes) maxV = Vector512.Max(maxV, T.Load(x, start + c));
+        for (; c < L; c++) max = MathF.Max(max, T.LoadOne(x, start + c));
         var max128 = Vector128.Max(Vector256.Max(maxV.GetLower(), maxV.GetUpper()).GetLower(), Vector256.Max(maxV.GetLower(), maxV.GetUpper()).GetUpper());
         for (int i = 0; i < 4; i++) max = MathF.Max(max, max128.GetElement(i));
         var m = Vector512.Create(max);
@@ -118,29 +123,29 @@ public sealed class AttentionSoftmaxDropout : autograd.SingleTensorFunction<Atte
         float sum = 0;
         for (c = 0; c < vectorEnd; c += Lanes)
         {
-            var e = ColumnSoftmax.Exp(Bf16.Load(x, inBf16, start + c) - m);
+            var e = ColumnSoftmax.Exp(T.Load(x, start + c) - m);
             e.Store(pr + c);
             sumV += e;
         }
-        for (; c < L; c++) { float e = ColumnSoftmax.Exp(Vector512.Create(Bf16.LoadOne(x, inBf16, start + c) - max)).ToScalar(); pr[c] = e; sum += e; }
+        for (; c < L; c++) { float e = ColumnSoftmax.Exp(Vector512.Create(T.LoadOne(x, start + c) - max)).ToScalar(); pr[c] = e; sum += e; }
         var inv = Vector512.Create(1f / (Vector512.Sum(sumV) + sum));
         var scaleV = Vector512.Create(scale);
         for (c = 0; c < vectorEnd; c += Lanes)
         {
             var prob = Vector512.Load(pr + c) * inv;
             prob.Store(pr + c);
-            Bf16.Store(y, outBf16, start + c, prob * FastDropout.KeepScale(mr + c, scaleV));
+            T.Store(y, start + c, prob * FastDropout.KeepScale(mr + c, scaleV));
         }
         for (; c < L; c++)
         {
             float prob = pr[c] * inv.ToScalar();
             pr[c] = prob;
-            Bf16.StoreOne(y, outBf16, start + c, prob * (mr[c] != 0 ? scale : 0f));
+            T.StoreOne(y, start + c, prob * (mr[c] != 0 ? scale : 0f));
         }
     }
 
     /// <summary>One row of the backward: dP = dY·scale where the mask keeps, else 0; dx = p·(dP − Σ p·dP).</summary>
-    internal static unsafe void BackwardRow(float* probs, ushort* mask, byte* dy, bool dyBf16, byte* dx, bool dxBf16, long start, int L, float scale)
+    internal static unsafe void BackwardRow<T>(float* probs, ushort* mask, byte* dy, byte* dx, long start, int L, float scale) where T : struct, IElements
     {
         int vectorEnd = L / Lanes * Lanes;
         float* pr = probs + start;
@@ -151,21 +156,21 @@ public sealed class AttentionSoftmaxDropout : autograd.SingleTensorFunction<Atte
         int c = 0;
         for (; c < vectorEnd; c += Lanes)
         {
-            var dp = Bf16.Load(dy, dyBf16, start + c) * FastDropout.KeepScale(mr + c, scaleV);
+            var dp = T.Load(dy, start + c) * FastDropout.KeepScale(mr + c, scaleV);
             dotV = Vector512.FusedMultiplyAdd(Vector512.Load(pr + c), dp, dotV);
         }
-        for (; c < L; c++) dot += pr[c] * (Bf16.LoadOne(dy, dyBf16, start + c) * (mr[c] != 0 ? scale : 0f));
+        for (; c < L; c++) dot += pr[c] * (T.LoadOne(dy, start + c) * (mr[c] != 0 ? scale : 0f));
         dot += Vector512.Sum(dotV);
         var dotB = Vector512.Create(dot);
         for (c = 0; c < vectorEnd; c += Lanes)
         {
-            var dp = Bf16.Load(dy, dyBf16, start + c) * FastDropout.KeepScale(mr + c, scaleV);
-            Bf16.Store(dx, dxBf16, start + c, Vector512.Load(pr + c) * (dp - dotB));
+            var dp = T.Load(dy, start + c) * FastDropout.KeepScale(mr + c, scaleV);
+            T.Store(dx, start + c, Vector512.Load(pr + c) * (dp - dotB));
         }
         for (; c < L; c++)
         {
-            float dp = Bf16.LoadOne(dy, dyBf16, start + c) * (mr[c] != 0 ? scale : 0f);
-            Bf16.StoreOne(dx, dxBf16, start + c, pr[c] * (dp - dot));
+            float dp = T.LoadOne(dy, start + c) * (mr[c] != 0 ? scale : 0f);
+            T.StoreOne(dx, start + c, pr[c] * (dp - dot));
         }
     }
 }

@@ -25,28 +25,6 @@ internal static class Bf16
         Vector512.Narrow(rounded, rounded).GetLower().Store(p);
     }
 
-    /// <summary>16 elements from <paramref name="index"/> of a bfloat16 (<paramref name="bf16"/>) or float32 buffer, as fp32:
-    /// for the kernels that take either dtype.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe Vector512<float> Load(byte* p, bool bf16, long index) =>
-        bf16 ? Load((ushort*)p + index) : Vector512.Load((float*)p + index);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe void Store(byte* p, bool bf16, long index, Vector512<float> value)
-    {
-        if (bf16) Store((ushort*)p + index, value);
-        else value.Store((float*)p + index);
-    }
-
-    public static unsafe float LoadOne(byte* p, bool bf16, long index) =>
-        bf16 ? ToFloat(((ushort*)p)[index]) : ((float*)p)[index];
-
-    public static unsafe void StoreOne(byte* p, bool bf16, long index, float value)
-    {
-        if (bf16) ((ushort*)p)[index] = FromFloat(value);
-        else ((float*)p)[index] = value;
-    }
-
     public static float ToFloat(ushort bits) => BitConverter.UInt32BitsToSingle((uint)bits << 16);
 
     public static ushort FromFloat(float value)
@@ -81,7 +59,7 @@ internal static class Bf16
 
 /// <summary>An element type the vectorised kernels read and write as fp32: a type parameter
 /// (<see cref="Bf16Elements"/>, <see cref="Fp32Elements"/>), so that the JIT compiles one loop per dtype with the
-/// loads inlined (a run-time dtype flag inside the loops made the LayerNorm kernels 1.5–2× slower).</summary>
+/// loads inlined (with a run-time dtype flag inside the loops instead, the bf16 LayerNorm forward on [32768, 128] took 4.7 against 3.2 ms, single runs).</summary>
 internal unsafe interface IElements
 {
     static abstract Vector512<float> Load(byte* p, long index);

@@ -53,7 +53,9 @@ internal static class ColumnSoftmax
         KernelThreads.Run(parts, p =>
         {
             var (v0, v1) = KernelThreads.Range(V, parts, p, SumBlock);
-            ColumnMax((byte*)zp, bf16, (float*)bp, n, v0, v1, partMax[p] = new float[n]);
+            partMax[p] = new float[n];
+            if (bf16) ColumnMax<Bf16Elements>((byte*)zp, (float*)bp, n, v0, v1, partMax[p]);
+            else ColumnMax<Fp32Elements>((byte*)zp, (float*)bp, n, v0, v1, partMax[p]);
         });
         Array.Copy(partMax[0], max, n);
         for (int p = 1; p < parts; p++)
@@ -61,7 +63,9 @@ internal static class ColumnSoftmax
         KernelThreads.Run(parts, p =>
         {
             var (v0, v1) = KernelThreads.Range(V, parts, p, SumBlock);
-            ExpAndSum((byte*)zp, bf16, (float*)bp, n, v0, v1, max, partSum[p] = new float[n]);
+            partSum[p] = new float[n];
+            if (bf16) ExpAndSum<Bf16Elements>((byte*)zp, (float*)bp, n, v0, v1, max, partSum[p]);
+            else ExpAndSum<Fp32Elements>((byte*)zp, (float*)bp, n, v0, v1, max, partSum[p]);
         });
         Array.Copy(partSum[0], sum, n);
         for (int p = 1; p < parts; p++)
@@ -69,7 +73,7 @@ internal static class ColumnSoftmax
     }
 
     /// <summary>max[c] = max over rows [v0, v1) of z[v, c] + b[v].</summary>
-    private static unsafe void ColumnMax(byte* zp, bool bf16, float* bp, int n, long v0, long v1, float[] max)
+    private static unsafe void ColumnMax<T>(byte* zp, float* bp, int n, long v0, long v1, float[] max) where T : struct, IElements
     {
         int vectorEnd = n / Lanes * Lanes;   // the columns after it are done one at a time
         fixed (float* m = max)
@@ -81,14 +85,14 @@ internal static class ColumnSoftmax
                 long row = v * n;
                 int c = 0;
                 for (; c < vectorEnd; c += Lanes)
-                    Vector512.Max(Vector512.Load(m + c), Bf16.Load(zp, bf16, row + c) + bv).Store(m + c);
-                for (; c < n; c++) m[c] = MathF.Max(m[c], Bf16.LoadOne(zp, bf16, row + c) + bp[v]);
+                    Vector512.Max(Vector512.Load(m + c), T.Load(zp, row + c) + bv).Store(m + c);
+                for (; c < n; c++) m[c] = MathF.Max(m[c], T.LoadOne(zp, row + c) + bp[v]);
             }
         }
     }
 
     /// <summary>z[v, c] ← exp(z[v, c] + b[v] − max[c]) for rows [v0, v1); sum[c] = their sum (by blocks of rows).</summary>
-    private static unsafe void ExpAndSum(byte* zp, bool bf16, float* bp, int n, long v0, long v1, float[] max, float[] sum)
+    private static unsafe void ExpAndSum<T>(byte* zp, float* bp, int n, long v0, long v1, float[] max, float[] sum) where T : struct, IElements
     {
         int vectorEnd = n / Lanes * Lanes;
         var partial = new float[n];
@@ -104,14 +108,14 @@ internal static class ColumnSoftmax
                     int c = 0;
                     for (; c < vectorEnd; c += Lanes)
                     {
-                        var e = Exp(Bf16.Load(zp, bf16, row + c) + bv - Vector512.Load(m + c));
-                        Bf16.Store(zp, bf16, row + c, e);
+                        var e = Exp(T.Load(zp, row + c) + bv - Vector512.Load(m + c));
+                        T.Store(zp, row + c, e);
                         (Vector512.Load(part + c) + e).Store(part + c);
                     }
                     for (; c < n; c++)
                     {
-                        float e = Exp(Vector512.Create(Bf16.LoadOne(zp, bf16, row + c) + bp[v] - m[c])).ToScalar();
-                        Bf16.StoreOne(zp, bf16, row + c, e);
+                        float e = Exp(Vector512.Create(T.LoadOne(zp, row + c) + bp[v] - m[c])).ToScalar();
+                        T.StoreOne(zp, row + c, e);
                         part[c] += e;
                     }
                 }

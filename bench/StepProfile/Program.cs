@@ -383,6 +383,7 @@ void DataParallelAblation()
 // whole step, alternating; medians of rounds 3-12.
 void AttentionAblation()
 {
+    AttentionSoftmaxDropout.ForFloat32 = true;   // off by default in fp32: measured here
     var rows = new List<(double Ops, double Fused)>();
     for (int round = 0; round < 12; round++)
     {
@@ -416,6 +417,7 @@ void AttentionAblation()
 // piece alone at one block's shape, then the whole step, alternating; medians of rounds 3-12.
 void ResidualAblation()
 {
+    DropoutAddLayerNorm.ForFloat32 = true;   // off by default in fp32: measured here
     var norm = nn.LayerNorm(H, eps: config.LayerNormEps);
     using var h = randn(new long[] { B * T, H }, dtype: precision).requires_grad_();
     using var residual = randn(new long[] { B * T, H }, dtype: precision).requires_grad_();

@@ -28,12 +28,16 @@ public sealed class AttentionSoftmaxDropout : autograd.SingleTensorFunction<Atte
     /// <summary>false: softmax, FastDropout and the cast as separate libtorch ops (bench/StepProfile's before/after).</summary>
     public static bool Enabled { get; set; } = true;
 
+    /// <summary>Whether fp32 scores take it too (off: in fp32 it saves the step ~8 ms of ~1.5 s on one thread, and
+    /// between processes the `seed` step did not measure faster with it; docs/PERFORMANCE.md).</summary>
+    public static bool ForFloat32 { get; set; }
+
     /// <summary>Whether <see cref="Apply"/> takes these scores (float32 or bfloat16 on the CPU, where FastDropout draws
     /// the masks, a dropout probability in (0, 1), the output in the scores' dtype: the model's products are all in
     /// the compute dtype).</summary>
     internal static bool Supports(Tensor scores, double p, ScalarType outDtype) =>
         Enabled && scores.device_type == DeviceType.CPU && FastDropout.DrawsMasksOn(DeviceType.CPU)
-        && (scores.dtype == ScalarType.Float32 || scores.dtype == ScalarType.BFloat16)
+        && (scores.dtype == ScalarType.BFloat16 || scores.dtype == ScalarType.Float32 && ForFloat32)
         && outDtype == scores.dtype
         && p > 0 && Math.Round(p * 65536) < 65536 && scores.dim() >= 1 && scores.shape[^1] > 0;
 
@@ -106,6 +110,7 @@ public sealed class AttentionSoftmaxDropout : autograd.SingleTensorFunction<Atte
     }
 
     /// <summary>One row: p = softmax(x) in fp32 into <paramref name="probs"/>, y = p·scale where the mask keeps, else 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // hot loops: compiled optimised at once, not after tier 0 (docs/PERFORMANCE.md)
     internal static unsafe void ForwardRow<T>(byte* x, ushort* mask, float* probs, byte* y, long start, int L, float scale) where T : struct, IElements
     {
         int vectorEnd = L / Lanes * Lanes;
@@ -145,6 +150,7 @@ public sealed class AttentionSoftmaxDropout : autograd.SingleTensorFunction<Atte
     }
 
     /// <summary>One row of the backward: dP = dY·scale where the mask keeps, else 0; dx = p·(dP − Σ p·dP).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // hot loops: compiled optimised at once, not after tier 0 (docs/PERFORMANCE.md)
     internal static unsafe void BackwardRow<T>(float* probs, ushort* mask, byte* dy, byte* dx, long start, int L, float scale) where T : struct, IElements
     {
         int vectorEnd = L / Lanes * Lanes;

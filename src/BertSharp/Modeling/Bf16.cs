@@ -48,12 +48,17 @@ internal static class Bf16
         KernelThreads.Run(parts, p =>
         {
             var (i0, i1) = KernelThreads.Range(n, parts, p, Lanes);
-            float* t = (float*)tp;
-            ushort* a = (ushort*)ap;
-            long i = i0;
-            for (; i + Lanes <= i1; i += Lanes) (Vector512.Load(t + i) + Load(a + i)).Store(t + i);
-            for (; i < i1; i++) t[i] += ToFloat(a[i]);
+            AddRange((float*)tp, (ushort*)ap, i0, i1);
         });
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // hot loops: compiled optimised at once, not after tier 0 (docs/PERFORMANCE.md)
+    private static unsafe void AddRange(float* t, ushort* a, long i0, long i1)
+    {
+        const int Lanes = 16;
+        long i = i0;
+        for (; i + Lanes <= i1; i += Lanes) (Vector512.Load(t + i) + Load(a + i)).Store(t + i);
+        for (; i < i1; i++) t[i] += ToFloat(a[i]);
     }
 }
 

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -88,6 +89,7 @@ public sealed class Bf16LayerNorm : autograd.SingleTensorFunction<Bf16LayerNorm>
 
     /// <summary>Rows [r0, r1) of y = LayerNorm(x)·w + b, x and y of element type T (bf16 or fp32), arithmetic in
     /// fp32; each row's mean and 1/σ into mean[r] and rstd[r]. (Also the LayerNorm of <see cref="DropoutAddLayerNorm"/>.)</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // hot loops: compiled optimised at once, not after tier 0 (docs/PERFORMANCE.md)
     internal static unsafe void Forward<T>(byte* x, float* w, float* b, float eps, long r0, long r1, int h, byte* y, float* mean, float* rstd) where T : struct, IElements
     {
         int vectorEnd = h / Lanes * Lanes;
@@ -119,6 +121,7 @@ public sealed class Bf16LayerNorm : autograd.SingleTensorFunction<Bf16LayerNorm>
     /// db += Σ dy (summed by blocks of rows first). x, dy and dx of element type T.</summary>
     /// <remarks>With a <paramref name="dropoutMask"/> (<see cref="DropoutAddLayerNorm"/>), also dh = dx·(mask ? scale : 0)
     /// from the same registers.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // hot loops: compiled optimised at once, not after tier 0 (docs/PERFORMANCE.md)
     internal static unsafe void Backward<T>(byte* x, byte* dy, float* w, float* mean, float* rstd, long r0, long r1, int h,
         byte* dx, float* dw, float* db, ushort* dropoutMask = null, float dropoutScale = 0, byte* dh = null) where T : struct, IElements
     {

@@ -73,6 +73,7 @@ internal static class ColumnSoftmax
     }
 
     /// <summary>max[c] = max over rows [v0, v1) of z[v, c] + b[v].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // hot loops: compiled optimised at once, not after tier 0 (docs/PERFORMANCE.md)
     private static unsafe void ColumnMax<T>(byte* zp, float* bp, int n, long v0, long v1, float[] max) where T : struct, IElements
     {
         int vectorEnd = n / Lanes * Lanes;   // the columns after it are done one at a time
@@ -92,6 +93,7 @@ internal static class ColumnSoftmax
     }
 
     /// <summary>z[v, c] ← exp(z[v, c] + b[v] − max[c]) for rows [v0, v1); sum[c] = their sum (by blocks of rows).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // hot loops: compiled optimised at once, not after tier 0 (docs/PERFORMANCE.md)
     private static unsafe void ExpAndSum<T>(byte* zp, float* bp, int n, long v0, long v1, float[] max, float[] sum) where T : struct, IElements
     {
         int vectorEnd = n / Lanes * Lanes;

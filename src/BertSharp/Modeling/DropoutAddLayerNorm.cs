@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -27,11 +28,15 @@ public sealed class DropoutAddLayerNorm : autograd.SingleTensorFunction<DropoutA
     /// <summary>false: FastDropout, the add and LayerNorm as separate ops (bench/StepProfile's before/after).</summary>
     public static bool Enabled { get; set; } = true;
 
+    /// <summary>Whether fp32 activations take it too (off: in fp32 its backward is slower than libtorch's LayerNorm
+    /// backward, and between processes the `seed` step did not measure faster with it; docs/PERFORMANCE.md).</summary>
+    public static bool ForFloat32 { get; set; }
+
     /// <summary>Whether <see cref="Apply"/> takes these (contiguous float32 or bfloat16 CPU activations of one dtype,
     /// float32 weight and bias over the last dimension, a dropout probability in (0, 1)).</summary>
     internal static bool Supports(Tensor h, Tensor residual, TorchSharp.Modules.LayerNorm norm, double p) =>
         Enabled && FastDropout.DrawsMasksOn(DeviceType.CPU) && h.device_type == DeviceType.CPU && residual.device_type == DeviceType.CPU
-        && (h.dtype == ScalarType.Float32 || h.dtype == ScalarType.BFloat16) && residual.dtype == h.dtype
+        && (h.dtype == ScalarType.BFloat16 || h.dtype == ScalarType.Float32 && ForFloat32) && residual.dtype == h.dtype
         && h.shape.SequenceEqual(residual.shape) && h.dim() >= 1
         && norm.weight is { } w && norm.bias is { } b && w.dtype == ScalarType.Float32 && b.dtype == ScalarType.Float32
         && w.dim() == 1 && w.shape[0] == h.shape[^1] && b.shape.SequenceEqual(w.shape)
@@ -116,6 +121,7 @@ public sealed class DropoutAddLayerNorm : autograd.SingleTensorFunction<DropoutA
     }
 
     /// <summary>Rows [r0, r1): sum = h·(mask ? scale : 0) + residual, rounded to T, then y = LayerNorm(sum).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // hot loops: compiled optimised at once, not after tier 0 (docs/PERFORMANCE.md)
     private static unsafe void ForwardRows<T>(byte* h, byte* residual, ushort* mask, float scale, byte* sum, float* w, float* b, float eps,
         long r0, long r1, int H, byte* y, float* mean, float* rstd) where T : struct, IElements
     {
@@ -128,6 +134,7 @@ public sealed class DropoutAddLayerNorm : autograd.SingleTensorFunction<DropoutA
     }
 
     /// <summary>Rows [r0, r1): the LayerNorm's input gradient is the residual's; h's is that times (mask ? scale : 0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // hot loops: compiled optimised at once, not after tier 0 (docs/PERFORMANCE.md)
     private static unsafe void BackwardRows<T>(byte* sum, byte* dy, ushort* mask, float scale, float* w, float* mean, float* rstd,
         long r0, long r1, int H, byte* dResidual, byte* dH, float* dw, float* db) where T : struct, IElements
     {

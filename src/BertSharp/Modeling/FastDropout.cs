@@ -99,6 +99,7 @@ public static class FastDropout
     }
 
     /// <summary>Words [w0, w1) of the mask (w0 a multiple of the vector's word count).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // hot loops: compiled optimised at once, not after tier 0 (docs/PERFORMANCE.md)
     private static unsafe void FillWords(byte* basePtr, int elementSize, long n, ulong seed, ushort threshold, uint keepBits, long w0, long w1)
     {
         ushort* dest16 = (ushort*)basePtr;

@@ -86,6 +86,19 @@ public class AttentionSoftmaxDropoutTests
     }
 
     [Fact]
-    public void TheModelsTrainingStepIsTheSameWithAndWithoutIt() =>
-        TrainingStepCheck.SameWithAndWithout(on => AttentionSoftmaxDropout.Enabled = on);
+    public void TheModelsTrainingStepIsTheSameWithAndWithoutIt()
+    {
+        AttentionSoftmaxDropout.ForFloat32 = true;   // the tiny model trains in fp32
+        try { TrainingStepCheck.SameWithAndWithout(on => AttentionSoftmaxDropout.Enabled = on); }
+        finally { AttentionSoftmaxDropout.ForFloat32 = false; }
+    }
+
+    [Fact]
+    public void Float32ScoresKeepTheLibtorchOpsUnlessAskedFor()
+    {
+        using var scores = randn(2, 2, 4, 4);
+        Assert.False(AttentionSoftmaxDropout.Supports(scores, P, ScalarType.Float32));
+        using var bf16 = scores.to(ScalarType.BFloat16);
+        Assert.True(AttentionSoftmaxDropout.Supports(bf16, P, ScalarType.BFloat16));
+    }
 }

@@ -365,18 +365,10 @@ void KernelThreadsAblation()
 // (DataParallel), alternating; medians of rounds 3-12.
 void DataParallelAblation()
 {
-    var rows = new List<(double Ops, double Shards)>();
-    for (int round = 0; round < 12; round++)
-    {
-        DataParallel.Enabled = false;
-        double ops = StepMs(B, false, true);
-        DataParallel.Enabled = true;
-        double shards = StepMs(B, false, true);
-        if (round >= 2) rows.Add((ops, shards));
-    }
-    double o = Median(rows.Select(r => r.Ops)), d = Median(rows.Select(r => r.Shards));
-    Console.WriteLine($"  each op over {get_num_threads()} threads -> {get_num_threads()} shards of the batch, one thread each, medians of 10: whole step {o:F1} -> {d:F1} ms ({o / d:F2}x), {B * 1000 / o:F0} -> {B * 1000 / d:F0} seq/s; shards won {rows.Count(r => r.Shards < r.Ops)} of {rows.Count}");
-    Console.WriteLine($"    rounds (ops -> shards): {string.Join(", ", rows.Select(r => $"{r.Ops:F0}->{r.Shards:F0}"))}");
+    var rows = Alternate(on => { DataParallel.Enabled = on; return StepMs(B, false, true); });
+    double o = Median(rows.Select(r => r.Off)), d = Median(rows.Select(r => r.On));
+    Console.WriteLine($"  each op over {get_num_threads()} threads -> {get_num_threads()} shards of the batch, one thread each, medians of 10: whole step {o:F1} -> {d:F1} ms ({o / d:F2}x), {B * 1000 / o:F0} -> {B * 1000 / d:F0} seq/s; shards won {rows.Count(r => r.On < r.Off)} of {rows.Count}");
+    Console.WriteLine($"    rounds (ops -> shards): {Rounds(rows)}");
 }
 
 // The training attention's softmax, dropout and cast as libtorch ops or in one pass (AttentionSoftmaxDropout): the
@@ -384,15 +376,7 @@ void DataParallelAblation()
 void AttentionAblation()
 {
     AttentionSoftmaxDropout.ForFloat32 = true;   // off by default in fp32: measured here
-    var rows = new List<(double Ops, double Fused)>();
-    for (int round = 0; round < 12; round++)
-    {
-        AttentionSoftmaxDropout.Enabled = false;
-        double ops = StepMs(B, false, true);
-        AttentionSoftmaxDropout.Enabled = true;
-        double fused = StepMs(B, false, true);
-        if (round >= 2) rows.Add((ops, fused));
-    }
+    var rows = Alternate(on => { AttentionSoftmaxDropout.Enabled = on; return StepMs(B, false, true); });
     // The piece alone, per layer: [B, N, L, L] scores to the dropped-out probabilities in the values' dtype and back.
     using var scores = randn(new long[] { B, config.NumAttentionHeads, T, T }, dtype: precision).requires_grad_();
     using var upstream = randn(new long[] { B, config.NumAttentionHeads, T, T }, dtype: precision);
@@ -404,13 +388,12 @@ void AttentionAblation()
         scores.grad!.Dispose();
         scores.grad = null;
     }, 3);
-    var pieces = new List<(double Ops, double Fused)>();
-    for (int round = 0; round < 12; round++) { double pieceOps = PieceMs(false), pieceFused = PieceMs(true); if (round >= 2) pieces.Add((pieceOps, pieceFused)); }
-    double o = Median(rows.Select(r => r.Ops)), f = Median(rows.Select(r => r.Fused));
-    double po = Median(pieces.Select(r => r.Ops)), pf = Median(pieces.Select(r => r.Fused));
+    var pieces = Alternate(PieceMs);
+    double o = Median(rows.Select(r => r.Off)), f = Median(rows.Select(r => r.On));
+    double po = Median(pieces.Select(r => r.Off)), pf = Median(pieces.Select(r => r.On));
     Console.WriteLine($"  the piece alone, fwd+bwd of [{B}, {config.NumAttentionHeads}, {T}, {T}] (one layer), medians of 10: {po:F1} -> {pf:F1} ms ({po / pf:F2}x), x{config.NumHiddenLayers} layers = {(po - pf) * config.NumHiddenLayers:F1} ms less per step");
-    Console.WriteLine($"  attention softmax + dropout + cast as libtorch ops -> AttentionSoftmaxDropout, medians of 10: whole step {o:F1} -> {f:F1} ms ({o / f:F2}x), {B * 1000 / o:F0} -> {B * 1000 / f:F0} seq/s; fused won {rows.Count(r => r.Fused < r.Ops)} of {rows.Count}");
-    Console.WriteLine($"    rounds (ops -> fused): {string.Join(", ", rows.Select(r => $"{r.Ops:F0}->{r.Fused:F0}"))}");
+    Console.WriteLine($"  attention softmax + dropout + cast as libtorch ops -> AttentionSoftmaxDropout, medians of 10: whole step {o:F1} -> {f:F1} ms ({o / f:F2}x), {B * 1000 / o:F0} -> {B * 1000 / f:F0} seq/s; fused won {rows.Count(r => r.On < r.Off)} of {rows.Count}");
+    Console.WriteLine($"    rounds (ops -> fused): {Rounds(rows)}");
 }
 
 // LayerNorm(dropout(h) + residual) as FastDropout, an add and LayerNorm, or in one pass (DropoutAddLayerNorm): the
@@ -435,24 +418,29 @@ void ResidualAblation()
         torch.autograd.backward(new List<Tensor> { y }, new List<Tensor> { upstream });
         foreach (var t in new[] { h, residual, norm.weight!, norm.bias! }) { t.grad!.Dispose(); t.grad = null; }
     }, 3);
-    var pieces = new List<(double Ops, double Fused)>();
-    for (int round = 0; round < 12; round++) { double pieceOps = PieceMs(false), pieceFused = PieceMs(true); if (round >= 2) pieces.Add((pieceOps, pieceFused)); }
-    double po = Median(pieces.Select(r => r.Ops)), pf = Median(pieces.Select(r => r.Fused));
+    var pieces = Alternate(PieceMs);
+    double po = Median(pieces.Select(r => r.Off)), pf = Median(pieces.Select(r => r.On));
     int blocks = 2 * config.NumHiddenLayers;
     Console.WriteLine($"  the piece alone, fwd+bwd of [{B * T}, {H}] (one block), medians of 10: {po:F1} -> {pf:F1} ms ({po / pf:F2}x), x{blocks} blocks = {(po - pf) * blocks:F1} ms less per step");
-    var rows = new List<(double Ops, double Fused)>();
+    var rows = Alternate(on => { DropoutAddLayerNorm.Enabled = on; return StepMs(B, false, true); });
+    double o = Median(rows.Select(r => r.Off)), f = Median(rows.Select(r => r.On));
+    Console.WriteLine($"  dropout + add + LayerNorm as separate ops -> DropoutAddLayerNorm, medians of 10: whole step {o:F1} -> {f:F1} ms ({o / f:F2}x), {B * 1000 / o:F0} -> {B * 1000 / f:F0} seq/s; fused won {rows.Count(r => r.On < r.Off)} of {rows.Count}");
+    Console.WriteLine($"    rounds (ops -> fused): {Rounds(rows)}");
+}
+
+// measure(false) and measure(true), alternated for 12 rounds; the last 10 (two rounds of warm-up), measure(true) left last.
+static List<(double Off, double On)> Alternate(Func<bool, double> measure)
+{
+    var rows = new List<(double Off, double On)>();
     for (int round = 0; round < 12; round++)
     {
-        DropoutAddLayerNorm.Enabled = false;
-        double ops = StepMs(B, false, true);
-        DropoutAddLayerNorm.Enabled = true;
-        double fused = StepMs(B, false, true);
-        if (round >= 2) rows.Add((ops, fused));
+        double off = measure(false), on = measure(true);
+        if (round >= 2) rows.Add((off, on));
     }
-    double o = Median(rows.Select(r => r.Ops)), f = Median(rows.Select(r => r.Fused));
-    Console.WriteLine($"  dropout + add + LayerNorm as separate ops -> DropoutAddLayerNorm, medians of 10: whole step {o:F1} -> {f:F1} ms ({o / f:F2}x), {B * 1000 / o:F0} -> {B * 1000 / f:F0} seq/s; fused won {rows.Count(r => r.Fused < r.Ops)} of {rows.Count}");
-    Console.WriteLine($"    rounds (ops -> fused): {string.Join(", ", rows.Select(r => $"{r.Ops:F0}->{r.Fused:F0}"))}");
+    return rows;
 }
+
+static string Rounds(List<(double Off, double On)> rows) => string.Join(", ", rows.Select(r => $"{r.Off:F0}->{r.On:F0}"));
 
 static double Median(IEnumerable<double> v) { var s = v.OrderBy(x => x).ToList(); return (s[s.Count / 2] + s[(s.Count - 1) / 2]) / 2; }
 

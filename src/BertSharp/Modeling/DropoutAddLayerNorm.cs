@@ -23,7 +23,8 @@ public sealed class DropoutAddLayerNorm : autograd.SingleTensorFunction<DropoutA
     public override string Name => nameof(DropoutAddLayerNorm);
 
     private const int Lanes = 16;
-    private const int Block = 64;   // rows whose sums are formed and then normalised together (kept in cache)
+    private const int Block = 64;   // rows whose sums are formed and then normalised together (kept in cache); the
+                                    // backward's parts start at multiples of it, as Bf16LayerNorm's weight-gradient blocks
 
     /// <summary>false: FastDropout, the add and LayerNorm as separate ops (bench/StepProfile's before/after).</summary>
     public static bool Enabled { get; set; } = true;
@@ -108,13 +109,12 @@ public sealed class DropoutAddLayerNorm : autograd.SingleTensorFunction<DropoutA
             nint dwp = (nint)NativeTensor.Data<float>(dWeight), dbp = (nint)NativeTensor.Data<float>(dBias);
             KernelThreads.Run(parts, part =>
             {
+                // The LayerNorm's backward: dx is the residual's gradient; it also writes h's (dx through the mask).
                 var (r0, r1) = KernelThreads.Range(rows, parts, part, Block);
-                for (long b0 = r0; b0 < r1; b0 += Block)
-                {
-                    long b1 = Math.Min(r1, b0 + Block);
-                    if (bf16) BackwardRows<Bf16Elements>((byte*)sp, (byte*)dyp, (ushort*)mp, scale, (float*)wp, (float*)meanp, (float*)rstdp, b0, b1, H, (byte*)drp, (byte*)dhp, (float*)dwp + part * H, (float*)dbp + part * H);
-                    else BackwardRows<Fp32Elements>((byte*)sp, (byte*)dyp, (ushort*)mp, scale, (float*)wp, (float*)meanp, (float*)rstdp, b0, b1, H, (byte*)drp, (byte*)dhp, (float*)dwp + part * H, (float*)dbp + part * H);
-                }
+                if (bf16) Bf16LayerNorm.Backward<Bf16Elements>((byte*)sp, (byte*)dyp, (float*)wp, (float*)meanp, (float*)rstdp, r0, r1, H,
+                    (byte*)drp, (float*)dwp + part * H, (float*)dbp + part * H, (ushort*)mp, scale, (byte*)dhp);
+                else Bf16LayerNorm.Backward<Fp32Elements>((byte*)sp, (byte*)dyp, (float*)wp, (float*)meanp, (float*)rstdp, r0, r1, H,
+                    (byte*)drp, (float*)dwp + part * H, (float*)dbp + part * H, (ushort*)mp, scale, (byte*)dhp);
             });
         }
         return new List<Tensor> { dH, dResidual, dWeight.sum(0, keepdim: false), dBias.sum(0, keepdim: false), null!, null! };
@@ -131,13 +131,5 @@ public sealed class DropoutAddLayerNorm : autograd.SingleTensorFunction<DropoutA
             T.Store(sum, e, Vector512.FusedMultiplyAdd(T.Load(h, e), FastDropout.KeepScale(mask + e, scaleV), T.Load(residual, e)));
         for (; e < e1; e++) T.StoreOne(sum, e, T.LoadOne(h, e) * (mask[e] != 0 ? scale : 0f) + T.LoadOne(residual, e));
         Bf16LayerNorm.Forward<T>(sum, w, b, eps, r0, r1, H, y, mean, rstd);
-    }
-
-    /// <summary>Rows [r0, r1): the LayerNorm's input gradient is the residual's; h's is that times (mask ? scale : 0).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // hot loops: compiled optimised at once, not after tier 0 (docs/PERFORMANCE.md)
-    private static unsafe void BackwardRows<T>(byte* sum, byte* dy, ushort* mask, float scale, float* w, float* mean, float* rstd,
-        long r0, long r1, int H, byte* dResidual, byte* dH, float* dw, float* db) where T : struct, IElements
-    {
-        Bf16LayerNorm.Backward<T>(sum, dy, w, mean, rstd, r0, r1, H, dResidual, dw, db, mask, scale, dH);
     }
 }

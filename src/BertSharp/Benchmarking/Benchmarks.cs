@@ -97,14 +97,19 @@ public static class Benchmarks
             using var labels = randint(5, config.VocabSize, new long[] { pos.Length }, device: device);
             using var nsp = randint(0, 2, new long[] { batch }, device: device);
             var parameters = model.parameters().ToList();
+            NativeHeap.KeepFreedMemory();   // as the trainer
+            var heap = new NativeHeap();
             void Step()
             {
-                using var scope = NewDisposeScope();
-                opt.zero_grad();
-                var (loss, _, _) = model.PretrainingLoss(ids, types, mask, positions, labels, nsp);   // the trainer's step
-                loss.backward();
-                torch.nn.utils.clip_grad_norm_(parameters, 1.0);
-                opt.step();
+                using (NewDisposeScope())
+                {
+                    opt.zero_grad();
+                    var (loss, _, _) = model.PretrainingLoss(ids, types, mask, positions, labels, nsp);   // the trainer's step
+                    loss.backward();
+                    torch.nn.utils.clip_grad_norm_(parameters, 1.0);
+                    opt.step();
+                }
+                heap.AfterStep();
             }
             long iters = steps;
             double s = Time(Step, 2, ref iters, 0);

@@ -80,6 +80,7 @@ public sealed class Trainer
         // training needs (docs/PERFORMANCE.md, "Memory").
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         NativeHeap.Trim();
+        NativeHeap.KeepFreedMemory();
         var heap = new NativeHeap();   // returns freed native memory when it piles up (see NativeHeap)
         long sequencesSinceLog = 0;
         var logClock = Stopwatch.StartNew();
@@ -162,7 +163,7 @@ public sealed class Trainer
                 model.train();
                 heap.TrimNow();   // evaluation and saving leave the largest holes
             }
-            heap.TrimIfGrown();
+            heap.AfterStep();
         }
         return lastEval ?? new Dictionary<string, double>();
     }

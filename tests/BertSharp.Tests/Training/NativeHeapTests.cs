@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace BertSharp.Tests.Training;
@@ -16,5 +17,25 @@ public class NativeHeapTests
         foreach (var b in blocks) Marshal.Copy(ones, 0, b, ones.Length);   // touch the pages
         foreach (var b in blocks) Marshal.FreeHGlobal(b);
         Assert.True(NativeHeap.Trim());
+    }
+
+    [Fact]
+    public void CollectAfterStepRunsTheFinalizersOfDeadObjectsAtMostOncePerInterval()
+    {
+        var heap = new NativeHeap();
+        Thread.Sleep(NativeHeap.MinCollectInterval * 2);
+        var finalized = new StrongBox<int>(0);
+        LeaveToTheGc(finalized);
+        Assert.True(heap.CollectAfterStep());
+        Assert.Equal(1, Volatile.Read(ref finalized.Value));   // collected and finalized before it returned
+        Assert.False(heap.CollectAfterStep());   // right after the last one: skipped
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    static void LeaveToTheGc(StrongBox<int> finalized) => _ = new Finalizable(finalized);
+
+    sealed class Finalizable(StrongBox<int> finalized)
+    {
+        ~Finalizable() => Interlocked.Increment(ref finalized.Value);
     }
 }

@@ -93,8 +93,9 @@ public sealed class NativeHeap
     /// finalizers, and a step allocates so little managed memory that the GC does not run for dozens of steps.
     /// Meanwhile glibc carves new small blocks out of the holes freed tensors leave in its heap, so the next step's
     /// tensors of the same sizes no longer fit there and the heap grows, each step faulting in fresh pages: `seed` at
-    /// batch 512 on one thread, resident memory 1.7 → 3.4 GB over 14 steps with 2.4 GB of it free in glibc's heap,
-    /// and 8 % of the step's time in the kernel's page clearing; collected after each step, 1.3–1.5 GB, flat.
+    /// batch 512 on one thread, fp32, resident memory 1.6 → 2.0 GB over 14 steps (1.7 → 3.4 GB with the fused
+    /// training kernels on, 2.4 GB of it free in glibc's heap and 8 % of the time in the kernel's page clearing);
+    /// collected after each step, 1.2–1.5 GB, flat. docs/PERFORMANCE.md, "Memory".
     /// </summary>
     /// <returns>whether it collected</returns>
     public bool CollectAfterStep()

@@ -48,8 +48,10 @@ public sealed class NativeHeap
     /// in. By default glibc maps each block over its mmap threshold (at most 32 MB: the `seed` step's [32768, 512]
     /// activations) anew and unmaps it when freed, and returns a heap's free top whenever it exceeds 64 MB — which
     /// it does at the end of every step: 70–120 thousand page faults and 100–270 ms of kernel time per `seed` step at
-    /// batch 512 on one thread (1.5–2 s), against under 3,000 and 1–7 ms with this. <see cref="TrimIfGrown"/> and
-    /// <see cref="TrimNow"/> are then what gives memory back. Once per process; for the whole process.
+    /// batch 512 on one thread (a 1.5–2 s step), against under 3,000 and 1–7 ms with this. <see cref="TrimIfGrown"/> and
+    /// <see cref="TrimNow"/> are then what gives memory back. Once per process; for the whole process. Fully so only
+    /// in the main thread's arena: other threads' arenas (the <see cref="Modeling.DataParallel"/> shards') still map
+    /// blocks larger than their 64 MB heaps and delete a heap once it is empty.
     /// </summary>
     public static void KeepFreedMemory()
     {
@@ -88,9 +90,9 @@ public sealed class NativeHeap
 
     /// <summary>
     /// A young-generation collection and the finalizers it queues, at most once per <see cref="MinCollectInterval"/>.
-    /// TorchSharp objects that nothing disposes (the Scalars it makes of numeric arguments, several hundred per step of
-    /// AdamW and clipping; handles libtorch returns inside its own calls) free their small native blocks only in their
-    /// finalizers, and a step allocates so little managed memory that the GC does not run for dozens of steps.
+    /// TorchSharp objects that nothing disposes (~4,000 Scalars, made from numeric arguments, waited in the finalizer
+    /// queue after six `seed` steps) free their small native blocks only in their finalizers, and a step allocates so
+    /// little managed memory that the GC did not run once in 14 steps.
     /// Meanwhile glibc carves new small blocks out of the holes freed tensors leave in its heap, so the next step's
     /// tensors of the same sizes no longer fit there and the heap grows, each step faulting in fresh pages: `seed` at
     /// batch 512 on one thread, fp32, resident memory 1.6 → 2.0 GB over 14 steps (1.7 → 3.4 GB with the fused

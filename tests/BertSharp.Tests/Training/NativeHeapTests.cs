@@ -36,6 +36,10 @@ public class NativeHeapTests
 
     sealed class Finalizable(StrongBox<int> finalized)
     {
-        ~Finalizable() => Interlocked.Increment(ref finalized.Value);
+        ~Finalizable()
+        {
+            Thread.Sleep(100);   // a slow finalizer: done only if CollectAfterStep waited for it
+            Interlocked.Increment(ref finalized.Value);
+        }
     }
 }

@@ -100,8 +100,10 @@ public static class DataParallel
         }
     }
 
-    /// <summary>Dedicated threads, each set to one libtorch thread once (libtorch's thread count is per thread with
-    /// OpenMP, but set_num_threads also records the count that threads starting later take: restored after).</summary>
+    /// <summary>Shard 0 on the calling thread, the others on dedicated threads, each set to one libtorch thread
+    /// (libtorch's thread count is per thread with OpenMP, but set_num_threads also records the count that threads
+    /// starting later take: restored after). The calling thread's shard allocates from glibc's main heap, which
+    /// <see cref="NativeHeap.KeepFreedMemory"/> keeps; other threads' heaps are unmapped when empty and faulted in again.</summary>
     private static class Workers
     {
         private static readonly object Gate = new();
@@ -111,10 +113,15 @@ public static class DataParallel
         {
             lock (Gate)   // one sharded step at a time in the process
             {
-                while (Pool.Count < jobs) Pool.Add(new Worker());
-                for (int k = 0; k < jobs; k++) { int shard = k; Pool[k].Start(() => job(shard)); }
+                while (Pool.Count < jobs - 1) Pool.Add(new Worker());
+                for (int k = 1; k < jobs; k++) { int shard = k; Pool[k - 1].Start(() => job(shard)); }
                 ExceptionDispatchInfo? error = null;
-                for (int k = 0; k < jobs; k++) { var e = Pool[k].Wait(); error ??= e; }   // every one waited for, failed or not
+                int threads = get_num_threads();
+                set_num_threads(1);
+                try { job(0); }
+                catch (Exception e) { error = ExceptionDispatchInfo.Capture(e); }
+                finally { set_num_threads(threads); }
+                for (int k = 1; k < jobs; k++) { var e = Pool[k - 1].Wait(); error ??= e; }   // every one waited for, failed or not
                 error?.Throw();
             }
         }

@@ -50,7 +50,7 @@ public sealed class NativeHeap
     /// it does at the end of every step: 70–120 thousand page faults and 100–270 ms of kernel time per `seed` step at
     /// batch 512 on one thread (a 1.5–2 s step), against under 3,000 and 1–7 ms with this. <see cref="TrimIfGrown"/> and
     /// <see cref="TrimNow"/> are then what gives memory back. Once per process; for the whole process. Fully so only
-    /// in the main thread's arena: other threads' arenas (the <see cref="Modeling.DataParallel"/> shards') still map
+    /// in the main thread's arena: other threads' arenas (the workers of <see cref="Modeling.DataParallel"/>'s shards after the first) still map
     /// blocks larger than their 64 MB heaps and delete a heap once it is empty.
     /// </summary>
     public static void KeepFreedMemory()

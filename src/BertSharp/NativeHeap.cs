@@ -34,6 +34,9 @@ public sealed class NativeHeap
     long baseline = ResidentBytes();
     int stepsSinceTrim;
 
+    /// <summary>The heap policy of one training run; from now on glibc keeps freed memory (<see cref="KeepFreedMemory"/>).</summary>
+    public NativeHeap() => KeepFreedMemory();
+
     [DllImport("libc", EntryPoint = "malloc_trim")]
     static extern int MallocTrim(nuint pad);
 
@@ -49,11 +52,12 @@ public sealed class NativeHeap
     /// activations) anew and unmaps it when freed, and returns a heap's free top whenever it exceeds 64 MB — which
     /// it does at the end of every step: 70–120 thousand page faults and 100–270 ms of kernel time per `seed` step at
     /// batch 512 on one thread (a 1.5–2 s step), against under 3,000 and 1–7 ms with this. <see cref="TrimIfGrown"/> and
-    /// <see cref="TrimNow"/> are then what gives memory back. Once per process; for the whole process. Fully so only
+    /// <see cref="TrimNow"/> are then what gives memory back. Done by the first training heap (the constructor), for
+    /// the whole process. Fully so only
     /// in the main thread's arena: other threads' arenas (the workers of <see cref="Modeling.DataParallel"/>'s shards after the first) still map
     /// blocks larger than their 64 MB heaps and delete a heap once it is empty.
     /// </summary>
-    public static void KeepFreedMemory()
+    static void KeepFreedMemory()
     {
         if (!available || Interlocked.Exchange(ref kept, 1) == 1) return;
         MallOpt(M_MMAP_MAX, 0);

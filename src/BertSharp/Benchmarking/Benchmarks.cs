@@ -97,8 +97,7 @@ public static class Benchmarks
             using var labels = randint(5, config.VocabSize, new long[] { pos.Length }, device: device);
             using var nsp = randint(0, 2, new long[] { batch }, device: device);
             var parameters = model.parameters().ToList();
-            NativeHeap.KeepFreedMemory();   // as the trainer
-            var heap = new NativeHeap();
+            var heap = new NativeHeap();   // the trainer's heap policy
             void Step()
             {
                 using (NewDisposeScope())

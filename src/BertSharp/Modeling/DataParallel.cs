@@ -103,7 +103,7 @@ public static class DataParallel
     /// <summary>Shard 0 on the calling thread, the others on dedicated threads, each set to one libtorch thread
     /// (libtorch's thread count is per thread with OpenMP, but set_num_threads also records the count that threads
     /// starting later take: restored after). The calling thread's shard allocates from glibc's main heap, which
-    /// <see cref="NativeHeap.KeepFreedMemory"/> keeps; other threads' heaps are unmapped when empty and faulted in again.</summary>
+    /// a training <see cref="NativeHeap"/> keeps; other threads' heaps are unmapped when empty and faulted in again.</summary>
     private static class Workers
     {
         private static readonly object Gate = new();

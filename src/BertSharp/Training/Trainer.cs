@@ -80,8 +80,7 @@ public sealed class Trainer
         // training needs (docs/PERFORMANCE.md, "Memory").
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         NativeHeap.Trim();
-        NativeHeap.KeepFreedMemory();
-        var heap = new NativeHeap();   // returns freed native memory when it piles up (see NativeHeap)
+        var heap = new NativeHeap();   // keeps freed native memory for the next step, returns it when it piles up (see NativeHeap)
         long sequencesSinceLog = 0;
         var logClock = Stopwatch.StartNew();
         var sums = new Dictionary<string, double>();

@@ -3,16 +3,17 @@
 // Same synthetic batch as `bert bench train` (full-length sequences, N MLM predictions per sequence), timed by
 // phase with a stopwatch (CPU ops run synchronously, so a phase's wall time is its cost):
 //   encoder forward (embeddings + layers + pooler), heads + loss forward, encoder backward, heads backward,
-//   gradient clipping, AdamW step, zero_grad;
+//   gradient norm, AdamW step (clipping folded in), clearing the gradients;
 // then the step's large pieces alone, at the same shapes, so each can be compared with the matmul peak.
 //
 // dotnet run -c Release --project bench/StepProfile -- [--preset seed] [--batch-size 512] [--max-seq-length 64]
 //     [--predictions 10] [--vocab-size 20256] [--precision fp32|bf16] [--threads 1] [--steps 5] [--chunk-rows 128]
-//     [--only softmax-ablation|layernorm-ablation|kernel-threads-ablation|data-parallel-ablation|attention-ablation|residual-ablation]
+//     [--only softmax-ablation|layernorm-ablation|kernel-threads-ablation|data-parallel-ablation|attention-ablation|residual-ablation|optimizer-ablation]
 using System.Diagnostics;
 using System.Globalization;
 using BertSharp;
 using BertSharp.Modeling;
+using BertSharp.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -53,12 +54,22 @@ void Lap(string name)
     sw.Restart();
 }
 
+// The trainer's optimizer path (gradients dropped before the step, FusedAdamW with the clipping folded in), or the
+// libtorch one it replaced (zero_grad, clip_grad_norm_, TorchSharp's AdamW step): the optimizer-ablation's before.
+bool fusedOptimizer = true;
+void ZeroGrad() { if (fusedOptimizer) FusedAdamW.ClearGradients(parameters); else opt.zero_grad(); }
+void Update()
+{
+    if (fusedOptimizer) FusedAdamW.Step(opt, FusedAdamW.ClipScale(FusedAdamW.GradientNorm(parameters), 1.0));
+    else { torch.nn.utils.clip_grad_norm_(parameters, 1.0); opt.step(); }
+}
+
 // The full step as the trainer runs it (fused MLM loss), or with the textbook loss over materialised logits.
 double FullStep(bool fused = true)
 {
     using var scope = NewDisposeScope();
     var t = Stopwatch.StartNew();
-    opt.zero_grad();
+    ZeroGrad();
     Tensor loss;
     if (fused) loss = model.PretrainingLoss(ids, types, mask, positions, labels, nsp).Total;
     else
@@ -67,8 +78,7 @@ double FullStep(bool fused = true)
         loss = BertForPreTraining.Loss(o.MlmLogits, labels, o.NspLogits, nsp).Total;
     }
     loss.backward();
-    torch.nn.utils.clip_grad_norm_(parameters, 1.0);
-    opt.step();
+    Update();
     return t.Elapsed.TotalMilliseconds;
 }
 
@@ -78,8 +88,8 @@ void PhasedStep()
 {
     using var scope = NewDisposeScope();
     sw.Restart();
-    opt.zero_grad();
-    Lap("zero_grad");
+    ZeroGrad();
+    Lap("clear the gradients");
     var enc = model.Bert.Forward(ids, types, mask);
     Lap("encoder forward (embeddings, layers, pooler)");
     var last = enc.LastHiddenState.detach().requires_grad_();
@@ -94,10 +104,10 @@ void PhasedStep()
     Lap("heads + losses backward");
     torch.autograd.backward(new[] { enc.LastHiddenState, enc.PoolerOutput! }, new[] { last.grad!, pooled.grad! });
     Lap("encoder backward");
-    torch.nn.utils.clip_grad_norm_(parameters, 1.0);
-    Lap("clip_grad_norm");
-    opt.step();
-    Lap("AdamW step");
+    double norm = FusedAdamW.GradientNorm(parameters);
+    Lap("gradient norm (for the clipping)");
+    FusedAdamW.Step(opt, FusedAdamW.ClipScale(norm, 1.0));
+    Lap("AdamW step (fused, clipping folded in)");
     enc.Dispose();
 }
 
@@ -107,6 +117,7 @@ if (Opt("--only", "") == "softmax-ablation") { SoftmaxAblation(); return 0; }
 if (Opt("--only", "") == "layernorm-ablation") { LayerNormAblation(); return 0; }
 if (Opt("--only", "") == "kernel-threads-ablation") { KernelThreadsAblation(); return 0; }
 if (Opt("--only", "") == "data-parallel-ablation") { DataParallelAblation(); return 0; }
+if (Opt("--only", "") == "optimizer-ablation") { OptimizerAblation(); return 0; }
 if (Opt("--only", "") == "attention-ablation") { AttentionAblation(); return 0; }
 if (Opt("--only", "") == "residual-ablation") { ResidualAblation(); return 0; }
 for (int i = 0; i < 2; i++) { FullStep(); FullStep(fused: false); PhasedStep(); }
@@ -207,7 +218,7 @@ double StepMs(int batch, bool allPositions, bool fusedLoss)
     using var nsp2 = nsp.narrow(0, 0, batch);
     return Time(() =>
     {
-        opt.zero_grad();
+        ZeroGrad();
         Tensor loss;
         if (fusedLoss) loss = model.PretrainingLoss(ids2, types2, mask2, pos2, lab2, nsp2).Total;
         else if (!allPositions)
@@ -223,7 +234,7 @@ double StepMs(int batch, bool allPositions, bool fusedLoss)
             loss = BertForPreTraining.Loss(picked, lab2, o.NspLogits, nsp2).Total;
         }
         loss.backward();
-        opt.step();
+        Update();
     }, 3);
 }
 int small = Math.Min(B, 64);
@@ -369,6 +380,25 @@ void DataParallelAblation()
     double o = Median(rows.Select(r => r.Off)), d = Median(rows.Select(r => r.On));
     Console.WriteLine($"  each op over {get_num_threads()} threads -> {get_num_threads()} shards of the batch, one thread each, medians of 10: whole step {o:F1} -> {d:F1} ms ({o / d:F2}x), {B * 1000 / o:F0} -> {B * 1000 / d:F0} seq/s; shards won {rows.Count(r => r.On < r.Off)} of {rows.Count}");
     Console.WriteLine($"    rounds (ops -> shards): {Rounds(rows)}");
+}
+
+// The whole step with zero_grad, clip_grad_norm_ and TorchSharp's AdamW step, then with the gradients dropped and
+// FusedAdamW (clipping folded in), alternating; medians of rounds 3-12; and the optimizer's part alone (gradient
+// norm, clipping and update, on the gradients of one step).
+void OptimizerAblation()
+{
+    var rows = Alternate(on => { fusedOptimizer = on; return StepMs(B, false, true); });
+    double o = Median(rows.Select(r => r.Off)), f = Median(rows.Select(r => r.On));
+    Console.WriteLine($"  zero_grad + clip_grad_norm_ + AdamW.step -> dropped gradients + FusedAdamW, medians of 10: whole step {o:F1} -> {f:F1} ms ({o / f:F2}x), {B * 1000 / o:F0} -> {B * 1000 / f:F0} seq/s; fused won {rows.Count(r => r.On < r.Off)} of {rows.Count}");
+    Console.WriteLine($"    rounds (libtorch -> fused): {Rounds(rows)}");
+    var pieces = Alternate(on =>
+    {
+        fusedOptimizer = on;
+        var t = Stopwatch.StartNew();
+        Update();
+        return t.Elapsed.TotalMilliseconds;
+    });
+    Console.WriteLine($"  the update alone (norm, clipping, AdamW; {parameters.Sum(p => p.numel()):N0} parameters), medians of 10: {Median(pieces.Select(r => r.Off)):F1} -> {Median(pieces.Select(r => r.On)):F1} ms");
 }
 
 // The training attention's softmax, dropout and cast as libtorch ops or in one pass (AttentionSoftmaxDropout): the

@@ -102,11 +102,10 @@ public static class Benchmarks
             {
                 using (NewDisposeScope())
                 {
-                    opt.zero_grad();
+                    FusedAdamW.ClearGradients(parameters);
                     var (loss, _, _) = model.PretrainingLoss(ids, types, mask, positions, labels, nsp);   // the trainer's step
                     loss.backward();
-                    torch.nn.utils.clip_grad_norm_(parameters, 1.0);
-                    opt.step();
+                    FusedAdamW.Step(opt, FusedAdamW.ClipScale(FusedAdamW.GradientNorm(parameters), 1.0));
                 }
                 heap.AfterStep();
             }

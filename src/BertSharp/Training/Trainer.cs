@@ -99,8 +99,7 @@ public sealed class Trainer
                 OnMessage?.Invoke($"interrupted at step {step}; state saved to {run.LastCheckpoint} (continue with --resume)");
                 return lastEval ?? new Dictionary<string, double>();
             }
-            if (microInStep == 0)
-                using (NewDisposeScope()) optimizer.zero_grad(); // it leaves one grad handle per parameter to the GC otherwise
+            if (microInStep == 0) FusedAdamW.ClearGradients(parameters);
             if (!batches.TryTake(out var batch)) throw new InvalidOperationException("the batch source ended");
             using (var scope = NewDisposeScope())
             using (batch)
@@ -121,10 +120,10 @@ public sealed class Trainer
 
             double lr = schedule.At(step);
             foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
-            double gradNorm = torch.nn.utils.clip_grad_norm_(parameters, o.MaxGradNorm);
+            double gradNorm = FusedAdamW.GradientNorm(parameters);
             if (!double.IsFinite(gradNorm))
                 throw NotFinite(step + 1, "the gradient norm", gradNorm, "stopping before the update");
-            optimizer.step();
+            FusedAdamW.Step(optimizer, FusedAdamW.ClipScale(gradNorm, o.MaxGradNorm));   // clipped to MaxGradNorm in the update
             step++;
 
             if (step % o.LogEvery == 0 || step == TotalSteps)

@@ -17,20 +17,37 @@ public static class BenchCommand
     {
         var json = new Option<bool>("--json") { Description = "Write the results as JSON to stdout", Recursive = true };
         var preset = new Option<string>("--model-preset") { Description = "Model size (see bert pretrain --help)", DefaultValueFactory = _ => "seed" };
-        var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 512 };
-        var seqLen = new Option<int>("--max-seq-length") { DefaultValueFactory = _ => 64 };
+        var batch = new Option<int?>("--batch-size") { Description = "Sequences per step (default: 512 for seed, 8 for the other presets)" };
+        var seqLen = new Option<int?>("--max-seq-length") { Description = "Tokens per sequence (default: 64 for seed, 128 for the other presets)" };
         var steps = new Option<long>("--steps") { Description = "Timed steps (after 2 warm-up steps)", DefaultValueFactory = _ => 10 };
-        var vocabSize = new Option<int>("--vocab-size") { Description = "Vocabulary size (20,256 as in the seed project)", DefaultValueFactory = _ => 20256 };
-        var predictions = new Option<int>("--mlm-predictions") { Description = "Masked positions per sequence", DefaultValueFactory = _ => 10 };
+        var vocabSize = new Option<int?>("--vocab-size") { Description = "Vocabulary size (default: 20,256 for seed, as in the seed project; 30,522, BERT's uncased, for the other presets)" };
+        var predictions = new Option<int?>("--mlm-predictions") { Description = "Masked positions per sequence (default: 10 for seed, 20 for the other presets)" };
+        // The options given, else the preset's shape (BenchShape).
+        (BertConfig Config, BenchShape Shape) Resolve(ParseResult r)
+        {
+            string name = r.GetValue(preset)!;
+            var d = BenchShape.For(name);
+            var shape = new BenchShape(r.GetValue(batch) ?? d.BatchSize, r.GetValue(seqLen) ?? d.SeqLength,
+                r.GetValue(vocabSize) ?? d.VocabSize, r.GetValue(predictions) ?? d.MlmPredictions);
+            return (BertConfig.FromPreset(name, shape.VocabSize), shape);
+        }
         var dataDir = new Option<string?>("--data-dir") { Description = "Dataset folder holding wikitext-2 (for the input-pipeline rows)" };
 
         var train = new Command("train", "Time pre-training steps on synthetic batches") { preset, batch, seqLen, steps, vocabSize, predictions };
-        train.SetAction(r => Print(ctx, r.GetValue(json), new[] { Benchmarks.TrainStep(BertConfig.FromPreset(r.GetValue(preset)!, r.GetValue(vocabSize)),
-            r.GetValue(batch), r.GetValue(seqLen), r.GetValue(predictions), TorchRuntime.ComputeDtype, r.GetValue(steps)) }, withPeak: true, precision: r.GetValue(Cli.Precision)!));
+        train.SetAction(r =>
+        {
+            var (config, shape) = Resolve(r);
+            return Print(ctx, r.GetValue(json), new[] { Benchmarks.TrainStep(config, shape.BatchSize, shape.SeqLength, shape.MlmPredictions,
+                TorchRuntime.ComputeDtype, r.GetValue(steps)) }, withPeak: true, precision: r.GetValue(Cli.Precision)!);
+        });
 
         var infer = new Command("infer", "Time sequence-classification inference on synthetic batches") { preset, batch, seqLen, steps, vocabSize };
-        infer.SetAction(r => Print(ctx, r.GetValue(json), new[] { Benchmarks.Inference(BertConfig.FromPreset(r.GetValue(preset)!, r.GetValue(vocabSize)),
-            r.GetValue(batch), r.GetValue(seqLen), TorchRuntime.ComputeDtype, r.GetValue(steps)) }, withPeak: true, precision: r.GetValue(Cli.Precision)!));
+        infer.SetAction(r =>
+        {
+            var (config, shape) = Resolve(r);
+            return Print(ctx, r.GetValue(json), new[] { Benchmarks.Inference(config, shape.BatchSize, shape.SeqLength, TorchRuntime.ComputeDtype,
+                r.GetValue(steps)) }, withPeak: true, precision: r.GetValue(Cli.Precision)!);
+        });
 
         var cmd = new Command("bench", "Measure this machine: matmul peak, training and inference throughput with MFU, the input pipeline; no subcommand runs the whole table")
             { json, dataDir, train, infer };
@@ -44,14 +61,15 @@ public static class BenchCommand
         void Add(BenchResult r) { results.Add(r); ctx.Err.WriteLine($"  {r.Name} [{r.Precision}]: {Summary(r)}"); }
         var fp32 = Benchmarks.MatmulPeak(ScalarType.Float32); Add(fp32);
         var bf16 = Benchmarks.MatmulPeak(ScalarType.BFloat16); Add(bf16);
-        var seed = BertConfig.FromPreset("seed", 20256);
-        var baseConfig = BertConfig.FromPreset("base", 30522);
+        var (seedShape, baseShape) = (BenchShape.For("seed"), BenchShape.For("base"));
+        var seed = BertConfig.FromPreset("seed", seedShape.VocabSize);
+        var baseConfig = BertConfig.FromPreset("base", baseShape.VocabSize);
         foreach (var (p, peak) in new[] { (ScalarType.Float32, fp32), (ScalarType.BFloat16, bf16) })
         {
-            Add(WithMfu(Benchmarks.TrainStep(seed, 512, 64, 10, p, 5), fp32, peak));
-            Add(WithMfu(Benchmarks.TrainStep(baseConfig, 8, 128, 20, p, 5), fp32, peak));
-            Add(WithMfu(Benchmarks.Inference(baseConfig, 8, 128, p, 5), fp32, peak));
-            Add(WithMfu(Benchmarks.Inference(baseConfig, 1, 128, p, 10), fp32, peak));
+            Add(WithMfu(Benchmarks.TrainStep(seed, seedShape.BatchSize, seedShape.SeqLength, seedShape.MlmPredictions, p, 5), fp32, peak));
+            Add(WithMfu(Benchmarks.TrainStep(baseConfig, baseShape.BatchSize, baseShape.SeqLength, baseShape.MlmPredictions, p, 5), fp32, peak));
+            Add(WithMfu(Benchmarks.Inference(baseConfig, baseShape.BatchSize, baseShape.SeqLength, p, 5), fp32, peak));
+            Add(WithMfu(Benchmarks.Inference(baseConfig, 1, baseShape.SeqLength, p, 10), fp32, peak));
         }
         double diff = Benchmarks.Bf16LogitsMaxDiff(baseConfig, 8, 128);
         ctx.Err.WriteLine($"  base inference logits, bf16 vs fp32: max |diff| = {diff:G3}");

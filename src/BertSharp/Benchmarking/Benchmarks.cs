@@ -15,6 +15,14 @@ public sealed record BenchResult(string Name, string Precision, double Seconds, 
     double TokensPerSecond, double LatencyMs, double FlopsPerIteration, double AchievedGflops, double? Mfu, long PeakRssBytes,
     string Detail);
 
+/// <summary>The shapes a benchmark of a model preset runs at unless told otherwise: the `seed` project's pre-training
+/// batch for `seed`; for the other presets BERT's uncased vocabulary and a batch that fits in memory at `base` size
+/// (512 × 64 sequences through BERT-base would take tens of GB).</summary>
+public sealed record BenchShape(int BatchSize, int SeqLength, int VocabSize, int MlmPredictions)
+{
+    public static BenchShape For(string preset) => preset == "seed" ? new(512, 64, 20256, 10) : new(8, 128, 30522, 20);
+}
+
 public static class Benchmarks
 {
     /// <summary>Peak RSS since the last reset (VmHWM); Linux resets it when "5" is written to clear_refs.</summary>

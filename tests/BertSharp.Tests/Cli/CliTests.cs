@@ -151,3 +151,29 @@ public class CliTests
         Assert.Contains("   at ", err);
     }
 }
+
+/// <summary>`bert bench` runs models and sets the compute dtype for their duration: apart from tests that set it.</summary>
+[Collection(SerialCollection.Name)]
+public class BenchCommandTests
+{
+    static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = BertSharp.Cli.Cli.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    [Fact]
+    public void BenchTrainTakesItsShapeFromThePresetUnlessGiven()
+    {
+        Assert.Equal(new BertSharp.Benchmarking.BenchShape(512, 64, 20256, 10), BertSharp.Benchmarking.BenchShape.For("seed"));
+        // mini: BERT's vocabulary, 128 tokens and 20 predictions from the non-seed defaults; the batch size as given.
+        var (code, stdout, err) = Run("bench", "train", "--model-preset", "mini", "--batch-size", "2", "--steps", "1", "--json");
+        Assert.True(code == 0, err);
+        var train = JsonDocument.Parse(stdout).RootElement.EnumerateArray().Single(r => r.GetProperty("name").GetString()!.StartsWith("train"));
+        Assert.Equal("train L4/H256/A4 batch 2x128", train.GetProperty("name").GetString());
+        Assert.StartsWith("20 MLM predictions/sequence, vocab 30522", train.GetProperty("detail").GetString());
+        Assert.True(train.GetProperty("sequences_per_second").GetDouble() > 0);
+    }
+}

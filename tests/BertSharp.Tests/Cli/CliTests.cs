@@ -1,18 +1,11 @@
 using System.Text.Json;
 using BertSharp.Cli;
+using static BertSharp.Tests.Cli.CliRunner;
 
 namespace BertSharp.Tests.Cli;
 
 public class CliTests
 {
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = BertSharp.Cli.Cli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     static readonly JsonElement Ref = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestPaths.TinyBert, "reference_outputs.json"))).RootElement;
 
     [Fact]
@@ -156,14 +149,6 @@ public class CliTests
 [Collection(SerialCollection.Name)]
 public class BenchCommandTests
 {
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = BertSharp.Cli.Cli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     [Fact]
     public void BenchTrainTakesItsShapeFromThePresetUnlessGiven()
     {

@@ -1,17 +1,11 @@
 using System.Text.Json;
 using BertSharp.Tests.Pretraining;
+using static BertSharp.Tests.Cli.CliRunner;
 
 namespace BertSharp.Tests.Cli;
 
 public class PretrainCommandTests
 {
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        return (BertSharp.Cli.Cli.Run(args, o, e), o.ToString(), e.ToString());
-    }
-
     [Fact]
     public void PretrainWritesTheRunFolderAndTheModelWorksWithTheOtherCommands()
     {

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using BertSharp.Checkpoints;
 using BertSharp.Data;
+using static BertSharp.Tests.Cli.CliRunner;
 
 namespace BertSharp.Tests.Reliability;
 
@@ -13,14 +14,6 @@ namespace BertSharp.Tests.Reliability;
 /// </summary>
 public class TextInputTests
 {
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = BertSharp.Cli.Cli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     static string Write(byte[] bytes)
     {
         var path = Path.Combine(TestPaths.TempDir("text"), "in.jsonl");

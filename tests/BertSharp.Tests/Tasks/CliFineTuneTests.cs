@@ -2,20 +2,13 @@ using System.Text.Json;
 using BertSharp.Inference;
 using BertSharp.Tasks.Classification;
 using BertSharp.Tasks.Tagging;
+using static BertSharp.Tests.Cli.CliRunner;
 
 namespace BertSharp.Tests.Tasks;
 
 /// <summary>train → evaluate → predict through the `bert` command, a few steps on the tiny fixture model, for each task.</summary>
 public class CliFineTuneTests
 {
-    internal static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = BertSharp.Cli.Cli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     static readonly string[] Words = "the of and to in is it you that he was for on are with as his they be at one have this from or had by not word but what".Split(' ');
 
     static string Sentence(Random r, int n) => string.Join(' ', Enumerable.Range(0, n).Select(_ => Words[r.Next(Words.Length)]));

@@ -67,7 +67,7 @@ public class RealDataFineTuneTests
         var run = Path.Combine(TestPaths.TempDir($"real-{task}"), "run");
         var all = new List<string> { "finetune", task, "--model", TestPaths.TinyBert, "--output", run, "--max-steps", "4", "--batch-size", "8", "--max-train-examples", "64", "--max-eval-examples", "64", "--json" };
         all.AddRange(args);
-        var (code, stdout, err) = CliFineTuneTests.Run(all.ToArray());
+        var (code, stdout, err) = BertSharp.Tests.Cli.CliRunner.Run(all.ToArray());
         Assert.True(code == 0, err);
         return JsonDocument.Parse(stdout).RootElement;
     }

@@ -71,9 +71,9 @@ public static class BenchCommand
             Add(WithMfu(Benchmarks.Inference(baseConfig, baseShape.BatchSize, baseShape.SeqLength, p, 5), fp32, peak));
             Add(WithMfu(Benchmarks.Inference(baseConfig, 1, baseShape.SeqLength, p, 10), fp32, peak));
         }
-        double diff = Benchmarks.Bf16LogitsMaxDiff(baseConfig, 8, 128);
+        double diff = Benchmarks.Bf16LogitsMaxDiff(baseConfig, baseShape.BatchSize, baseShape.SeqLength);
         ctx.Err.WriteLine($"  base inference logits, bf16 vs fp32: max |diff| = {diff:G3}");
-        results.Add(new BenchResult("base logits bf16 vs fp32 max |diff|", "bf16", 0, 1, 0, 0, 0, 0, diff, null, 0, "classification logits, batch 8x128"));
+        results.Add(new BenchResult("base logits bf16 vs fp32 max |diff|", "bf16", 0, 1, 0, 0, 0, 0, diff, null, 0, $"classification logits, batch {baseShape.BatchSize}x{baseShape.SeqLength}"));
 
         var valid = WikiText2.TryLocate(dataDir, "valid");
         if (valid == null) ctx.Err.WriteLine("  (input pipeline rows skipped: WikiText-2 not found; give --data-dir or set BERTSHARP_DATA_DIR)");

@@ -57,7 +57,7 @@ public class CliFineTuneTests
     static void AssertSameMetrics(JsonElement expected, JsonElement actual)
     {
         foreach (var p in expected.EnumerateObject())
-            Assert.Equal(p.Value.GetDouble(), actual.GetProperty(p.Name).GetDouble(), 5);
+            Assert.Equal(p.Value.GetDouble(), actual.GetProperty(p.Name).GetDouble(), 1e-5);
     }
 
     /// <summary>finetune → results.json, predictions; evaluate on dev gives the dev metrics again; predict writes a line per input.</summary>
@@ -101,7 +101,7 @@ public class CliFineTuneTests
             ["--model", TestPaths.TinyBert, "--train", F("train.tsv"), "--dev", F("dev.tsv"), "--test", F("test.tsv")], [],
             "the word is\tit was\n{\"text\": \"one\", \"pair\": \"two\"}\n");
         Assert.Contains(first.GetProperty("label").GetString(), new[] { "maybe", "no", "yes" });
-        Assert.Equal(1.0, first.GetProperty("probabilities").EnumerateObject().Sum(p => p.Value.GetDouble()), 4);
+        Assert.Equal(1.0, first.GetProperty("probabilities").EnumerateObject().Sum(p => p.Value.GetDouble()), 1e-4);
 
         // labels in config.json, a per-class report with a confusion matrix, the new head reported
         var config = Json(File.ReadAllText(Path.Combine(dir, "run", "config.json")));
@@ -115,7 +115,7 @@ public class CliFineTuneTests
         var many = model.Predict([("the word is", "it was"), ("one", "two")]);
         Assert.Equal(2, many.Count);
         Assert.Equal(first.GetProperty("label").GetString(), many[0].Label);
-        Assert.Equal(first.GetProperty("probability").GetDouble(), many[0].Probability, 5);
+        Assert.Equal(first.GetProperty("probability").GetDouble(), many[0].Probability, 1e-5);
         Assert.Throws<BertSharpException>(() => FineTunedModel.Load<TaggingModel>(Path.Combine(dir, "run")));
     }
 

@@ -57,8 +57,8 @@ public static class Benchmarks
     public static BenchResult MatmulPeak(ScalarType dtype, int n = 2048)
     {
         ResetPeakRss();
-        using var a = randn(n, n).to(dtype);
-        using var b = randn(n, n).to(dtype);
+        using var a = randn(n, n, device: TorchRuntime.Device).to(dtype);
+        using var b = randn(n, n, device: TorchRuntime.Device).to(dtype);
         double s = double.MaxValue;
         long iters = 0;
         for (int round = 0; round < 5; round++)
@@ -69,7 +69,21 @@ public static class Benchmarks
         }
         double flops = 2.0 * n * n * n;
         double gflops = flops * iters / s / 1e9;
-        return new BenchResult($"matmul {n}x{n}", Name(dtype), s, iters, 0, 0, s / iters * 1000, flops, gflops, null, PeakRss(), $"{torch.get_num_threads()} threads; BertSharp's CPU kernels on {KernelThreads.Threads}");
+        return new BenchResult($"matmul {n}x{n}", Name(dtype), s, iters, 0, 0, s / iters * 1000, flops, gflops, null, PeakRss(), 
+            $"{CpuModel()}, {torch.get_num_threads()} thread(s); BertSharp's CPU kernels on {KernelThreads.Threads}"
+            + (dtype == ScalarType.Float32 ? $"; {MklCpuDispatch.Status}" : ""));
+    }
+
+    /// <summary>The processor's name from /proc/cpuinfo, so that a table says which machine it measured.</summary>
+    static string CpuModel()
+    {
+        try
+        {
+            var line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name"));
+            if (line != null) return line[(line.IndexOf(':') + 1)..].Trim();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        return System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString();
     }
 
     static string Name(ScalarType t) => t == ScalarType.BFloat16 ? "bf16" : "fp32";

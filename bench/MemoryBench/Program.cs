@@ -52,13 +52,14 @@ static long StatusKb(string field)
 }
 
 // Where resident memory is, at rest: anonymous vs file-backed pages (/proc/self/status), glibc's heap (mallinfo2:
-// bytes in use and free in its arenas, bytes in its own mmaps) and the .NET GC's committed bytes.
+// bytes in use and free in its arenas, bytes in its own mmaps), the .NET GC's committed bytes and MKL's buffers (part
+// of glibc's bytes in use).
 static string Breakdown()
 {
     var m = MallInfo2();
     var gc = GC.GetGCMemoryInfo();
     return string.Create(CultureInfo.InvariantCulture,
-        $"anon {StatusKb("RssAnon") / 1024.0:F0} file {StatusKb("RssFile") / 1024.0:F0} MiB; glibc in use {m.uordblks / 1048576.0:F0} free {m.fordblks / 1048576.0:F0} mmapped {m.hblkhd / 1048576.0:F0} MiB ({m.hblks} maps); GC committed {gc.TotalCommittedBytes / 1048576.0:F0} MiB");
+        $"anon {StatusKb("RssAnon") / 1024.0:F0} file {StatusKb("RssFile") / 1024.0:F0} MiB; glibc in use {m.uordblks / 1048576.0:F0} free {m.fordblks / 1048576.0:F0} mmapped {m.hblkhd / 1048576.0:F0} MiB ({m.hblks} maps); GC committed {gc.TotalCommittedBytes / 1048576.0:F0} MiB; MKL buffers {Mkl.BufferBytes() / 1048576.0:F1} MiB");
 }
 
 var samples = new List<(long Step, double RssMiB, double HwmMiB, double ManagedMiB, double Seconds, long LiveTensors, double RestMiB)>();

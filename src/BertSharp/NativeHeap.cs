@@ -123,9 +123,11 @@ public sealed class NativeHeap
         TrimNow();
     }
 
-    /// <summary>Trims and takes the resulting resident size as the new baseline.</summary>
+    /// <summary>Trims (MKL's unused buffers too: <see cref="Mkl.FreeBuffers"/>) and takes the resulting resident size
+    /// as the new baseline.</summary>
     public void TrimNow()
     {
+        if (available) Mkl.FreeBuffers();
         Trim();
         baseline = ResidentBytes();
         sinceTrim.Restart();

@@ -9,11 +9,11 @@ public static class TorchRuntime
     public static Device Device { get; private set; } = CPU;
 
     /// <summary>Every model's forward reads <see cref="ComputeDtype"/> before its first product, so this runs first:
-    /// MKL chooses its code path at the first product and keeps it (<see cref="MklCpuDispatch"/>).</summary>
+    /// MKL chooses its code path at the first product and keeps it (<see cref="Mkl.UseFeatureDispatch"/>).</summary>
     static TorchRuntime()
     {
         torch.InitializeDeviceType(DeviceType.CPU);
-        MklCpuDispatch.Apply();
+        Mkl.UseFeatureDispatch();
     }
 
     /// <summary>The dtype activations are computed in: Float32, or BFloat16 for --precision bf16 (weights,

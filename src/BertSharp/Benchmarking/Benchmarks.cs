@@ -71,7 +71,7 @@ public static class Benchmarks
         double gflops = flops * iters / s / 1e9;
         return new BenchResult($"matmul {n}x{n}", Name(dtype), s, iters, 0, 0, s / iters * 1000, flops, gflops, null, PeakRss(), 
             $"{CpuModel()}, {torch.get_num_threads()} thread(s); BertSharp's CPU kernels on {KernelThreads.Threads}"
-            + (dtype == ScalarType.Float32 ? $"; {MklCpuDispatch.Status}" : ""));
+            + (dtype == ScalarType.Float32 ? $"; {Mkl.DispatchStatus}" : ""));
     }
 
     /// <summary>The processor's name from /proc/cpuinfo, so that a table says which machine it measured.</summary>

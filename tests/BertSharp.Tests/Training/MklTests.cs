@@ -5,8 +5,9 @@ using static TorchSharp.torch;
 
 namespace BertSharp.Tests.Training;
 
-/// <summary>MKL takes the code path the processor's features allow, whoever made it (<see cref="MklCpuDispatch"/>).</summary>
-public class MklCpuDispatchTests
+/// <summary>MKL takes the code path the processor's features allow, whoever made it (<see cref="Mkl.UseFeatureDispatch"/>).</summary>
+[Collection(SerialCollection.Name)]   // seeds the global generator; counts MKL's buffers with no other test's products running
+public class MklTests
 {
     /// <summary>From /proc/cpuinfo, not CPUID as the code reads it: a second witness.</summary>
     static string? Vendor() => File.Exists("/proc/cpuinfo")
@@ -52,7 +53,7 @@ public class MklCpuDispatchTests
             .First(p => p.EndsWith("/libtorch_cpu.so")), out var torchCpu));
         Assert.True(NativeLibrary.TryGetExport(torchCpu, "mkl_serv_intel_cpu_true", out var isIntel));
         Assert.Equal(1, ((delegate* unmanaged<int>)isIntel)());
-        Assert.StartsWith(Vendor() == "GenuineIntel" ? "MKL as shipped" : "MKL's fast path", MklCpuDispatch.Status);
+        Assert.StartsWith(Vendor() == "GenuineIntel" ? "MKL as shipped" : "MKL's fast path", Mkl.DispatchStatus);
 
         // Products of the shapes and layouts training uses (a transposed operand, a thin inner dimension, a batch)
         // against float64.
@@ -64,5 +65,17 @@ public class MklCpuDispatchTests
             double err = (f.to(ScalarType.Float64) - d).abs().max().item<double>();
             Assert.True(err < 1e-4 * d.abs().max().item<double>(), $"max |fp32 - fp64| {err}");
         }
+    }
+
+    [Fact]
+    public void FreeBuffersGivesBackWhatMklKeepsBetweenProducts()
+    {
+        if (!Applies) return;
+        using var a = randn(1024, 1024); using var b = randn(1024, 1024);
+        using (a.matmul(b)) { }
+        long held = Mkl.BufferBytes();
+        Assert.True(held > 0, "MKL keeps no buffers after a product");
+        Mkl.FreeBuffers();
+        Assert.True(Mkl.BufferBytes() < held, $"still {Mkl.BufferBytes()} of {held} bytes");
     }
 }

@@ -127,7 +127,7 @@ public sealed class NativeHeap
     /// as the new baseline.</summary>
     public void TrimNow()
     {
-        if (available) Mkl.FreeBuffers();
+        Mkl.FreeBuffers();
         Trim();
         baseline = ResidentBytes();
         sinceTrim.Restart();

@@ -69,7 +69,7 @@ public static class Benchmarks
         }
         double flops = 2.0 * n * n * n;
         double gflops = flops * iters / s / 1e9;
-        return new BenchResult($"matmul {n}x{n}", Name(dtype), s, iters, 0, 0, s / iters * 1000, flops, gflops, null, PeakRss(), 
+        return new BenchResult($"matmul {n}x{n}", Name(dtype), s, iters, 0, 0, s / iters * 1000, flops, gflops, null, PeakRss(),
             $"{CpuModel()}, {torch.get_num_threads()} thread(s); BertSharp's CPU kernels on {KernelThreads.Threads}"
             + (dtype == ScalarType.Float32 ? $"; {Mkl.DispatchStatus}" : ""));
     }

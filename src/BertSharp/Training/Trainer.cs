@@ -74,13 +74,8 @@ public sealed class Trainer
         var parameters = model.parameters().Where(p => p.requires_grad).ToList();
         IReadOnlyDictionary<string, double>? lastEval = null;
         var clock = Stopwatch.StartNew();
-        // Loading and preparing the data leaves the managed heap with tens of MB committed but free (44 MiB of 113 in a
-        // pre-training run at batch 16), which the GC gives back whenever it chooses, in a long run hours later. Once
-        // now, compacted and decommitted, and glibc's freed pages returned: resident memory while training is then what
-        // training needs (docs/PERFORMANCE.md, "Memory").
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-        NativeHeap.Trim();
         var heap = new NativeHeap();   // keeps freed native memory for the next step, returns it when it piles up (see NativeHeap)
+        heap.ReleaseAll();   // what loading and preparing the data left free
         long sequencesSinceLog = 0;
         var logClock = Stopwatch.StartNew();
         var sums = new Dictionary<string, double>();
@@ -159,7 +154,7 @@ public sealed class Trainer
                 SaveCheckpoint(optimizer, state);
                 OnMessage?.Invoke($"step {step}: " + string.Join(", ", lastEval.Select(kv => $"{kv.Key} {kv.Value:G4}")));
                 model.train();
-                heap.TrimNow();   // evaluation and saving leave the largest holes
+                heap.ReleaseAll();   // evaluation and saving leave the largest holes
             }
             heap.AfterStep();
         }

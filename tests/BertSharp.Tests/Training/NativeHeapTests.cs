@@ -3,8 +3,30 @@ using System.Runtime.InteropServices;
 
 namespace BertSharp.Tests.Training;
 
+[Collection(SerialCollection.Name)]   // counts the managed heap's committed bytes: no other test allocating meanwhile
 public class NativeHeapTests
 {
+    [Fact]
+    public void ReleaseAllDecommitsWhatTheManagedHeapHoldsFree()
+    {
+        var heap = new NativeHeap();
+        FillAndDrop(64 << 20);
+        GC.Collect();   // an ordinary full collection: the dead arrays are gone, their memory stays committed
+        long before = GC.GetGCMemoryInfo().TotalCommittedBytes;
+        heap.ReleaseAll();
+        long after = GC.GetGCMemoryInfo().TotalCommittedBytes;
+        Assert.True(before - after > 32 << 20, $"committed {before >> 20} -> {after >> 20} MiB");
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    static void FillAndDrop(int bytes)
+    {
+        var keep = new List<byte[]>();
+        for (int n = 0; n < bytes; n += 8000) keep.Add(new byte[8000]);   // small objects, in the ordinary heap
+        GC.Collect();   // survive into gen 2, as data loading's objects do
+        GC.KeepAlive(keep);
+    }
+
     [Fact]
     public void MallocTrimBindsOnGlibc()
     {

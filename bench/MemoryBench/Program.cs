@@ -14,10 +14,12 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using BertSharp;
+using BertSharp.Runtime;
 using BertSharp.Pretraining;
 using BertSharp.Reporting;
 using BertSharp.Training;
 
+ProcessTuning.Apply();   // as the `bert` command does, before anything touches libtorch
 var a = new Dictionary<string, string>();
 for (int i = 0; i + 1 < args.Length; i += 2) a[args[i]] = args[i + 1];
 if (args.Contains("--help")) { Console.WriteLine("see the comment at the top of bench/MemoryBench/Program.cs"); return 0; }

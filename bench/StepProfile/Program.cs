@@ -12,11 +12,13 @@
 using System.Diagnostics;
 using System.Globalization;
 using BertSharp;
+using BertSharp.Runtime;
 using BertSharp.Modeling;
 using BertSharp.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
+ProcessTuning.Apply();   // as the `bert` command does, before anything touches libtorch
 var a = new Dictionary<string, string>();
 for (int i = 0; i + 1 < args.Length; i += 2) a[args[i]] = args[i + 1];
 string Opt(string k, string d) => a.TryGetValue(k, out var v) ? v : d;

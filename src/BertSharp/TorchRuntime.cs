@@ -8,14 +8,6 @@ public static class TorchRuntime
 {
     public static Device Device { get; private set; } = CPU;
 
-    /// <summary>Every model's forward reads <see cref="ComputeDtype"/> before its first product, so this runs first:
-    /// MKL chooses its code path at the first product and keeps it (<see cref="Mkl.UseFeatureDispatch"/>).</summary>
-    static TorchRuntime()
-    {
-        torch.InitializeDeviceType(DeviceType.CPU);
-        Mkl.UseFeatureDispatch();
-    }
-
     /// <summary>The dtype activations are computed in: Float32, or BFloat16 for --precision bf16 (weights,
     /// optimizer state, LayerNorm, softmax and losses stay float32).</summary>
     public static ScalarType ComputeDtype { get; set; } = ScalarType.Float32;

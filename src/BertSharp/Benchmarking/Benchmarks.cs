@@ -2,6 +2,7 @@ using System.Diagnostics;
 using BertSharp.Data;
 using BertSharp.Modeling;
 using BertSharp.Pretraining;
+using BertSharp.Runtime;
 using BertSharp.Tokenization;
 using BertSharp.Training;
 using TorchSharp;
@@ -71,7 +72,8 @@ public static class Benchmarks
         double gflops = flops * iters / s / 1e9;
         return new BenchResult($"matmul {n}x{n}", Name(dtype), s, iters, 0, 0, s / iters * 1000, flops, gflops, null, PeakRss(),
             $"{CpuModel()}, {torch.get_num_threads()} thread(s); BertSharp's CPU kernels on {KernelThreads.Threads}"
-            + (dtype == ScalarType.Float32 ? $"; {Mkl.DispatchStatus}" : ""));
+            + (dtype == ScalarType.Float32 ? $"; {Mkl.DispatchStatus}" : "")
+            + $"; {ProcessTuning.Applied?.OpenMp ?? "no process tuning"}");
     }
 
     /// <summary>The processor's name from /proc/cpuinfo, so that a table says which machine it measured.</summary>
@@ -119,7 +121,7 @@ public static class Benchmarks
             using var labels = randint(5, config.VocabSize, new long[] { pos.Length }, device: device);
             using var nsp = randint(0, 2, new long[] { batch }, device: device);
             var parameters = model.parameters().ToList();
-            var heap = new NativeHeap();   // the trainer's heap policy
+            var heap = NativeHeap.ForTraining();   // the trainer's heap policy, in a tuned process
             void Step()
             {
                 using (NewDisposeScope())
@@ -129,7 +131,7 @@ public static class Benchmarks
                     loss.backward();
                     FusedAdamW.Step(opt, FusedAdamW.ClipScale(FusedAdamW.GradientNorm(parameters), 1.0));
                 }
-                heap.AfterStep();
+                heap?.AfterStep();
             }
             long iters = steps;
             double s = Time(Step, 2, ref iters, 0);

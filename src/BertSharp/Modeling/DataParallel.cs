@@ -1,3 +1,4 @@
+using BertSharp.Runtime;
 using System.Runtime.ExceptionServices;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,3 +1,4 @@
+using BertSharp.Runtime;
 using static TorchSharp.torch;
 
 namespace BertSharp.Modeling;

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using BertSharp.Checkpoints;
 using BertSharp.Reporting;
+using BertSharp.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -74,8 +75,8 @@ public sealed class Trainer
         var parameters = model.parameters().Where(p => p.requires_grad).ToList();
         IReadOnlyDictionary<string, double>? lastEval = null;
         var clock = Stopwatch.StartNew();
-        var heap = new NativeHeap();   // keeps freed native memory for the next step, returns it when it piles up (see NativeHeap)
-        heap.ReleaseAll();   // what loading and preparing the data left free
+        var heap = NativeHeap.ForTraining();   // only in a process tuned for it (ProcessTuning)
+        heap?.ReleaseAll();   // what loading and preparing the data left free
         long sequencesSinceLog = 0;
         var logClock = Stopwatch.StartNew();
         var sums = new Dictionary<string, double>();
@@ -154,9 +155,9 @@ public sealed class Trainer
                 SaveCheckpoint(optimizer, state);
                 OnMessage?.Invoke($"step {step}: " + string.Join(", ", lastEval.Select(kv => $"{kv.Key} {kv.Value:G4}")));
                 model.train();
-                heap.ReleaseAll();   // evaluation and saving leave the largest holes
+                heap?.ReleaseAll();   // evaluation and saving leave the largest holes
             }
-            heap.AfterStep();
+            heap?.AfterStep();
         }
         return lastEval ?? new Dictionary<string, double>();
     }

@@ -1,3 +1,4 @@
+using BertSharp.Runtime;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json;

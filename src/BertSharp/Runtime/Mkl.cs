@@ -2,41 +2,44 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
 using System.Text;
 
-namespace BertSharp;
+namespace BertSharp.Runtime;
 
 /// <summary>
 /// MKL, the library libtorch runs fp32 matrix products with on x86 (linked into libtorch_cpu): which code path it takes,
 /// and the buffers it keeps. Everything here is a no-op where libtorch carries no MKL.
 /// </summary>
-public static class Mkl
+internal static class Mkl
 {
     /// <summary>What <see cref="UseFeatureDispatch"/> did, in words (<c>bert bench</c> prints it beside the matmul peak).</summary>
-    public static string DispatchStatus { get; private set; } = "not applied";
+    public static string DispatchStatus { get; private set; } = "MKL as shipped (no process tuning)";
 
-    static int dispatched;
+    static readonly object Gate = new();
+    static bool dispatched;
 
     /// <summary>
-    /// Lets MKL pick its kernels by what the processor can do rather than by who made it. MKL asks
-    /// <c>mkl_serv_intel_cpu_true()</c> before choosing a code path, and on any processor that is not Intel's takes a
-    /// generic one: on this AMD EPYC (Zen 5, AVX-512) a 2048² fp32 product ran at ~105 GFLOP/s per core, against ~250
-    /// once the function answers 1, and the `seed` training step went from 307 to 626 sequences/s (docs/PERFORMANCE.md).
-    /// That is the workaround PyTorch's maintainers give for AMD (a preloaded library defining the function to return 1);
-    /// here the function's first instructions are overwritten in memory with "return 1", so no preload and no extra
-    /// file are needed. MKL then checks the processor's features itself (AVX-512, AVX2, …) as it does on Intel's.
-    /// oneDNN, which runs the bf16 products, already chooses by features and is untouched.
-    /// Once per process, before the first product (MKL keeps its first choice: <see cref="TorchRuntime"/>'s static
-    /// constructor calls this); only on Linux x64, only when the processor is not Intel's;
-    /// BERTSHARP_MKL_DISPATCH=default leaves MKL as it is. Never throws: the status says what happened.
+    /// Lets MKL pick its kernels by what the processor can do rather than by who made it: MKL asks
+    /// <c>mkl_serv_intel_cpu_true()</c> before choosing a code path and takes a generic one on any processor that is
+    /// not Intel's (half the fp32 speed on an AMD EPYC with AVX-512: docs/PERFORMANCE.md, "Process tuning"). As PyTorch's
+    /// maintainers' preloaded workaround does, the function is made to answer 1, here by overwriting its first
+    /// instructions in memory; MKL then checks the processor's features itself. oneDNN (the bf16 products) is untouched.
+    /// Once per process, before the first product (MKL keeps its first choice); only on Linux x64 and a processor that
+    /// is not Intel's; BERTSHARP_MKL_DISPATCH=default leaves MKL as it is. Never throws: the status says what happened.
+    /// Called by <see cref="ProcessTuning.Apply"/> only.
     /// </summary>
-    internal static void UseFeatureDispatch()
+    internal static string UseFeatureDispatch()
     {
-        if (Interlocked.Exchange(ref dispatched, 1) == 1) return;
-        try { DispatchStatus = Patch(); }
-        catch (Exception e) { DispatchStatus = $"MKL as shipped ({e.GetType().Name}: {e.Message})"; }   // never worth failing a run for
+        lock (Gate)
+        {
+            if (dispatched) return DispatchStatus;
+            dispatched = true;
+            try { DispatchStatus = Patch(); }
+            catch (Exception e) { DispatchStatus = $"MKL as shipped ({e.GetType().Name}: {e.Message})"; }   // never worth failing a run for
+            return DispatchStatus;
+        }
     }
 
-    /// <summary>Gives back the buffers MKL keeps between products (<c>mkl_free_buffers</c>). An evaluation's larger
-    /// batches left ~9 MiB of them held for the rest of a run (`seed`, batch 16: 4.4 → 13.3 MiB).</summary>
+    /// <summary>Gives back the buffers MKL keeps between products (<c>mkl_free_buffers</c>): an evaluation's larger
+    /// batches would leave theirs held for the rest of a run.</summary>
     public static unsafe void FreeBuffers()
     {
         if (Export("mkl_serv_free_buffers") is nint f) ((delegate* unmanaged<void>)f)();

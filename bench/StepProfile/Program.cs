@@ -14,8 +14,10 @@ using System.Globalization;
 using BertSharp;
 using BertSharp.Runtime;
 using BertSharp.Modeling;
+using BertSharp.Pretraining;
 using BertSharp.Training;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 ProcessTuning.Apply();   // as the `bert` command does, before anything touches libtorch
@@ -25,17 +27,28 @@ string Opt(string k, string d) => a.TryGetValue(k, out var v) ? v : d;
 int threads = int.Parse(Opt("--threads", "1"));
 torch.set_num_threads(threads);
 var precision = Opt("--precision", "fp32") == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32;
-TorchRuntime.ComputeDtype = precision;
+var kernelOptions = new FusedKernelOptions { MlmLossChunkRows = a.TryGetValue("--chunk-rows", out var rows) ? int.Parse(rows) : null };
 int B = int.Parse(Opt("--batch-size", "512")), T = int.Parse(Opt("--max-seq-length", "64"));
 int P = int.Parse(Opt("--predictions", "10")), steps = int.Parse(Opt("--steps", "5"));
 var config = BertConfig.FromPreset(Opt("--preset", "seed"), int.Parse(Opt("--vocab-size", "20256")));
 int H = config.HiddenSize, V = config.VocabSize;
 
-using var model = new BertForPreTraining(config);
+using var model = new BertForPreTraining(config, new ComputeOptions { Dtype = precision, Kernels = BertKernels.FusedWith(kernelOptions) });
 model.InitWeights();
 model.train();
 var parameters = model.parameters().ToList();
 using var opt = torch.optim.AdamW(parameters, lr: 1e-4);
+// Each ablation's "without" runs on a twin of the model, the same weights with some kernels turned off, and its own optimizer.
+var twins = new Dictionary<BertForPreTraining, (List<Parameter> Parameters, AdamW Opt)>();
+BertForPreTraining Twin(Func<FusedKernelOptions, FusedKernelOptions> change)
+{
+    var twin = new BertForPreTraining(config, new ComputeOptions { Dtype = precision, Kernels = BertKernels.FusedWith(change(kernelOptions)) });
+    twin.load_state_dict(model.state_dict());
+    twin.train();
+    var ps = twin.parameters().ToList();
+    twins[twin] = (ps, torch.optim.AdamW(ps, lr: 1e-4));
+    return twin;
+}
 using var ids = randint(5, V, new long[] { B, T });
 using var types = zeros(B, T, dtype: ScalarType.Int64);
 using var mask = ones(B, T, dtype: ScalarType.Int64);
@@ -59,11 +72,16 @@ void Lap(string name)
 // The trainer's optimizer path (gradients dropped before the step, FusedAdamW with the clipping folded in), or the
 // libtorch one it replaced (zero_grad, clip_grad_norm_, TorchSharp's AdamW step): the optimizer-ablation's before.
 bool fusedOptimizer = true;
-void ZeroGrad() { if (fusedOptimizer) FusedAdamW.ClearGradients(parameters); else opt.zero_grad(); }
-void Update()
+void ZeroGrad(BertForPreTraining? m = null)
 {
-    if (fusedOptimizer) FusedAdamW.Step(opt, FusedAdamW.ClipScale(FusedAdamW.GradientNorm(parameters), 1.0));
-    else { torch.nn.utils.clip_grad_norm_(parameters, 1.0); opt.step(); }
+    var (ps, o) = m is null || m == model ? (parameters, opt) : twins[m];
+    if (fusedOptimizer) FusedAdamW.ClearGradients(ps); else o.zero_grad();
+}
+void Update(BertForPreTraining? m = null)
+{
+    var (ps, o) = m is null || m == model ? (parameters, opt) : twins[m];
+    if (fusedOptimizer) FusedAdamW.Step(o, FusedAdamW.ClipScale(FusedAdamW.GradientNorm(ps), 1.0));
+    else { torch.nn.utils.clip_grad_norm_(ps, 1.0); o.step(); }
 }
 
 // The full step as the trainer runs it (fused MLM loss), or with the textbook loss over materialised logits.
@@ -73,7 +91,7 @@ double FullStep(bool fused = true)
     var t = Stopwatch.StartNew();
     ZeroGrad();
     Tensor loss;
-    if (fused) loss = model.PretrainingLoss(ids, types, mask, positions, labels, nsp).Total;
+    if (fused) loss = ShardedPretrainingLoss.Compute(model, ids, types, mask, positions, labels, nsp).Total;
     else
     {
         using var o = model.Forward(ids, types, mask, positions);
@@ -114,7 +132,6 @@ void PhasedStep()
 }
 
 Console.WriteLine($"{Opt("--preset", "seed")} L{config.NumHiddenLayers}/H{H}/A{config.NumAttentionHeads} vocab {V}, batch {B}x{T}, {P} predictions/seq, {(precision == ScalarType.BFloat16 ? "bf16" : "fp32")}, {threads} thread(s)");
-if (a.ContainsKey("--chunk-rows")) FusedLinearCrossEntropy.ChunkRows = int.Parse(a["--chunk-rows"]);
 if (Opt("--only", "") == "softmax-ablation") { SoftmaxAblation(); return 0; }
 if (Opt("--only", "") == "layernorm-ablation") { LayerNormAblation(); return 0; }
 if (Opt("--only", "") == "kernel-threads-ablation") { KernelThreadsAblation(); return 0; }
@@ -210,8 +227,9 @@ foreach (bool train in new[] { true, false })
 // Before/after of the step's optimizations, each against the version without it, same shapes.
 Console.WriteLine("ablations (each: without -> with)");
 model.train();
-double StepMs(int batch, bool allPositions, bool fusedLoss)
+double StepMs(int batch, bool allPositions, bool fusedLoss, BertForPreTraining? on = null, bool shard = true)
 {
+    var m = on ?? model;
     using var ids2 = ids.narrow(0, 0, batch);
     using var types2 = types.narrow(0, 0, batch);
     using var mask2 = mask.narrow(0, 0, batch);
@@ -220,23 +238,23 @@ double StepMs(int batch, bool allPositions, bool fusedLoss)
     using var nsp2 = nsp.narrow(0, 0, batch);
     return Time(() =>
     {
-        ZeroGrad();
+        ZeroGrad(m);
         Tensor loss;
-        if (fusedLoss) loss = model.PretrainingLoss(ids2, types2, mask2, pos2, lab2, nsp2).Total;
+        if (fusedLoss) loss = ShardedPretrainingLoss.Compute(m, ids2, types2, mask2, pos2, lab2, nsp2, shard).Total;
         else if (!allPositions)
         {
-            using var o = model.Forward(ids2, types2, mask2, pos2);
+            using var o = m.Forward(ids2, types2, mask2, pos2);
             loss = BertForPreTraining.Loss(o.MlmLogits, lab2, o.NspLogits, nsp2).Total;
         }
         else
         {
             // The logits at every position [b, T, V], then the masked rows picked from them.
-            using var o = model.Forward(ids2, types2, mask2);
+            using var o = m.Forward(ids2, types2, mask2);
             var picked = o.MlmLogits.reshape(-1, V).index_select(0, pos2);
             loss = BertForPreTraining.Loss(picked, lab2, o.NspLogits, nsp2).Total;
         }
         loss.backward();
-        Update();
+        Update(m);
     }, 3);
 }
 int small = Math.Min(B, 64);
@@ -244,21 +262,20 @@ double all = StepMs(small, true, false), masked = StepMs(small, false, false);
 Console.WriteLine($"  MLM logits at every position -> only at the masked ones (batch {small}x{T}): {all:F1} -> {masked:F1} ms/step ({all / masked:F2}x)");
 double textbook = StepMs(B, false, false), fusedMs = StepMs(B, false, true);
 Console.WriteLine($"  textbook MLM loss -> fused chunked loss (batch {B}x{T}): {textbook:F1} -> {fusedMs:F1} ms/step ({textbook / fusedMs:F2}x)");
+using var libtorchDropout = Twin(k => k with { Dropout = false });
 double Encoder(bool explicitAttention) => Time(() =>
 {
-    var e = model.Bert.Forward(ids, types, mask, outputAttentions: explicitAttention);
+    var e = libtorchDropout.Bert.Forward(ids, types, mask, outputAttentions: explicitAttention);
     (e.LastHiddenState.sum() + e.PoolerOutput!.sum()).backward();
 }, 3);
 double EncoderInference(bool explicitAttention)
 {
     using var _ = no_grad();
-    return Time(() => model.Bert.Forward(ids, types, mask, outputAttentions: explicitAttention), 3);
+    return Time(() => libtorchDropout.Bert.Forward(ids, types, mask, outputAttentions: explicitAttention), 3);
 }
 for (int round = 0; round < 2; round++)   // twice, interleaved: the machine is noisy
 {
-    FastDropout.Enabled = false;
-    double libtorchMs = StepMs(B, false, true);
-    FastDropout.Enabled = true;
+    double libtorchMs = StepMs(B, false, true, libtorchDropout);
     double fastMs = StepMs(B, false, true);
     Console.WriteLine($"  libtorch dropout -> FastDropout (batch {B}x{T}, whole step): {libtorchMs:F1} -> {fastMs:F1} ms/step ({libtorchMs / fastMs:F2}x)");
 }
@@ -283,12 +300,10 @@ for (int round = 0; round < 2; round++)
 }
 for (int round = 0; round < 2; round++)
 {
-    model.train();
-    FastDropout.Enabled = false;   // with FastDropout, training always takes the explicit path on a CPU
+    libtorchDropout.train();   // with FastDropout, training always takes the explicit path on a CPU
     double explicitMs = Encoder(true), sdpaMs = Encoder(false);
-    FastDropout.Enabled = true;
     Console.WriteLine($"  explicit softmax attention -> scaled_dot_product_attention, encoder fwd+bwd, training (libtorch dropout 0.1): {explicitMs:F1} -> {sdpaMs:F1} ms ({explicitMs / sdpaMs:F2}x)");
-    model.eval();
+    libtorchDropout.eval();
     explicitMs = EncoderInference(true); sdpaMs = EncoderInference(false);
     Console.WriteLine($"  explicit softmax attention -> scaled_dot_product_attention, encoder forward, inference: {explicitMs:F1} -> {sdpaMs:F1} ms ({explicitMs / sdpaMs:F2}x)");
 }
@@ -310,13 +325,12 @@ void SoftmaxAblation()
     using var lossH = randn(B * P, H, dtype: precision).requires_grad_();
     using var lossW = randn(V, H).mul_(0.05).requires_grad_();
     using var lossB = zeros(V).requires_grad_();
-    double LossMs() => Time(() => FusedLinearCrossEntropy.Loss(lossH, lossW, lossB, labels).backward(), 3);
+    double LossMs(bool vectorised) => Time(() => FusedLinearCrossEntropy.Loss(lossH, lossW, lossB, labels, kernelOptions.MlmLossChunkRows, vectorisedSoftmax: vectorised).backward(), 3);
+    using var byOps = Twin(k => k with { VectorisedSoftmax = false });
     for (int round = 0; round < 2; round++)
     {
-        FusedLinearCrossEntropy.VectorisedSoftmax = false;
-        double opsLoss = LossMs(), opsStep = StepMs(B, false, true);
-        FusedLinearCrossEntropy.VectorisedSoftmax = true;
-        double kernelLoss = LossMs(), kernelStep = StepMs(B, false, true);
+        double opsLoss = LossMs(false), opsStep = StepMs(B, false, true, byOps);
+        double kernelLoss = LossMs(true), kernelStep = StepMs(B, false, true);
         Console.WriteLine($"  fused loss softmax by libtorch ops -> ColumnSoftmax: loss fwd+bwd [{B * P}x{V}] {opsLoss:F1} -> {kernelLoss:F1} ms ({opsLoss / kernelLoss:F2}x), whole step {opsStep:F1} -> {kernelStep:F1} ms ({opsStep / kernelStep:F2}x)");
     }
 }
@@ -328,22 +342,21 @@ void LayerNormAblation()
 {
     if (precision != ScalarType.BFloat16) return;
     double Cpu() => Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds;
-    (double Wall, double Cpu) Encoder()
+    using var castModel = Twin(k => k with { Bf16LayerNorm = false });
+    (double Wall, double Cpu) Encoder(BertForPreTraining m)
     {
         using var scope = NewDisposeScope();
         double c0 = Cpu();
         var t = Stopwatch.StartNew();
-        var e = model.Bert.Forward(ids, types, mask);
+        var e = m.Bert.Forward(ids, types, mask);
         (e.LastHiddenState.sum() + e.PoolerOutput!.sum()).backward();
         return (t.Elapsed.TotalMilliseconds, Cpu() - c0);
     }
     var cast = new List<(double Wall, double Cpu)>(); var fused = new List<(double Wall, double Cpu)>();
     for (int round = 0; round < 12; round++)
     {
-        Bf16LayerNorm.Enabled = false;
-        var c = Encoder();
-        Bf16LayerNorm.Enabled = true;
-        var f = Encoder();
+        var c = Encoder(castModel);
+        var f = Encoder(model);
         if (round >= 2) { cast.Add(c); fused.Add(f); }   // two rounds of warm-up
     }
     double cw = Median(cast.Select(x => x.Wall)), fw = Median(fused.Select(x => x.Wall));
@@ -358,13 +371,13 @@ void KernelThreadsAblation()
     using var lossH = randn(B * P, H, dtype: precision).requires_grad_();
     using var lossW = randn(V, H).mul_(0.05).requires_grad_();
     using var lossB = zeros(V).requires_grad_();
-    double LossMs() => Time(() => FusedLinearCrossEntropy.Loss(lossH, lossW, lossB, labels).backward(), 1);
+    double LossMs() => Time(() => FusedLinearCrossEntropy.Loss(lossH, lossW, lossB, labels, kernelOptions.MlmLossChunkRows).backward(), 1);
     var rows = new List<(double Step1, double Step2, double Loss1, double Loss2)>();
     for (int round = 0; round < 12; round++)
     {
-        KernelThreads.Enabled = false;
+        KernelThreads.ForcedParts = 1;   // this thread's kernels unsplit (inside a shard they run on one thread anyway)
         double s1 = StepMs(B, false, true), l1 = LossMs();
-        KernelThreads.Enabled = true;
+        KernelThreads.ForcedParts = null;
         double s2 = StepMs(B, false, true), l2 = LossMs();
         if (round >= 2) rows.Add((s1, s2, l1, l2));
     }
@@ -378,7 +391,7 @@ void KernelThreadsAblation()
 // (DataParallel), alternating; medians of rounds 3-12.
 void DataParallelAblation()
 {
-    var rows = Alternate(on => { DataParallel.Enabled = on; return StepMs(B, false, true); });
+    var rows = Alternate(on => StepMs(B, false, true, shard: on));
     double o = Median(rows.Select(r => r.Off)), d = Median(rows.Select(r => r.On));
     Console.WriteLine($"  each op over {get_num_threads()} threads -> {get_num_threads()} shards of the batch, one thread each, medians of 10: whole step {o:F1} -> {d:F1} ms ({o / d:F2}x), {B * 1000 / o:F0} -> {B * 1000 / d:F0} seq/s; shards won {rows.Count(r => r.On < r.Off)} of {rows.Count}");
     Console.WriteLine($"    rounds (ops -> shards): {Rounds(rows)}");
@@ -407,8 +420,10 @@ void OptimizerAblation()
 // whole step, alternating; medians of rounds 3-12.
 void AttentionAblation()
 {
-    AttentionSoftmaxDropout.ForFloat32 = true;   // off by default in fp32: measured here
-    var rows = Alternate(on => { AttentionSoftmaxDropout.Enabled = on; return StepMs(B, false, true); });
+    // In fp32 too (off there by default): measured here.
+    using var fused = Twin(k => k with { AttentionSoftmaxDropoutFloat32 = true });
+    using var ops = Twin(k => k with { AttentionSoftmaxDropout = false });
+    var rows = Alternate(on => StepMs(B, false, true, on ? fused : ops));
     // The piece alone, per layer: [B, N, L, L] scores to the dropped-out probabilities in the values' dtype and back.
     using var scores = randn(new long[] { B, config.NumAttentionHeads, T, T }, dtype: precision).requires_grad_();
     using var upstream = randn(new long[] { B, config.NumAttentionHeads, T, T }, dtype: precision);
@@ -432,7 +447,9 @@ void AttentionAblation()
 // piece alone at one block's shape, then the whole step, alternating; medians of rounds 3-12.
 void ResidualAblation()
 {
-    DropoutAddLayerNorm.ForFloat32 = true;   // off by default in fp32: measured here
+    // In fp32 too (off there by default): measured here.
+    using var fusedModel = Twin(k => k with { DropoutAddLayerNormFloat32 = true });
+    using var opsModel = Twin(k => k with { DropoutAddLayerNorm = false });
     var norm = nn.LayerNorm(H, eps: config.LayerNormEps);
     using var h = randn(new long[] { B * T, H }, dtype: precision).requires_grad_();
     using var residual = randn(new long[] { B * T, H }, dtype: precision).requires_grad_();
@@ -454,7 +471,7 @@ void ResidualAblation()
     double po = Median(pieces.Select(r => r.Off)), pf = Median(pieces.Select(r => r.On));
     int blocks = 2 * config.NumHiddenLayers;
     Console.WriteLine($"  the piece alone, fwd+bwd of [{B * T}, {H}] (one block), medians of 10: {po:F1} -> {pf:F1} ms ({po / pf:F2}x), x{blocks} blocks = {(po - pf) * blocks:F1} ms less per step");
-    var rows = Alternate(on => { DropoutAddLayerNorm.Enabled = on; return StepMs(B, false, true); });
+    var rows = Alternate(on => StepMs(B, false, true, on ? fusedModel : opsModel));
     double o = Median(rows.Select(r => r.Off)), f = Median(rows.Select(r => r.On));
     Console.WriteLine($"  dropout + add + LayerNorm as separate ops -> DropoutAddLayerNorm, medians of 10: whole step {o:F1} -> {f:F1} ms ({o / f:F2}x), {B * 1000 / o:F0} -> {B * 1000 / f:F0} seq/s; fused won {rows.Count(r => r.On < r.Off)} of {rows.Count}");
     Console.WriteLine($"    rounds (ops -> fused): {Rounds(rows)}");

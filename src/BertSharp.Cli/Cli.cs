@@ -1,5 +1,6 @@
 using System.CommandLine;
 using BertSharp.Cli.Commands;
+using BertSharp.Modeling;
 
 namespace BertSharp.Cli;
 
@@ -13,6 +14,15 @@ public static class Cli
     public static readonly Option<long?> Seed = new("--seed") { Description = "Random seed for torch, data shuffling and masking", Recursive = true };
     public static readonly Option<string> Precision = new("--precision") { Description = "Compute precision: fp32, or bf16 (bfloat16 activations and matmuls; float32 weights, optimizer state, LayerNorm and losses)", DefaultValueFactory = _ => "fp32", Recursive = true };
     public static readonly Option<bool> Verbose = new("--verbose", "-v") { Description = "Print stack traces and more detail", Recursive = true };
+
+    /// <summary>The dtype and kernels of the models a command builds, from --precision.</summary>
+    public static ComputeOptions Compute(ParseResult r) => Compute(r.GetValue(Precision)!);
+
+    public static ComputeOptions Compute(string precision)
+    {
+        try { return ComputeOptions.ForPrecision(precision); }
+        catch (BertSharpException) { throw new BertSharpException($"--precision {precision}: choose fp32 or bf16"); }
+    }
 
     public static RootCommand Build(TextWriter stdout, TextWriter stderr)
     {
@@ -45,7 +55,7 @@ public static class Cli
             if (parse.Errors.Count == 0 && parse.CommandResult.Command != root)
             {
                 TorchRuntime.Configure(parse.GetValue(Device), parse.GetValue(Threads), parse.GetValue(Seed));
-                TorchRuntime.ComputeDtype = TorchRuntime.ParsePrecision(parse.GetValue(Precision)!);
+                Compute(parse);   // a bad --precision is reported before the command starts
             }
             return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
         }

@@ -8,17 +8,6 @@ public static class TorchRuntime
 {
     public static Device Device { get; private set; } = CPU;
 
-    /// <summary>The dtype activations are computed in: Float32, or BFloat16 for --precision bf16 (weights,
-    /// optimizer state, LayerNorm, softmax and losses stay float32).</summary>
-    public static ScalarType ComputeDtype { get; set; } = ScalarType.Float32;
-
-    public static ScalarType ParsePrecision(string precision) => precision.ToLowerInvariant() switch
-    {
-        "fp32" or "float32" => ScalarType.Float32,
-        "bf16" or "bfloat16" => ScalarType.BFloat16,
-        _ => throw new BertSharpException($"--precision {precision}: choose fp32 or bf16"),
-    };
-
     public static Device ParseDevice(string spec)
     {
         try

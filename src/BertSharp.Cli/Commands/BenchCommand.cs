@@ -38,14 +38,14 @@ public static class BenchCommand
         {
             var (config, shape) = Resolve(r);
             return Print(ctx, r.GetValue(json), new[] { Benchmarks.TrainStep(config, shape.BatchSize, shape.SeqLength, shape.MlmPredictions,
-                TorchRuntime.ComputeDtype, r.GetValue(steps)) }, withPeak: true, precision: r.GetValue(Cli.Precision)!);
+                Cli.Compute(r).Dtype, r.GetValue(steps)) }, withPeak: true, precision: r.GetValue(Cli.Precision)!);
         });
 
         var infer = new Command("infer", "Time sequence-classification inference on synthetic batches") { preset, batch, seqLen, steps, vocabSize };
         infer.SetAction(r =>
         {
             var (config, shape) = Resolve(r);
-            return Print(ctx, r.GetValue(json), new[] { Benchmarks.Inference(config, shape.BatchSize, shape.SeqLength, TorchRuntime.ComputeDtype,
+            return Print(ctx, r.GetValue(json), new[] { Benchmarks.Inference(config, shape.BatchSize, shape.SeqLength, Cli.Compute(r).Dtype,
                 r.GetValue(steps)) }, withPeak: true, precision: r.GetValue(Cli.Precision)!);
         });
 

@@ -40,7 +40,7 @@ public static class EvaluateCommand
         {
             if (BertSharp.Tasks.QuestionAnswering.QuestionAnswerer.IsQaModel(r.GetRequiredValue(dir)))
                 return QaCliHandlers.Evaluate(ctx, r, r.GetRequiredValue(dir), qa);
-            using var model = FineTunedModel.Load(r.GetRequiredValue(dir), r.GetValue(maxSeq));
+            using var model = FineTunedModel.Load(r.GetRequiredValue(dir), r.GetValue(maxSeq), Cli.Compute(r));
             foreach (var m in model.LoadReport?.Messages() ?? []) ctx.Err.WriteLine($"warning: {m}");
             model.BatchSize = r.GetValue(batch);
             if (model is TaggingModel t && r.GetValue(scheme) is { } s) t.StrictScheme = FinetuneCommand.ParseScheme(s);

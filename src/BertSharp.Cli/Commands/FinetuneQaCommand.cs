@@ -49,6 +49,7 @@ public static class FinetuneQaCommand
                 throw new BertSharpException($"{run.Root}: already holds a run; continue it with --resume, or choose another --output");
             var options = new QaFineTuningOptions
             {
+                Compute = Cli.Compute(r),
                 Train = v.Get(train)!, Dev = v.Get(dev), SplitArticles = v.Get(split), Model = v.Get(model),
                 RandomInit = v.Get(init) == "random", ModelPreset = v.Get(preset)!, Vocab = v.Get(vocab), LowerCase = !v.Get(cased),
                 MaxSeqLength = v.Get(s.MaxSeqLength), DocStride = v.Get(s.DocStride), MaxQueryLength = v.Get(s.MaxQueryLength),
@@ -80,7 +81,7 @@ public static class FinetuneQaCommand
             if (bestIsLast && prepared.Task.LastEvaluation is { } last) result = last;
             else
             {
-                using var qa = new QuestionAnswerer(run.Root) { BatchSize = Math.Max(64, options.BatchSize) };
+                using var qa = new QuestionAnswerer(run.Root, compute: options.Compute) { BatchSize = Math.Max(64, options.BatchSize) };
                 result = qa.Evaluate(prepared.Eval);
             }
             QaOutputFiles.Write(run.Root, result.Answers, result.Scores);

@@ -38,7 +38,7 @@ public static class PredictCommand
             string? p = r.GetValue(pair), file = r.GetValue(input);
             if (args.Length > 0 && file != null) throw new BertSharpException("give either TEXT arguments or --input, not both");
             if (p != null && args.Length != 1) throw new BertSharpException("--pair goes with exactly one TEXT");
-            using var model = FineTunedModel.Load(r.GetRequiredValue(dir), r.GetValue(maxSeq));
+            using var model = FineTunedModel.Load(r.GetRequiredValue(dir), r.GetValue(maxSeq), Cli.Compute(r));
             foreach (var m in model.LoadReport?.Messages() ?? []) ctx.Err.WriteLine($"warning: {m}");
             model.BatchSize = r.GetValue(batch);
             var options = new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };

@@ -56,15 +56,17 @@ public static class PretrainCommand
             using var runLock = run.Lock();
             if (!isResume && (Directory.Exists(run.LastCheckpoint) || RunFolder.FindCheckpoint(run.LastCheckpoint) != null))
                 throw new BertSharpException($"{run.Root}: already holds a run; continue it with --resume, or choose another --output");
-            if (r.GetResult(Cli.Precision) is not { Implicit: false } && v.Get<string>("--precision") is string savedPrecision)
-                TorchRuntime.ComputeDtype = TorchRuntime.ParsePrecision(savedPrecision);
+            // A resumed run keeps the precision it was started with unless --precision is given again.
+            var compute = r.GetResult(Cli.Precision) is not { Implicit: false } && v.Get<string>("--precision") is string savedPrecision
+                ? Cli.Compute(savedPrecision) : Cli.Compute(r);
+            runOptions = runOptions with { Compute = compute };
             // The thread count changes the last bits of CPU matmuls: a resumed run keeps the original one.
             int? threads = r.GetValue(Cli.Threads) ?? v.Get<int?>("--threads");
             if (threads is int t && r.GetValue(Cli.Threads) is null) TorchRuntime.Configure(threads: t);
             var args = v.ToDictionary();
             args["--threads"] = threads;
             args["--seed"] = seed;
-            args["--precision"] = TorchRuntime.ComputeDtype == TorchSharp.torch.ScalarType.BFloat16 ? "bf16" : "fp32";
+            args["--precision"] = compute.Precision;
             run.WriteArgs(args);
 
             var prepared = PretrainingRun.Prepare(runOptions, outDir, seed, isResume, m => ctx.Err.WriteLine(m));

@@ -90,7 +90,7 @@ public static class QaCliHandlers
             throw new BertSharpException("--output goes with --input (a single answer is written to stdout)");
         var questions = input is null ? null : ReadJsonl(input);
 
-        using var qa = new QuestionAnswerer(modelDir, o.Settings.Adjust(r));
+        using var qa = new QuestionAnswerer(modelDir, o.Settings.Adjust(r), Cli.Compute(r));
         foreach (var m in qa.LoadReport.Messages()) ctx.Err.WriteLine($"warning: {m}");
         if (questions is null)
         {
@@ -117,7 +117,7 @@ public static class QaCliHandlers
     {
         var data = SquadDataset.Load(r.GetRequiredValue(o.Data));
         if (r.GetValue(o.SplitArticles) is int n) data = data.SplitArticles(n).Tail;
-        using var qa = new QuestionAnswerer(modelDir, o.Settings.Adjust(r));
+        using var qa = new QuestionAnswerer(modelDir, o.Settings.Adjust(r), Cli.Compute(r));
         foreach (var m in qa.LoadReport.Messages()) ctx.Err.WriteLine($"warning: {m}");
         var result = qa.Evaluate(data);
         if (r.GetValue(o.Output) is string dir)

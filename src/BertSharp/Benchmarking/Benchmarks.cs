@@ -102,11 +102,8 @@ public static class Benchmarks
     public static BenchResult TrainStep(BertConfig config, int batch, int seqLen, int predictionsPerSeq, ScalarType precision, long steps)
     {
         ResetPeakRss();
-        var previous = TorchRuntime.ComputeDtype;
-        TorchRuntime.ComputeDtype = precision;
-        try
         {
-            using var model = new BertForPreTraining(config);
+            using var model = new BertForPreTraining(config, new ComputeOptions { Dtype = precision });
             model.InitWeights();
             model.to(TorchRuntime.Device);
             model.train();
@@ -127,7 +124,7 @@ public static class Benchmarks
                 using (NewDisposeScope())
                 {
                     FusedAdamW.ClearGradients(parameters);
-                    var (loss, _, _) = model.PretrainingLoss(ids, types, mask, positions, labels, nsp);   // the trainer's step
+                    var (loss, _, _) = ShardedPretrainingLoss.Compute(model, ids, types, mask, positions, labels, nsp);   // the trainer's step
                     loss.backward();
                     FusedAdamW.Step(opt, FusedAdamW.ClipScale(FusedAdamW.GradientNorm(parameters), 1.0));
                 }
@@ -140,23 +137,19 @@ public static class Benchmarks
             double flops = 3 * fwd;
             double gflops = flops * iters / s / 1e9;
             return new BenchResult($"train {Describe(config)} batch {batch}x{seqLen}", Name(precision), s, iters, batch * iters / s,
-                (double)batch * seqLen * iters / s, s / iters * 1000, flops, gflops, null, PeakRss(), $"{predictionsPerSeq} MLM predictions/sequence, vocab {config.VocabSize}; batch run as {DataParallel.Shards(batch, device)} shard(s)");
+                (double)batch * seqLen * iters / s, s / iters * 1000, flops, gflops, null, PeakRss(), $"{predictionsPerSeq} MLM predictions/sequence, vocab {config.VocabSize}; batch run as {DataParallel.Shards(batch, device, model.Compute.Kernels)} shard(s)");
         }
-        finally { TorchRuntime.ComputeDtype = previous; }
     }
 
     /// <summary>Sequence-classification inference (no gradients) on synthetic full-length batches.</summary>
     public static BenchResult Inference(BertConfig config, int batch, int seqLen, ScalarType precision, long steps, Tensor? compareTo = null)
     {
         ResetPeakRss();
-        var previous = TorchRuntime.ComputeDtype;
-        TorchRuntime.ComputeDtype = precision;
-        try
         {
             var c = config.Clone();
             c.Labels = new() { "a", "b" };
             TorchRuntime.Seed(1);
-            using var model = new BertForSequenceClassification(c);
+            using var model = new BertForSequenceClassification(c, new ComputeOptions { Dtype = precision });
             model.InitWeights();
             model.to(TorchRuntime.Device);
             model.eval();
@@ -169,7 +162,6 @@ public static class Benchmarks
             return new BenchResult($"infer {Describe(config)} batch {batch}x{seqLen}", Name(precision), s, iters, batch * iters / s,
                 (double)batch * seqLen * iters / s, s / iters * 1000, flops, flops * iters / s / 1e9, null, PeakRss(), "sequence classification");
         }
-        finally { TorchRuntime.ComputeDtype = previous; }
     }
 
     /// <summary>Largest |logit difference| between fp32 and bf16 inference of the same weights and inputs.</summary>
@@ -178,21 +170,17 @@ public static class Benchmarks
         var c = config.Clone();
         c.Labels = new() { "a", "b" };
         TorchRuntime.Seed(1);
-        using var model = new BertForSequenceClassification(c);
-        model.InitWeights();
-        model.eval();
+        using var fp32 = new BertForSequenceClassification(c);
+        fp32.InitWeights();
+        fp32.eval();
+        using var bf16 = new BertForSequenceClassification(c, new ComputeOptions { Dtype = ScalarType.BFloat16 });
+        bf16.load_state_dict(fp32.state_dict());
+        bf16.eval();
         using var ids = randint(5, c.VocabSize, new long[] { batch, seqLen });
         using var _ = no_grad();
-        var previous = TorchRuntime.ComputeDtype;
-        try
-        {
-            TorchRuntime.ComputeDtype = ScalarType.Float32;
-            using var a = model.Forward(ids);
-            TorchRuntime.ComputeDtype = ScalarType.BFloat16;
-            using var b = model.Forward(ids).to(ScalarType.Float32);
-            return (a - b).abs().max().item<float>();
-        }
-        finally { TorchRuntime.ComputeDtype = previous; }
+        using var a = fp32.Forward(ids);
+        using var b = bf16.Forward(ids).to(ScalarType.Float32);
+        return (a - b).abs().max().item<float>();
     }
 
     static string Describe(BertConfig c) => $"L{c.NumHiddenLayers}/H{c.HiddenSize}/A{c.NumAttentionHeads}";

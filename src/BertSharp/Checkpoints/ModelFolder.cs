@@ -86,13 +86,13 @@ public static class ModelFolder
     /// first (for example the labels of a new classification head).
     /// </summary>
     public static (BertWithHead Model, LoadReport Report) Load(string dir, string? architecture = null,
-        Action<BertConfig>? configure = null, string? weightsPath = null)
+        Action<BertConfig>? configure = null, string? weightsPath = null, ComputeOptions? compute = null)
     {
         var config = ReadConfig(dir);
         configure?.Invoke(config);
         config.Validate(Path.Combine(dir, ConfigFile));
         architecture ??= config.Architectures.FirstOrDefault() ?? "BertForPreTraining";
-        var model = BertWithHead.Create(architecture, config);
+        var model = BertWithHead.Create(architecture, config, compute);
         model.InitWeights();
         var path = weightsPath ?? WeightsPath(dir);
         var weights = ReadWeights(path);

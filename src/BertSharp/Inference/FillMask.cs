@@ -19,9 +19,9 @@ public sealed class FillMask : IDisposable
     public BertTokenizer Tokenizer { get; }
     public LoadReport LoadReport { get; }
 
-    public FillMask(string modelDir)
+    public FillMask(string modelDir, ComputeOptions? compute = null)
     {
-        var (m, report) = ModelFolder.Load(modelDir, "BertForPreTraining");
+        var (m, report) = ModelFolder.Load(modelDir, "BertForPreTraining", compute: compute);
         model = (BertForPreTraining)m;
         model.to(TorchRuntime.Device);
         LoadReport = report;

@@ -53,13 +53,13 @@ public static class FineTunedModel
 
     /// <summary>Loads the folder as the task model its config names. <paramref name="maxSeqLength"/> defaults to the
     /// tokenizer's model_max_length (the fine-tuning length), at most max_position_embeddings.</summary>
-    public static TaskModel Load(string dir, int? maxSeqLength = null)
+    public static TaskModel Load(string dir, int? maxSeqLength = null, ComputeOptions? compute = null)
     {
         var config = ModelFolder.ReadConfig(dir);
         var kind = KindOf(config, Path.Combine(dir, ModelFolder.ConfigFile));
         var tokenizer = BertTokenizer.FromFolder(dir);
         int maxSeq = maxSeqLength ?? Math.Min(tokenizer.Options.ModelMaxLength ?? 512, config.MaxPositionEmbeddings);
-        var (model, report) = ModelFolder.Load(dir, kind.Architecture);
+        var (model, report) = ModelFolder.Load(dir, kind.Architecture, compute: compute);
         model.to(TorchRuntime.Device);
         model.eval();
         try
@@ -72,9 +72,9 @@ public static class FineTunedModel
     }
 
     /// <summary>Loads the folder and checks it is a <typeparamref name="T"/> (e.g. <see cref="ClassificationModel"/>).</summary>
-    public static T Load<T>(string dir, int? maxSeqLength = null) where T : TaskModel
+    public static T Load<T>(string dir, int? maxSeqLength = null, ComputeOptions? compute = null) where T : TaskModel
     {
-        var m = Load(dir, maxSeqLength);
+        var m = Load(dir, maxSeqLength, compute);
         if (m is T t) return t;
         string task = m.TaskName;
         m.Dispose();

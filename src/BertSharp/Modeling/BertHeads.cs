@@ -8,9 +8,15 @@ namespace BertSharp.Modeling;
 /// <summary>A BERT model with a task head, as HF's BertFor* classes: the encoder is always the "bert" child.</summary>
 public abstract class BertWithHead : Module
 {
-    protected BertWithHead(string name, BertConfig config) : base(name) { Config = config; }
+    protected BertWithHead(string name, BertConfig config, ComputeOptions? compute) : base(name)
+    {
+        Config = config;
+        Compute = compute ?? ComputeOptions.Default;
+    }
 
     public BertConfig Config { get; }
+    /// <summary>The dtype and kernels the model computes with, chosen when it was built.</summary>
+    public ComputeOptions Compute { get; }
     public abstract BertModel Bert { get; }
 
     /// <summary>HF class name written to config.json "architectures".</summary>
@@ -34,12 +40,12 @@ public abstract class BertWithHead : Module
         Bert.Embeddings.WordEmbeddingWeight[Config.PadTokenId].zero_();
     }
 
-    public static BertWithHead Create(string architecture, BertConfig config) => architecture switch
+    public static BertWithHead Create(string architecture, BertConfig config, ComputeOptions? compute = null) => architecture switch
     {
-        "BertForPreTraining" or "BertForMaskedLM" or "BertModel" => new BertForPreTraining(config),
-        "BertForSequenceClassification" => new BertForSequenceClassification(config),
-        "BertForTokenClassification" => new BertForTokenClassification(config),
-        "BertForQuestionAnswering" => new BertForQuestionAnswering(config),
+        "BertForPreTraining" or "BertForMaskedLM" or "BertModel" => new BertForPreTraining(config, compute),
+        "BertForSequenceClassification" => new BertForSequenceClassification(config, compute),
+        "BertForTokenClassification" => new BertForTokenClassification(config, compute),
+        "BertForQuestionAnswering" => new BertForQuestionAnswering(config, compute),
         _ => throw new BertSharpException($"unsupported architecture '{architecture}' (BertForPreTraining, BertForMaskedLM, BertModel, BertForSequenceClassification, BertForTokenClassification, BertForQuestionAnswering)"),
     };
 }
@@ -50,9 +56,11 @@ public sealed class BertPredictionHeadTransform : Module
     private readonly Linear dense;
     private readonly LayerNorm LayerNorm;
     private readonly string act;
+    private readonly BertKernels kernels;
 
-    public BertPredictionHeadTransform(BertConfig c) : base(nameof(BertPredictionHeadTransform))
+    public BertPredictionHeadTransform(BertConfig c, BertKernels kernels) : base(nameof(BertPredictionHeadTransform))
     {
+        this.kernels = kernels;
         dense = Linear(c.HiddenSize, c.HiddenSize);
         LayerNorm = nn.LayerNorm(c.HiddenSize, eps: c.LayerNormEps);
         act = c.HiddenAct;
@@ -61,9 +69,9 @@ public sealed class BertPredictionHeadTransform : Module
 
     public Tensor Forward(Tensor x)
     {
-        using var d = Mixed.Linear(dense, x);
+        using var d = BertKernels.Linear(dense, x);
         using var a = Activations.Apply(act, d);
-        return Mixed.LayerNorm(LayerNorm, a);
+        return kernels.LayerNorm(a, LayerNorm);
     }
 }
 
@@ -71,10 +79,12 @@ public sealed class BertLMPredictionHead : Module
 {
     private readonly BertPredictionHeadTransform transform;
     private readonly Parameter bias;
+    private readonly BertKernels kernels;
 
-    public BertLMPredictionHead(BertConfig c) : base(nameof(BertLMPredictionHead))
+    public BertLMPredictionHead(BertConfig c, BertKernels kernels) : base(nameof(BertLMPredictionHead))
     {
-        transform = new BertPredictionHeadTransform(c);
+        this.kernels = kernels;
+        transform = new BertPredictionHeadTransform(c, kernels);
         bias = Parameter(zeros(c.VocabSize));
         RegisterComponents();
     }
@@ -89,13 +99,12 @@ public sealed class BertLMPredictionHead : Module
         return functional.linear(t, w, b);
     }
 
-    /// <summary>Mean cross-entropy of the predictions at [M, H] hidden states against [M] labels (-100 ignored),
-    /// without the [M, V] logits when gradients are needed (<see cref="FusedLinearCrossEntropy"/>); with a
-    /// <paramref name="divisor"/>, the summed losses over it instead.</summary>
+    /// <summary>Mean cross-entropy of the predictions at [M, H] hidden states against [M] labels (-100 ignored); with a
+    /// <paramref name="divisor"/>, the summed losses over it instead (<see cref="BertKernels.MlmLoss"/>).</summary>
     public Tensor Loss(Tensor x, Tensor wordEmbeddings, Tensor labels, long? divisor = null)
     {
-        using var t = transform.Forward(x);
-        return FusedLinearCrossEntropy.Loss(t, wordEmbeddings, bias, labels, divisor: divisor);
+        using var t = transform.Forward(x);                                  // [M, H]
+        return kernels.MlmLoss(t, wordEmbeddings, bias, labels, divisor);
     }
 }
 
@@ -104,16 +113,16 @@ public sealed class BertPreTrainingHeads : Module
     private readonly BertLMPredictionHead predictions;
     private readonly Linear seq_relationship;
 
-    public BertPreTrainingHeads(BertConfig c) : base(nameof(BertPreTrainingHeads))
+    public BertPreTrainingHeads(BertConfig c, BertKernels kernels) : base(nameof(BertPreTrainingHeads))
     {
-        predictions = new BertLMPredictionHead(c);
+        predictions = new BertLMPredictionHead(c, kernels);
         seq_relationship = Linear(c.HiddenSize, 2);
         RegisterComponents();
     }
 
     public Tensor Mlm(Tensor x, Tensor wordEmbeddings) => predictions.Forward(x, wordEmbeddings);
     public Tensor MlmLoss(Tensor x, Tensor wordEmbeddings, Tensor labels, long? divisor = null) => predictions.Loss(x, wordEmbeddings, labels, divisor);
-    public Tensor Nsp(Tensor pooled) => Mixed.Linear(seq_relationship, pooled);
+    public Tensor Nsp(Tensor pooled) => BertKernels.Linear(seq_relationship, pooled);
 }
 
 public sealed class PreTrainingOutput : IDisposable
@@ -131,10 +140,10 @@ public sealed class BertForPreTraining : BertWithHead
     private readonly BertModel bert;
     private readonly BertPreTrainingHeads cls;
 
-    public BertForPreTraining(BertConfig config) : base(nameof(BertForPreTraining), config)
+    public BertForPreTraining(BertConfig config, ComputeOptions? compute = null) : base(nameof(BertForPreTraining), config, compute)
     {
-        bert = new BertModel(config);
-        cls = new BertPreTrainingHeads(config);
+        bert = new BertModel(config, Compute);
+        cls = new BertPreTrainingHeads(config, Compute.Kernels);
         RegisterComponents();
     }
 
@@ -170,46 +179,22 @@ public sealed class BertForPreTraining : BertWithHead
     public Tensor NspLogitsFor(Tensor pooled) => cls.Nsp(pooled);
 
     /// <summary>The pre-training loss of a batch, as <see cref="Loss"/> of <see cref="Forward"/>'s outputs at the masked
-    /// positions, but the MLM part without the [P, V] logits when training (what the trainer's step uses).</summary>
+    /// positions, with the MLM part by the kernels' <see cref="BertKernels.MlmLoss"/> (the fused one computes it without
+    /// the [P, V] logits when training). Returns (total, mlm, nsp), each a float32 scalar.</summary>
     /// <param name="maskedPositions">[P] flat indices into B·L</param>
     /// <param name="mlmLabels">[P] int64</param>
-    /// <remarks>On a CPU with several libtorch threads the batch is cut into shards of whole sequences, run at once
-    /// (<see cref="DataParallel"/>); each shard's sums are divided by the whole batch's counts, so the loss and
-    /// gradients are those of the whole batch.</remarks>
-    public (Tensor Total, Tensor Mlm, Tensor Nsp) PretrainingLoss(Tensor inputIds, Tensor tokenTypeIds, Tensor attentionMask,
-        Tensor maskedPositions, Tensor mlmLabels, Tensor nspLabels)
-    {
-        long batch = inputIds.shape[0], length = inputIds.shape[1];
-        int shards = DataParallel.Shards(batch, inputIds.device);
-        long mlmCount = shards == 1 ? 0 : mlmLabels.ne(FusedLinearCrossEntropy.IgnoreIndex).sum().item<long>();
-        long nspCount = shards == 1 ? 0 : nspLabels.ne(FusedLinearCrossEntropy.IgnoreIndex).sum().item<long>();
-        if (mlmCount == 0 || nspCount == 0)   // one shard, or nothing to average over (NaN, as the unsharded loss)
-            return PretrainingLoss(inputIds, tokenTypeIds, attentionMask, maskedPositions, mlmLabels, nspLabels, null, null);
-
-        using var sequenceOf = maskedPositions.div(length, rounding_mode: RoundingMode.floor);
-        var parameters = this.parameters().Where(p => p.requires_grad).ToList<Tensor>();
-        var sums = DataParallel.Run(parameters, shards, k =>
-        {
-            var (b0, b1) = DataParallel.Range(batch, shards, k);
-            var mine = sequenceOf.ge(b0).logical_and_(sequenceOf.lt(b1)).nonzero().squeeze(1);
-            var (total, mlm, nsp) = PretrainingLoss(inputIds.narrow(0, b0, b1 - b0), tokenTypeIds.narrow(0, b0, b1 - b0),
-                attentionMask.narrow(0, b0, b1 - b0), maskedPositions.index_select(0, mine).sub_(b0 * length),
-                mlmLabels.index_select(0, mine), nspLabels.narrow(0, b0, b1 - b0), mlmCount, nspCount);
-            return new[] { total, mlm, nsp };
-        });
-        return (sums[0], sums[1], sums[2]);
-    }
-
-    /// <param name="mlmDivisor">null: the mean over this batch's labelled positions; else their summed loss over it</param>
+    /// <param name="nspLabels">[B] int64</param>
+    /// <param name="mlmDivisor">null: the mean over the labelled positions; else their summed loss over it (a shard of
+    /// a larger batch passes the whole batch's count)</param>
     /// <param name="nspDivisor">likewise for the sequences' NSP loss</param>
-    private (Tensor Total, Tensor Mlm, Tensor Nsp) PretrainingLoss(Tensor inputIds, Tensor tokenTypeIds, Tensor attentionMask,
-        Tensor maskedPositions, Tensor mlmLabels, Tensor nspLabels, long? mlmDivisor, long? nspDivisor)
+    public (Tensor Total, Tensor Mlm, Tensor Nsp) PretrainingLoss(Tensor inputIds, Tensor tokenTypeIds, Tensor attentionMask,
+        Tensor maskedPositions, Tensor mlmLabels, Tensor nspLabels, long? mlmDivisor = null, long? nspDivisor = null)
     {
         using var enc = bert.Forward(inputIds, tokenTypeIds, attentionMask);
-        using var flat = enc.LastHiddenState.reshape(-1, Config.HiddenSize);
-        using var picked = flat.index_select(0, maskedPositions);
+        using var flat = enc.LastHiddenState.reshape(-1, Config.HiddenSize);                  // [B·L, H]
+        using var picked = flat.index_select(0, maskedPositions);                              // [P, H]
         var mlm = cls.MlmLoss(picked, bert.Embeddings.WordEmbeddingWeight, mlmLabels, mlmDivisor);
-        using var nspLogits = NspLogitsFor(enc.PoolerOutput!);
+        using var nspLogits = NspLogitsFor(enc.PoolerOutput!);                                 // [B, 2]
         using var nspF = nspLogits.to(ScalarType.Float32);
         var nsp = nspDivisor is long d
             ? functional.cross_entropy(nspF, nspLabels, reduction: Reduction.Sum).div(d)
@@ -239,9 +224,9 @@ public sealed class BertForSequenceClassification : BertWithHead
     private readonly double dropoutP;
     private readonly Linear classifier;
 
-    public BertForSequenceClassification(BertConfig config) : base(nameof(BertForSequenceClassification), config)
+    public BertForSequenceClassification(BertConfig config, ComputeOptions? compute = null) : base(nameof(BertForSequenceClassification), config, compute)
     {
-        bert = new BertModel(config);
+        bert = new BertModel(config, Compute);
         dropoutP = config.ClassifierDropout ?? config.HiddenDropoutProb;
         classifier = Linear(config.HiddenSize, config.NumLabels);
         RegisterComponents();
@@ -254,8 +239,8 @@ public sealed class BertForSequenceClassification : BertWithHead
     public Tensor Forward(Tensor inputIds, Tensor? tokenTypeIds = null, Tensor? attentionMask = null)
     {
         using var enc = bert.Forward(inputIds, tokenTypeIds, attentionMask);
-        using var d = FastDropout.Apply(enc.PoolerOutput!, dropoutP, training);
-        return Mixed.Linear(classifier, d);
+        using var d = Compute.Kernels.Dropout(enc.PoolerOutput!, dropoutP, training);        // [B, H]
+        return BertKernels.Linear(classifier, d);
     }
 }
 
@@ -266,9 +251,9 @@ public sealed class BertForTokenClassification : BertWithHead
     private readonly double dropoutP;
     private readonly Linear classifier;
 
-    public BertForTokenClassification(BertConfig config) : base(nameof(BertForTokenClassification), config)
+    public BertForTokenClassification(BertConfig config, ComputeOptions? compute = null) : base(nameof(BertForTokenClassification), config, compute)
     {
-        bert = new BertModel(config, addPoolingLayer: false);
+        bert = new BertModel(config, Compute, addPoolingLayer: false);
         dropoutP = config.ClassifierDropout ?? config.HiddenDropoutProb;
         classifier = Linear(config.HiddenSize, config.NumLabels);
         RegisterComponents();
@@ -281,8 +266,8 @@ public sealed class BertForTokenClassification : BertWithHead
     public Tensor Forward(Tensor inputIds, Tensor? tokenTypeIds = null, Tensor? attentionMask = null)
     {
         using var enc = bert.Forward(inputIds, tokenTypeIds, attentionMask);
-        using var d = FastDropout.Apply(enc.LastHiddenState, dropoutP, training);
-        return Mixed.Linear(classifier, d);
+        using var d = Compute.Kernels.Dropout(enc.LastHiddenState, dropoutP, training);      // [B, L, H]
+        return BertKernels.Linear(classifier, d);
     }
 }
 
@@ -292,9 +277,9 @@ public sealed class BertForQuestionAnswering : BertWithHead
     private readonly BertModel bert;
     private readonly Linear qa_outputs;
 
-    public BertForQuestionAnswering(BertConfig config) : base(nameof(BertForQuestionAnswering), config)
+    public BertForQuestionAnswering(BertConfig config, ComputeOptions? compute = null) : base(nameof(BertForQuestionAnswering), config, compute)
     {
-        bert = new BertModel(config, addPoolingLayer: false);
+        bert = new BertModel(config, Compute, addPoolingLayer: false);
         qa_outputs = Linear(config.HiddenSize, 2);
         RegisterComponents();
     }
@@ -306,7 +291,7 @@ public sealed class BertForQuestionAnswering : BertWithHead
     public (Tensor Start, Tensor End) Forward(Tensor inputIds, Tensor? tokenTypeIds = null, Tensor? attentionMask = null)
     {
         using var enc = bert.Forward(inputIds, tokenTypeIds, attentionMask);
-        using var logits = Mixed.Linear(qa_outputs, enc.LastHiddenState);        // [B, L, 2]
+        using var logits = BertKernels.Linear(qa_outputs, enc.LastHiddenState);        // [B, L, 2]
         var parts = logits.split(1, -1);
         var start = parts[0].squeeze(-1);
         var end = parts[1].squeeze(-1);

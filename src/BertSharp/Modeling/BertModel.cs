@@ -26,27 +26,6 @@ public sealed class BertOutput : IDisposable
     }
 }
 
-/// <summary>
-/// Mixed precision without autocast (TorchSharp has none): weights stay float32 (the master copy the optimizer
-/// updates); a Linear given a bfloat16 input casts its weights to bfloat16 for the product, a differentiable
-/// cast, so gradients arrive in float32. LayerNorm always computes in float32 (on a bf16 input on the CPU, in one pass:
-/// <see cref="Bf16LayerNorm"/>).
-/// </summary>
-internal static class Mixed
-{
-    public static Tensor Linear(Linear m, Tensor x) =>
-        x.dtype == m.weight!.dtype ? m.call(x) : functional.linear(x, m.weight.to(x.dtype), m.bias?.to(x.dtype));
-
-    public static Tensor LayerNorm(LayerNorm m, Tensor x)
-    {
-        if (x.dtype == ScalarType.Float32) return m.call(x);
-        if (Bf16LayerNorm.Supports(x, m)) return Bf16LayerNorm.Apply(x, m.weight!, m.bias!, m.eps);
-        using var f = x.to(ScalarType.Float32);
-        using var y = m.call(f);
-        return y.to(x.dtype);
-    }
-}
-
 internal static class Activations
 {
     public static Tensor Apply(string name, Tensor x) => name switch
@@ -64,9 +43,11 @@ public sealed class BertEmbeddings : Module
     private readonly Embedding word_embeddings, position_embeddings, token_type_embeddings;
     private readonly LayerNorm LayerNorm;
     private readonly double dropoutP;
+    private readonly BertKernels kernels;
 
-    public BertEmbeddings(BertConfig c) : base(nameof(BertEmbeddings))
+    public BertEmbeddings(BertConfig c, BertKernels kernels) : base(nameof(BertEmbeddings))
     {
+        this.kernels = kernels;
         word_embeddings = Embedding(c.VocabSize, c.HiddenSize, padding_idx: c.PadTokenId);
         position_embeddings = Embedding(c.MaxPositionEmbeddings, c.HiddenSize);
         token_type_embeddings = Embedding(c.TypeVocabSize, c.HiddenSize);
@@ -85,7 +66,7 @@ public sealed class BertEmbeddings : Module
         long L = inputIds.shape[1];
         var positions = arange(L, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0); // [1, L]
         var x = word_embeddings.call(inputIds) + token_type_embeddings.call(tokenTypeIds) + position_embeddings.call(positions);
-        return FastDropout.Apply(Mixed.LayerNorm(LayerNorm, x), dropoutP, training).MoveToOuterDisposeScope();
+        return kernels.Dropout(kernels.LayerNorm(x, LayerNorm), dropoutP, training).MoveToOuterDisposeScope();   // [B, L, H]
     }
 }
 
@@ -94,9 +75,11 @@ public sealed class BertSelfAttention : Module
     private readonly Linear query, key, value;
     private readonly int heads, headDim;
     private readonly double dropoutP;
+    private readonly BertKernels kernels;
 
-    public BertSelfAttention(BertConfig c) : base(nameof(BertSelfAttention))
+    public BertSelfAttention(BertConfig c, BertKernels kernels) : base(nameof(BertSelfAttention))
     {
+        this.kernels = kernels;
         heads = c.NumAttentionHeads;
         headDim = c.HeadDim;
         dropoutP = c.AttentionProbsDropoutProb;
@@ -108,7 +91,7 @@ public sealed class BertSelfAttention : Module
 
     /// <param name="x">[B, L, H]</param>
     /// <param name="additiveMask">[B, 1, 1, L]: 0 for real keys, the dtype's minimum for padding; null when nothing is padded</param>
-    /// <param name="probs">when not null, receives the attention probabilities [B, N, L, L] (slow path)</param>
+    /// <param name="probs">when not null, receives the attention probabilities [B, N, L, L]</param>
     public Tensor Forward(Tensor x, Tensor? additiveMask, List<Tensor>? probs)
     {
         using var scope = NewDisposeScope();
@@ -120,27 +103,8 @@ public sealed class BertSelfAttention : Module
         // unbind, not qkv[0..2]: the backward of an index is a zero-filled [3, B, N, L, D] per part, then two sums.
         var parts = qkv.unbind(0);
         var (q, k, v) = (parts[0], parts[1], parts[2]);
-        Tensor context;                                                       // [B, N, L, D]
-        // On a CPU, SDPA with dropout falls back to this same explicit computation, but with libtorch's slow dropout.
-        bool explicitPath = probs != null || (training && dropoutP > 0 && FastDropout.DrawsMasksOn(x.device_type));
-        if (!explicitPath)
-        {
-            context = functional.scaled_dot_product_attention(q, k, v, additiveMask, training ? dropoutP : 0.0);
-        }
-        else
-        {
-            // q is scaled as the strided view is copied for the product (a pass over [B, N, L, D], not [B, N, L, L]).
-            var scores = q.mul(1.0 / Math.Sqrt(headDim)).matmul(k.transpose(-1, -2));    // [B, N, L, L]
-            if (additiveMask is not null) scores.add_(additiveMask);
-            if (probs == null && training && AttentionSoftmaxDropout.Supports(scores, dropoutP, v.dtype))
-                context = AttentionSoftmaxDropout.Apply(scores, dropoutP, v.dtype).matmul(v);   // the three below in one pass
-            else
-            {
-                var p = functional.softmax(scores, -1, ScalarType.Float32);               // softmax in fp32, as autocast
-                probs?.Add(p.detach().to(x.dtype).MoveToOuterDisposeScope());
-                context = FastDropout.Apply(p, dropoutP, training).to(v.dtype).matmul(v);
-            }
-        }
+        var context = kernels.Attention(q, k, v, additiveMask, dropoutP, training, probs);      // [B, N, L, D]
+        probs?[^1].MoveToOuterDisposeScope();                                                // the caller keeps the probabilities
         return context.transpose(1, 2).reshape(B, L, heads * headDim).MoveToOuterDisposeScope(); // [B, L, H]
     }
 }
@@ -151,23 +115,23 @@ public sealed class BertResidualOutput : Module
     private readonly Linear dense;
     private readonly LayerNorm LayerNorm;
     private readonly double dropoutP;
+    private readonly BertKernels kernels;
 
-    public BertResidualOutput(BertConfig c, int inFeatures) : base(nameof(BertResidualOutput))
+    public BertResidualOutput(BertConfig c, int inFeatures, BertKernels kernels) : base(nameof(BertResidualOutput))
     {
+        this.kernels = kernels;
         dense = Linear(inFeatures, c.HiddenSize);
         LayerNorm = nn.LayerNorm(c.HiddenSize, eps: c.LayerNormEps);
         dropoutP = c.HiddenDropoutProb;
         RegisterComponents();
     }
 
+    /// <param name="x">[B, L, inFeatures]</param>
+    /// <param name="residual">[B, L, H]</param>
     public Tensor Forward(Tensor x, Tensor residual)
     {
-        using var d = Mixed.Linear(dense, x);
-        if (training && DropoutAddLayerNorm.Supports(d, residual, LayerNorm, dropoutP))   // the three below in one pass
-            return DropoutAddLayerNorm.Apply(d, residual, LayerNorm.weight!, LayerNorm.bias!, dropoutP, LayerNorm.eps);
-        using var h = FastDropout.Apply(d, dropoutP, training);
-        using var sum = h + residual;
-        return Mixed.LayerNorm(LayerNorm, sum);
+        using var d = BertKernels.Linear(dense, x);                                            // [B, L, H]
+        return kernels.DropoutAddLayerNorm(d, residual, LayerNorm, dropoutP, training);        // LayerNorm(dropout(d) + residual)
     }
 }
 
@@ -176,10 +140,10 @@ public sealed class BertAttention : Module
     private readonly BertSelfAttention self;
     private readonly BertResidualOutput output;
 
-    public BertAttention(BertConfig c) : base(nameof(BertAttention))
+    public BertAttention(BertConfig c, BertKernels kernels) : base(nameof(BertAttention))
     {
-        self = new BertSelfAttention(c);
-        output = new BertResidualOutput(c, c.HiddenSize);
+        self = new BertSelfAttention(c, kernels);
+        output = new BertResidualOutput(c, c.HiddenSize, kernels);
         RegisterComponents();
     }
 
@@ -204,7 +168,7 @@ public sealed class BertIntermediate : Module
 
     public Tensor Forward(Tensor x)
     {
-        using var h = Mixed.Linear(dense, x);
+        using var h = BertKernels.Linear(dense, x);
         return Activations.Apply(act, h);
     }
 }
@@ -215,11 +179,11 @@ public sealed class BertLayer : Module
     private readonly BertIntermediate intermediate;
     private readonly BertResidualOutput output;
 
-    public BertLayer(BertConfig c) : base(nameof(BertLayer))
+    public BertLayer(BertConfig c, BertKernels kernels) : base(nameof(BertLayer))
     {
-        attention = new BertAttention(c);
+        attention = new BertAttention(c, kernels);
         intermediate = new BertIntermediate(c);
-        output = new BertResidualOutput(c, c.IntermediateSize);
+        output = new BertResidualOutput(c, c.IntermediateSize, kernels);
         RegisterComponents();
     }
 
@@ -235,9 +199,9 @@ public sealed class BertEncoder : Module
 {
     private readonly ModuleList<BertLayer> layer;
 
-    public BertEncoder(BertConfig c) : base(nameof(BertEncoder))
+    public BertEncoder(BertConfig c, BertKernels kernels) : base(nameof(BertEncoder))
     {
-        layer = new ModuleList<BertLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(_ => new BertLayer(c)).ToArray());
+        layer = new ModuleList<BertLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(_ => new BertLayer(c, kernels)).ToArray());
         RegisterComponents();
     }
 
@@ -269,7 +233,7 @@ public sealed class BertPooler : Module
     public Tensor Forward(Tensor lastHidden)
     {
         using var cls = lastHidden.select(1, 0);
-        using var d = Mixed.Linear(dense, cls);
+        using var d = BertKernels.Linear(dense, cls);
         return d.tanh();
     }
 }
@@ -282,13 +246,15 @@ public sealed class BertModel : Module
     private readonly BertPooler? pooler;
 
     public BertConfig Config { get; }
+    public ComputeOptions Compute { get; }
 
-    public BertModel(BertConfig config, bool addPoolingLayer = true) : base(nameof(BertModel))
+    public BertModel(BertConfig config, ComputeOptions? compute = null, bool addPoolingLayer = true) : base(nameof(BertModel))
     {
         config.Validate();
         Config = config;
-        embeddings = new BertEmbeddings(config);
-        encoder = new BertEncoder(config);
+        Compute = compute ?? ComputeOptions.Default;
+        embeddings = new BertEmbeddings(config, Compute.Kernels);
+        encoder = new BertEncoder(config, Compute.Kernels);
         if (addPoolingLayer) pooler = new BertPooler(config);
         RegisterComponents();
     }
@@ -306,8 +272,8 @@ public sealed class BertModel : Module
             throw new BertSharpException($"sequence length {inputIds.shape[1]} exceeds max_position_embeddings {Config.MaxPositionEmbeddings}");
         using var scope = NewDisposeScope();
         var typeIds = tokenTypeIds ?? zeros_like(inputIds);
-        var emb = embeddings.Forward(inputIds, typeIds);
-        if (TorchRuntime.ComputeDtype != emb.dtype) emb = emb.to(TorchRuntime.ComputeDtype);
+        var emb = embeddings.Forward(inputIds, typeIds);                                   // [B, L, H]
+        if (Compute.Dtype != emb.dtype) emb = emb.to(Compute.Dtype);
         // HF's extended mask: (1 - mask) * finfo.min on the key axis, [B, 1, 1, L].
         // No mask at all when nothing is padded (pre-training batches are full): one pass less per layer, and
         // scaled_dot_product_attention may then take its fused kernel.

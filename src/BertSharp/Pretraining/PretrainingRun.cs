@@ -9,6 +9,8 @@ namespace BertSharp.Pretraining;
 
 public sealed record PretrainingRunOptions
 {
+    /// <summary>The dtype and kernels the model computes with.</summary>
+    public ComputeOptions Compute { get; init; } = ComputeOptions.Default;
     /// <summary>"wikitext-2" or a corpus file (.tokens, .txt, .jsonl, each optionally .gz).</summary>
     public string Corpus { get; init; } = "wikitext-2";
     /// <summary>A validation corpus file; for a file corpus without one, the last 5% of its documents.</summary>
@@ -82,7 +84,7 @@ public static class PretrainingRun
         log?.Invoke($"examples: {train.Count} train, {valid.Count} validation (max_seq_length {maxSeq})");
 
         TorchRuntime.Seed(seed);
-        var model = new BertForPreTraining(config);
+        var model = new BertForPreTraining(config, o.Compute);
         model.InitWeights();
         model.to(TorchRuntime.Device);
         var task = new PretrainingTask(model, tokenizer, train, valid, data, o.BatchSize, seed, o.StaticMask);

@@ -13,6 +13,8 @@ namespace BertSharp.Tasks;
 /// <summary>What a fine-tuning run reads and starts from (the training schedule is <see cref="TrainingOptions"/>).</summary>
 public sealed record FineTuneOptions
 {
+    /// <summary>The dtype and kernels the model computes with.</summary>
+    public ComputeOptions Compute { get; init; } = ComputeOptions.Default;
     public required string Train { get; init; }
     public string? Dev { get; init; }
     public string? Test { get; init; }
@@ -118,7 +120,7 @@ public static class FineTuning
         {
             if (o.Model is null) throw new BertSharpException("give --model DIR (a pre-trained model folder), or --init random with --model-preset and --vocab");
             if (o.ModelPreset != null || o.Vocab != null) throw new BertSharpException("--model-preset and --vocab go with --init random; a --model folder brings its own");
-            var (model, report, mismatched) = LoadWithNewHead(o.Model, spec.Architecture, c => spec.Configure(c, train));
+            var (model, report, mismatched) = LoadWithNewHead(o.Model, spec.Architecture, c => spec.Configure(c, train), o.Compute);
             notes.Add($"model: {o.Model} ({DescribeSize(model.Config)})");
             foreach (var m in mismatched) notes.Add(m);
             foreach (var m in report.Messages()) notes.Add(m);
@@ -140,7 +142,7 @@ public static class FineTuning
         }
         spec.Configure(config, train);
         config.Validate();
-        var random = BertWithHead.Create(spec.Architecture, config);
+        var random = BertWithHead.Create(spec.Architecture, config, o.Compute);
         random.InitWeights();
         long count = random.parameters().Sum(p => p.numel());
         notes.Add($"model: random initialization, {(o.Model != null ? $"the size of {o.Model}" : $"preset {o.ModelPreset ?? "seed"}")} ({DescribeSize(config)}); all {count:N0} parameters newly initialized");
@@ -153,12 +155,12 @@ public static class FineTuning
     /// <summary>Loads a folder into <paramref name="architecture"/> after <paramref name="configure"/>; head tensors
     /// ("classifier.*") whose shape differs from the new head's (a head trained for other labels) are dropped and
     /// re-initialized, as transformers' ignore_mismatched_sizes.</summary>
-    public static (BertWithHead Model, LoadReport Report, List<string> Notes) LoadWithNewHead(string dir, string architecture, Action<BertConfig> configure)
+    public static (BertWithHead Model, LoadReport Report, List<string> Notes) LoadWithNewHead(string dir, string architecture, Action<BertConfig> configure, ComputeOptions? compute = null)
     {
         var config = ModelFolder.ReadConfig(dir);
         configure(config);
         config.Validate(Path.Combine(dir, ModelFolder.ConfigFile));
-        var model = BertWithHead.Create(architecture, config);
+        var model = BertWithHead.Create(architecture, config, compute);
         model.InitWeights();
         var path = ModelFolder.WeightsPath(dir);
         var weights = ModelFolder.ReadWeights(path);

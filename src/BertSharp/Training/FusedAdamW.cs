@@ -20,11 +20,8 @@ namespace BertSharp.Training;
 /// p ← p·(1 − lr·wd); m ← β₁m + (1 − β₁)g; v ← β₂v + (1 − β₂)g²; p ← p − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε).
 /// Elsewhere (another device or dtype, amsgrad, maximize) the gradients are scaled and TorchSharp's step runs.
 /// </remarks>
-public static class FusedAdamW
+internal static class FusedAdamW
 {
-    /// <summary>false: TorchSharp's step after scaling the gradients (bench/StepProfile's before/after).</summary>
-    public static bool Enabled { get; set; } = true;
-
     /// <summary>Before a step's first backward: the gradients dropped (PyTorch's zero_grad(set_to_none=True)), so that
     /// backward stores each parameter's first gradient as it comes instead of adding it into zeros (a fill and an add
     /// pass over parameter-sized memory saved).</summary>
@@ -47,11 +44,12 @@ public static class FusedAdamW
 
     /// <summary>One AdamW update of every parameter with a gradient, each gradient multiplied by
     /// <paramref name="gradientScale"/> first (the clipping), with the learning rates now in the optimizer's groups.</summary>
-    public static void Step(AdamW optimizer, double gradientScale = 1.0)
+    /// <param name="fused">false: TorchSharp's own step after scaling the gradients (bench/StepProfile's before/after)</param>
+    public static void Step(AdamW optimizer, double gradientScale = 1.0, bool fused = true)
     {
         var groups = optimizer.ParamGroups.Cast<AdamW.ParamGroup>().ToList();
         var states = optimizer.state_dict().State;   // the live state objects, group by group in parameter order
-        if (!Enabled || !groups.All(Fusable))
+        if (!fused || !groups.All(Fusable))
         {
             if (gradientScale != 1.0)
                 using (no_grad())

@@ -88,17 +88,16 @@ public class AttentionSoftmaxDropoutTests
     [Fact]
     public void TheModelsTrainingStepIsTheSameWithAndWithoutIt()
     {
-        AttentionSoftmaxDropout.ForFloat32 = true;   // the tiny model trains in fp32
-        try { TrainingStepCheck.SameWithAndWithout(on => AttentionSoftmaxDropout.Enabled = on); }
-        finally { AttentionSoftmaxDropout.ForFloat32 = false; }
+        var with = new FusedKernelOptions { AttentionSoftmaxDropoutFloat32 = true };   // the tiny model trains in fp32
+        TrainingStepCheck.SameWithAndWithout(with with { AttentionSoftmaxDropout = false }, with);
     }
 
     [Fact]
     public void Float32ScoresKeepTheLibtorchOpsUnlessAskedFor()
     {
         using var scores = randn(2, 2, 4, 4);
-        Assert.False(AttentionSoftmaxDropout.Supports(scores, P, ScalarType.Float32));
+        Assert.False(AttentionSoftmaxDropout.Supports(scores, P, ScalarType.Float32, new FusedKernelOptions().AttentionSoftmaxDropoutFloat32));
         using var bf16 = scores.to(ScalarType.BFloat16);
-        Assert.True(AttentionSoftmaxDropout.Supports(bf16, P, ScalarType.BFloat16));
+        Assert.True(AttentionSoftmaxDropout.Supports(bf16, P, ScalarType.BFloat16, forFloat32: false));
     }
 }

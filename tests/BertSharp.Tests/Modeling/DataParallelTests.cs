@@ -1,5 +1,7 @@
 using BertSharp.Checkpoints;
 using BertSharp.Modeling;
+using BertSharp.Pretraining;
+using BertSharp.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -29,7 +31,7 @@ public class DataParallelTests
         DataParallel.ForcedShards = shards;
         try
         {
-            var (total, mlm, nspLoss) = model.PretrainingLoss(ids, types, mask, positions, labels, nsp);
+            var (total, mlm, nspLoss) = ShardedPretrainingLoss.Compute(model, ids, types, mask, positions, labels, nsp);
             total.mul(lossFactor).backward();   // a factor, as gradient accumulation applies, must reach the gradients
             var grads = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.clone().MoveToOuterDisposeScope());
             return (total.item<float>(), mlm.item<float>(), nspLoss.item<float>(), grads);
@@ -37,7 +39,7 @@ public class DataParallelTests
         finally { DataParallel.ForcedShards = null; }
     }
 
-    static BertForPreTraining Load() => (BertForPreTraining)ModelFolder.Load(TestPaths.TinyBert).Model;
+    static BertForPreTraining Load(string precision = "fp32") => (BertForPreTraining)ModelFolder.Load(TestPaths.TinyBert, compute: ComputeOptions.ForPrecision(precision)).Model;
 
     [Theory]
     [InlineData(2)]
@@ -63,10 +65,8 @@ public class DataParallelTests
     [Fact]
     public void ShardedBf16LossAndGradientsEqualTheWholeBatchToBf16Rounding()
     {
-        using var model = Load();
+        using var model = Load("bf16");
         model.eval();
-        TorchRuntime.ComputeDtype = ScalarType.BFloat16;
-        try
         {
             var (total, _, _, grads) = Run(model, 1);
             var (sTotal, _, _, sGrads) = Run(model, 3);
@@ -77,7 +77,6 @@ public class DataParallelTests
                 Assert.True(diff <= 1e-4 + 2e-2 * scale, $"{name}: max |diff| {diff} (max |grad| {scale})");
             }
         }
-        finally { TorchRuntime.ComputeDtype = ScalarType.Float32; }
     }
 
     [Fact]
@@ -106,13 +105,13 @@ public class DataParallelTests
         DataParallel.ForcedShards = 2;
         try
         {
-            Assert.ThrowsAny<Exception>(() => model.PretrainingLoss(ids, zeros4, mask, positions, labels, nsp));
+            Assert.ThrowsAny<Exception>(() => ShardedPretrainingLoss.Compute(model, ids, zeros4, mask, positions, labels, nsp));
             // Every worker is free again: a good batch goes through, both shards counted.
             model.eval();
             using var good = tensor(new long[] { 10, 5 });
-            float sharded = model.PretrainingLoss(ids, zeros4, mask, positions, good, nsp).Total.item<float>();
+            float sharded = ShardedPretrainingLoss.Compute(model, ids, zeros4, mask, positions, good, nsp).Total.item<float>();
             DataParallel.ForcedShards = 1;
-            Assert.Equal(model.PretrainingLoss(ids, zeros4, mask, positions, good, nsp).Total.item<float>(), sharded, 1e-5);
+            Assert.Equal(ShardedPretrainingLoss.Compute(model, ids, zeros4, mask, positions, good, nsp).Total.item<float>(), sharded, 1e-5);
         }
         finally { DataParallel.ForcedShards = null; }
     }

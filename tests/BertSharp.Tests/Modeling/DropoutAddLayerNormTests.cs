@@ -106,8 +106,7 @@ public class DropoutAddLayerNormTests
     [Fact]
     public void TheModelsTrainingStepIsTheSameWithAndWithoutIt()
     {
-        DropoutAddLayerNorm.ForFloat32 = true;   // the tiny model trains in fp32
-        try { TrainingStepCheck.SameWithAndWithout(on => DropoutAddLayerNorm.Enabled = on); }
-        finally { DropoutAddLayerNorm.ForFloat32 = false; }
+        var with = new FusedKernelOptions { DropoutAddLayerNormFloat32 = true };   // the tiny model trains in fp32
+        TrainingStepCheck.SameWithAndWithout(with with { DropoutAddLayerNorm = false }, with);
     }
 }

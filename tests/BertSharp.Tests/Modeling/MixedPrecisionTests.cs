@@ -6,23 +6,19 @@ using static TorchSharp.torch;
 namespace BertSharp.Tests.Modeling;
 
 /// <summary>bf16 compute keeps float32 master weights and gradients, and stays close to float32 results.</summary>
-[Collection(SerialCollection.Name)] // TorchRuntime.ComputeDtype is process-wide
 public class MixedPrecisionTests
 {
     [Fact]
     public void Bf16ForwardIsCloseAndGradientsAreFloat32()
     {
-        var (m, _) = ModelFolder.Load(TestPaths.TinyBert);
-        using var model = (BertForPreTraining)m;
+        using var fp32 = (BertForPreTraining)ModelFolder.Load(TestPaths.TinyBert).Model;
+        using var model = (BertForPreTraining)ModelFolder.Load(TestPaths.TinyBert, compute: ComputeOptions.ForPrecision("bf16")).Model;
         using var ids = tensor(new long[] { 2, 40, 41, 4, 42, 3, 43, 44, 45, 3 }).unsqueeze(0);
         using var types = tensor(new long[] { 0, 0, 0, 0, 0, 0, 1, 1, 1, 1 }).unsqueeze(0);
         using var positions = tensor(new long[] { 3 });
-        try
         {
             using var _ = no_grad();
-            TorchRuntime.ComputeDtype = ScalarType.Float32;
-            using var a = model.Forward(ids, types, null, positions);
-            TorchRuntime.ComputeDtype = ScalarType.BFloat16;
+            using var a = fp32.Forward(ids, types, null, positions);
             using var b = model.Forward(ids, types, null, positions);
             Assert.Equal(ScalarType.BFloat16, b.MlmLogits.dtype);
             using var fa = a.MlmLogits;
@@ -33,10 +29,7 @@ public class MixedPrecisionTests
             // The ranking of the top prediction survives.
             Assert.Equal(fa.argmax().item<long>(), fb.argmax().item<long>());
         }
-        finally { TorchRuntime.ComputeDtype = ScalarType.Float32; }
 
-        TorchRuntime.ComputeDtype = ScalarType.BFloat16;
-        try
         {
             model.train();
             using var o = model.Forward(ids, types, null, positions);
@@ -50,6 +43,5 @@ public class MixedPrecisionTests
             }
             Assert.NotNull(model.named_parameters().First(p => p.name.EndsWith("layer.0.attention.self.query.weight")).parameter.grad);
         }
-        finally { TorchRuntime.ComputeDtype = ScalarType.Float32; }
     }
 }

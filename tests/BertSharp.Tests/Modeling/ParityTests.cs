@@ -49,14 +49,18 @@ public class ParityTests
         Assert.True(at < 0, $"{what}: |diff| {worst:g3} at flat index {at} (expected {(at >= 0 ? exp[at] : 0)}, got {(at >= 0 ? act[at] : 0)})");
     }
 
-    public static IEnumerable<object[]> WeightFiles => new[] { new object[] { "model.safetensors" }, new object[] { "pytorch_model.bin" } };
+    static BertKernels KernelsNamed(string kernels) => kernels == "reference" ? BertKernels.Reference : BertKernels.Fused;
+
+    public static IEnumerable<object[]> WeightFilesAndKernels =>
+        from file in new[] { "model.safetensors", "pytorch_model.bin" } from kernels in new[] { "fused", "reference" } select new object[] { file, kernels };
 
     [Theory]
-    [MemberData(nameof(WeightFiles))]
-    public void PreTrainingModelMatchesTransformers(string weightsFile)
+    [MemberData(nameof(WeightFilesAndKernels))]
+    public void PreTrainingModelMatchesTransformers(string weightsFile, string kernels)
     {
         using var scope = NewDisposeScope();
-        var (m, report) = ModelFolder.Load(TestPaths.TinyBert, weightsPath: Path.Combine(TestPaths.TinyBert, weightsFile));
+        var (m, report) = ModelFolder.Load(TestPaths.TinyBert, weightsPath: Path.Combine(TestPaths.TinyBert, weightsFile),
+            compute: new ComputeOptions { Kernels = KernelsNamed(kernels) });
         var model = Assert.IsType<BertForPreTraining>(m);
         Assert.Empty(report.NewlyInitialized);
         Assert.Empty(report.Unexpected);
@@ -98,14 +102,17 @@ public class ParityTests
     }
 
     [Theory]
-    [InlineData("sequence-classification", typeof(BertForSequenceClassification))]
-    [InlineData("token-classification", typeof(BertForTokenClassification))]
-    [InlineData("question-answering", typeof(BertForQuestionAnswering))]
-    public void HeadModelsMatchTransformers(string head, Type type)
+    [InlineData("sequence-classification", typeof(BertForSequenceClassification), "fused")]
+    [InlineData("token-classification", typeof(BertForTokenClassification), "fused")]
+    [InlineData("question-answering", typeof(BertForQuestionAnswering), "fused")]
+    [InlineData("sequence-classification", typeof(BertForSequenceClassification), "reference")]
+    [InlineData("token-classification", typeof(BertForTokenClassification), "reference")]
+    [InlineData("question-answering", typeof(BertForQuestionAnswering), "reference")]
+    public void HeadModelsMatchTransformers(string head, Type type, string kernels)
     {
         using var scope = NewDisposeScope();
         var dir = Path.Combine(TestPaths.TinyBert, "heads", head);
-        var (model, report) = ModelFolder.Load(dir);
+        var (model, report) = ModelFolder.Load(dir, compute: new ComputeOptions { Kernels = KernelsNamed(kernels) });
         Assert.IsType(type, model);
         Assert.Empty(report.NewlyInitialized);
         Assert.Empty(report.Unexpected);
@@ -121,6 +128,36 @@ public class ParityTests
                 AssertClose(expected.GetProperty("start_logits"), start, "start_logits");
                 AssertClose(expected.GetProperty("end_logits"), end, "end_logits");
                 break;
+        }
+    }
+
+    /// <summary>The two kernel sets train alike: with dropout off (their masks come from different generators), the
+    /// pre-training loss and every gradient of one step agree, fused MLM loss included.</summary>
+    [Fact]
+    public void ReferenceAndFusedKernelsGiveTheSameTrainingLossAndGradients()
+    {
+        (float Loss, Dictionary<string, Tensor> Grads) Step(BertKernels kernels)
+        {
+            using var model = (BertForPreTraining)ModelFolder.Load(TestPaths.TinyBert, configure: c => { c.HiddenDropoutProb = 0; c.AttentionProbsDropoutProb = 0; },
+                compute: new ComputeOptions { Kernels = kernels }).Model;
+            model.train();
+            using var scope = NewDisposeScope();
+            var ids = tensor(Enumerable.Range(0, 48).Select(i => (long)(5 + i * 7 % 90)).ToArray(), new long[] { 4, 12 });
+            var mask = ones(4, 12, dtype: ScalarType.Int64);
+            mask[3, TensorIndex.Slice(8)] = tensor(0L);
+            var (total, _, _) = model.PretrainingLoss(ids, zeros(4, 12, dtype: ScalarType.Int64), mask,
+                tensor(new long[] { 2, 15, 27, 40 }), tensor(new long[] { 7, 8, 9, 10 }), tensor(new long[] { 0, 1, 1, 0 }));
+            total.backward();
+            return (total.item<float>(), model.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.clone().MoveToOuterDisposeScope()));
+        }
+        var reference = Step(BertKernels.Reference);
+        var fused = Step(BertKernels.Fused);
+        Assert.True(Math.Abs(reference.Loss - fused.Loss) <= 1e-5 * Math.Abs(reference.Loss), $"loss {reference.Loss} vs {fused.Loss}");
+        double largest = reference.Grads.Values.Max(g => g.abs().max().item<float>());
+        foreach (var (name, g) in reference.Grads)
+        {
+            double diff = (g - fused.Grads[name]).abs().max().item<float>();
+            Assert.True(diff <= 1e-5 * largest, $"{name}: max |diff| {diff} (largest gradient {largest})");
         }
     }
 

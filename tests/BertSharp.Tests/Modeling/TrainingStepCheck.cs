@@ -8,15 +8,16 @@ namespace BertSharp.Tests.Modeling;
 /// <summary>A fused training kernel leaves the tiny model's pre-training loss and gradients as they were.</summary>
 internal static class TrainingStepCheck
 {
-    /// <param name="useKernel">switches the kernel on (true) or off; left on after</param>
-    public static void SameWithAndWithout(Action<bool> useKernel)
+    /// <param name="without">the kernels with the one under test turned off</param>
+    /// <param name="with">the same with it on</param>
+    public static void SameWithAndWithout(FusedKernelOptions without, FusedKernelOptions with)
     {
-        using var model = (BertForPreTraining)ModelFolder.Load(TestPaths.TinyBert).Model;
-        model.train();
-        Assert.True(model.Bert.Config.AttentionProbsDropoutProb > 0 && model.Bert.Config.HiddenDropoutProb > 0);
         (float Loss, Dictionary<string, Tensor> Grads) Step(bool on)
         {
-            useKernel(on);
+            var compute = new ComputeOptions { Kernels = BertKernels.FusedWith(on ? with : without) };
+            using var model = (BertForPreTraining)ModelFolder.Load(TestPaths.TinyBert, compute: compute).Model;
+            model.train();
+            Assert.True(model.Bert.Config.AttentionProbsDropoutProb > 0 && model.Bert.Config.HiddenDropoutProb > 0);
             TorchRuntime.Seed(9);   // the same dropout masks either way
             using var scope = NewDisposeScope();
             var ids = randint(5, 1000, new long[] { 4, 12 });
@@ -28,7 +29,6 @@ internal static class TrainingStepCheck
             total.backward();
             return (total.item<float>(), model.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.clone().MoveToOuterDisposeScope()));
         }
-        try
         {
             var plain = Step(false);
             var fused = Step(true);
@@ -42,6 +42,5 @@ internal static class TrainingStepCheck
                 Assert.True(diff <= 1e-5 * largest, $"{name}: max |diff| {diff} (largest gradient {largest})");
             }
         }
-        finally { useKernel(true); }
     }
 }

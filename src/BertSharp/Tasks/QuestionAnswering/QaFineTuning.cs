@@ -7,6 +7,8 @@ namespace BertSharp.Tasks.QuestionAnswering;
 
 public sealed record QaFineTuningOptions
 {
+    /// <summary>The dtype and kernels the model computes with.</summary>
+    public ComputeOptions Compute { get; init; } = ComputeOptions.Default;
     /// <summary>A SQuAD v1.1/v2.0 training file.</summary>
     public required string Train { get; init; }
     /// <summary>A SQuAD file to evaluate on (picks the best model); or use <see cref="SplitArticles"/>.</summary>
@@ -89,13 +91,13 @@ public static class QaFineTuning
             if (tokenizer.VocabSize != config.VocabSize)
                 throw new BertSharpException($"the vocabulary has {tokenizer.VocabSize} tokens but the model's vocab_size is {config.VocabSize}");
             config.Validate();
-            model = new BertForQuestionAnswering(config);
+            model = new BertForQuestionAnswering(config, o.Compute);
             model.InitWeights();
         }
         else
         {
             if (o.Model == null) throw new BertSharpException("give --model DIR (a pre-trained model folder), or --init random with --vocab FILE and --model-preset");
-            var (m, r) = ModelFolder.Load(o.Model, QuestionAnswerer.Architecture);
+            var (m, r) = ModelFolder.Load(o.Model, QuestionAnswerer.Architecture, compute: o.Compute);
             model = (BertForQuestionAnswering)m;
             report = r;
             tokenizer = BertTokenizer.FromFolder(o.Model);

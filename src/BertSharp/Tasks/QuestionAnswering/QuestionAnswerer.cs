@@ -24,13 +24,13 @@ public sealed class QuestionAnswerer : IDisposable
     private readonly QaFeaturizer featurizer;
 
     /// <param name="adjust">changes the folder's settings (e.g. from command-line options) before they are checked</param>
-    public QuestionAnswerer(string modelDir, Func<QaSettings, QaSettings>? adjust = null)
+    public QuestionAnswerer(string modelDir, Func<QaSettings, QaSettings>? adjust = null, ComputeOptions? compute = null)
     {
         var config = ModelFolder.ReadConfig(modelDir);
         var arch = config.Architectures.FirstOrDefault();
         if (arch != Architecture)
             throw new BertSharpException($"{modelDir}: not a question-answering model (config.json architectures: {arch ?? "none"}); fine-tune one with `bert finetune qa`");
-        var (m, report) = ModelFolder.Load(modelDir, Architecture);
+        var (m, report) = ModelFolder.Load(modelDir, Architecture, compute: compute);
         model = (BertForQuestionAnswering)m;
         model.to(TorchRuntime.Device);
         model.eval();

@@ -6,15 +6,13 @@ namespace BertSharp.Modeling;
 /// <summary>Splits the vectorised CPU kernels' rows over libtorch's thread count (torch.set_num_threads,
 /// --threads), when libtorch's OpenMP workers let the cores go soon enough for it to pay
 /// (<see cref="OpenMpWorkers.SpinBriefly"/>); otherwise the kernels run on the calling thread.</summary>
-public static class KernelThreads
+internal static class KernelThreads
 {
-    /// <summary>false: every kernel on the calling thread (bench/StepProfile's before/after).</summary>
-    public static bool Enabled { get; set; } = true;
-
     /// <summary>The most threads a kernel splits its rows over now (1 when they run on the calling thread).</summary>
-    public static int Threads => Enabled && OpenMpWorkers.SpinBriefly ? get_num_threads() : 1;
+    public static int Threads => OpenMpWorkers.SpinBriefly ? get_num_threads() : 1;
 
-    /// <summary>For tests: the parts to split into on this thread whatever the thread count (null: decide as below).</summary>
+    /// <summary>For tests and bench/StepProfile's one-thread ablation: the parts to split into on this thread whatever
+    /// the thread count (null: decide as below).</summary>
     [ThreadStatic] internal static int? ForcedParts;
 
     /// <summary>Below this many elements a part costs less than waking a thread for it (~10 µs).</summary>
@@ -24,7 +22,7 @@ public static class KernelThreads
     internal static int Parts(long rows, long rowElements)
     {
         if (ForcedParts is int forced) return (int)Math.Clamp(forced, 1, Math.Max(1, rows));
-        if (!Enabled || !OpenMpWorkers.SpinBriefly || rows < 2) return 1;
+        if (!OpenMpWorkers.SpinBriefly || rows < 2) return 1;
         long byWork = rows * Math.Max(1, rowElements) / MinElementsPerPart;
         return (int)Math.Clamp(Math.Min(byWork, rows), 1, get_num_threads());
     }

@@ -18,7 +18,7 @@ namespace BertSharp.Modeling;
 /// output gradient once and writes the gradients of the residual (the LayerNorm's dx) and of h (that times the mask
 /// and scale), with the weight and bias gradients summed in fp32.
 /// </remarks>
-public sealed class DropoutAddLayerNorm : autograd.SingleTensorFunction<DropoutAddLayerNorm>
+internal sealed class DropoutAddLayerNorm : autograd.SingleTensorFunction<DropoutAddLayerNorm>
 {
     public override string Name => nameof(DropoutAddLayerNorm);
 
@@ -26,18 +26,12 @@ public sealed class DropoutAddLayerNorm : autograd.SingleTensorFunction<DropoutA
     private const int Block = 64;   // rows whose sums are formed and then normalised together (kept in cache); the
                                     // backward's parts start at multiples of it, as Bf16LayerNorm's weight-gradient blocks
 
-    /// <summary>false: FastDropout, the add and LayerNorm as separate ops (bench/StepProfile's before/after).</summary>
-    public static bool Enabled { get; set; } = true;
-
-    /// <summary>Whether fp32 activations take it too (off: in fp32 its backward is slower than libtorch's LayerNorm
-    /// backward, and between processes the `seed` step did not measure faster with it; docs/PERFORMANCE.md).</summary>
-    public static bool ForFloat32 { get; set; }
-
     /// <summary>Whether <see cref="Apply"/> takes these (contiguous float32 or bfloat16 CPU activations of one dtype,
     /// float32 weight and bias over the last dimension, a dropout probability in (0, 1)).</summary>
-    internal static bool Supports(Tensor h, Tensor residual, TorchSharp.Modules.LayerNorm norm, double p) =>
-        Enabled && FastDropout.DrawsMasksOn(DeviceType.CPU) && h.device_type == DeviceType.CPU && residual.device_type == DeviceType.CPU
-        && (h.dtype == ScalarType.BFloat16 || h.dtype == ScalarType.Float32 && ForFloat32) && residual.dtype == h.dtype
+    /// <param name="forFloat32">whether fp32 activations take it too (<see cref="FusedKernelOptions.DropoutAddLayerNormFloat32"/>)</param>
+    internal static bool Supports(Tensor h, Tensor residual, TorchSharp.Modules.LayerNorm norm, double p, bool forFloat32) =>
+        h.device_type == DeviceType.CPU && residual.device_type == DeviceType.CPU
+        && (h.dtype == ScalarType.BFloat16 || h.dtype == ScalarType.Float32 && forFloat32) && residual.dtype == h.dtype
         && h.shape.SequenceEqual(residual.shape) && h.dim() >= 1
         && norm.weight is { } w && norm.bias is { } b && w.dtype == ScalarType.Float32 && b.dtype == ScalarType.Float32
         && w.dim() == 1 && w.shape[0] == h.shape[^1] && b.shape.SequenceEqual(w.shape)

@@ -20,16 +20,13 @@ namespace BertSharp.Modeling;
 /// RNG state a checkpoint saves govern the masks as before. Other devices and dtypes keep libtorch's dropout (on a
 /// GPU it is a fused kernel).
 /// </remarks>
-public static class FastDropout
+internal static class FastDropout
 {
     private const ulong Gamma = 0x9E3779B97F4A7C15UL;
 
-    /// <summary>false: libtorch's dropout everywhere (bench/StepProfile's before/after measurement).</summary>
-    public static bool Enabled { get; set; } = true;
-
     /// <summary>Whether <see cref="Apply"/> draws the masks itself on this device (for float32, bfloat16 and
     /// float16 tensors); elsewhere it is libtorch's dropout.</summary>
-    public static bool DrawsMasksOn(DeviceType device) => Enabled && device == DeviceType.CPU;
+    public static bool DrawsMasksOn(DeviceType device) => device == DeviceType.CPU;
 
     public static Tensor Apply(Tensor x, double p, bool training)
     {

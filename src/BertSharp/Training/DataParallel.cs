@@ -1,9 +1,10 @@
-using BertSharp.Runtime;
 using System.Runtime.ExceptionServices;
+using BertSharp.Modeling;
+using BertSharp.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace BertSharp.Modeling;
+namespace BertSharp.Training;
 
 /// <summary>
 /// Data parallelism inside one process on the CPU: a training batch is cut into shards of whole sequences, and each
@@ -11,10 +12,8 @@ namespace BertSharp.Modeling;
 /// of the whole batch split over libtorch's threads.
 /// </summary>
 /// <remarks>
-/// On the development machine's 2 cores the `seed` pre-training step ran 1.25–1.28× (fp32) and 1.38–1.45× (bf16)
-/// faster this way than with libtorch's threads splitting each op (same process, alternating; 1.11× and 1.06× between
-/// processes, docs/PERFORMANCE.md): the step is hundreds of ops, many of them small or memory-bound, and each split
-/// op waits for its slowest thread.
+/// The step is hundreds of ops, many of them small or memory-bound, and each op split over threads waits for its
+/// slowest thread (docs/PERFORMANCE.md has the measurements).
 /// The result is the same loss and gradients as the unsharded batch, to rounding: the caller normalises every
 /// shard's loss by the whole batch's count. Each shard's gradients come from autograd.grad on its own thread and are
 /// summed in shard order; the loss returned carries them through a zero-valued surrogate term (as
@@ -22,11 +21,8 @@ namespace BertSharp.Modeling;
 /// shard's dropout masks come from its own seed, drawn in order from torch's generator before the shards start, so a
 /// run is reproducible for a given thread count (as it already was: libtorch's reductions depend on it too).
 /// </remarks>
-public static class DataParallel
+internal static class DataParallel
 {
-    /// <summary>false: every batch unsharded (bench/StepProfile's before/after).</summary>
-    public static bool Enabled { get; set; } = true;
-
     /// <summary>Fewest sequences a shard gets: below this the parameter-sized work per shard (its gradients, their sum,
     /// the surrogate) is not paid back by the shorter step.</summary>
     public const int MinSequencesPerShard = 8;
@@ -35,11 +31,11 @@ public static class DataParallel
     [ThreadStatic] internal static int? ForcedShards;
 
     /// <summary>How many shards to cut a batch of <paramref name="sequences"/> into: one per libtorch thread on the CPU
-    /// when gradients are being recorded and BertSharp draws the dropout masks (so that each shard's are reproducible).</summary>
-    internal static int Shards(long sequences, Device device)
+    /// when gradients are being recorded and the model's kernels draw the dropout masks (so that each shard's are reproducible).</summary>
+    internal static int Shards(long sequences, Device device, BertKernels kernels)
     {
         if (ForcedShards is int forced) return (int)Math.Clamp(forced, 1, Math.Max(1, sequences));
-        if (!Enabled || device.type != DeviceType.CPU || !is_grad_enabled() || !FastDropout.DrawsMasksOn(DeviceType.CPU)) return 1;
+        if (device.type != DeviceType.CPU || !is_grad_enabled() || !kernels.DrawsDropoutMasksOn(device.type)) return 1;
         return (int)Math.Clamp(Math.Min(get_num_threads(), sequences / MinSequencesPerShard), 1, int.MaxValue);
     }
 

@@ -17,33 +17,27 @@ namespace BertSharp.Modeling;
 /// exactly the gradients of the plain formulation (the same approach as Liger Kernel's fused linear
 /// cross-entropy). Rows labelled -100 are ignored, as in cross_entropy.
 /// </remarks>
-public static class FusedLinearCrossEntropy
+internal static class FusedLinearCrossEntropy
 {
     public const long IgnoreIndex = -100;
 
-    /// <summary>Rows per chunk; null for the measured best on the development machine (docs/PERFORMANCE.md): 128
-    /// with fp32 products (128 × 20,256 logits are 10 MB; 64 and 256 slower), 256 with bf16 products (whose GEMMs
-    /// want a longer inner dimension for the weight gradient: 128 was 1.15× and 512 1.05–1.3× slower).</summary>
-    public static int? ChunkRows { get; set; }
-
-    /// <summary>false: the softmax statistics by libtorch's ops (bench/StepProfile's before/after); true: on the
-    /// CPU by <see cref="ColumnSoftmax"/> in two passes.</summary>
-    public static bool VectorisedSoftmax { get; set; } = true;
-
-    static int DefaultChunkRows(ScalarType dtype) => dtype == ScalarType.Float32 ? 128 : 256;
+    /// <summary>Rows per chunk by the products' dtype: the fastest measured (docs/PERFORMANCE.md), bf16's GEMMs wanting
+    /// a longer inner dimension for the weight gradient.</summary>
+    internal static int DefaultChunkRows(ScalarType dtype) => dtype == ScalarType.Float32 ? 128 : 256;
 
     /// <param name="hidden">[M, H] in the compute dtype (float32 or bfloat16)</param>
     /// <param name="weight">[V, H] float32 (the master copy; cast to the hidden dtype for the products)</param>
     /// <param name="bias">[V] float32</param>
     /// <param name="labels">[M] int64, -100 for rows to ignore</param>
-    /// <param name="chunkRows">rows per chunk; null for <see cref="ChunkRows"/></param>
+    /// <param name="chunkRows">rows per chunk; null for <see cref="DefaultChunkRows"/></param>
+    /// <param name="vectorisedSoftmax">the softmax statistics on the CPU by <see cref="ColumnSoftmax"/> (else libtorch's ops)</param>
     /// <param name="divisor">what the rows' summed losses are divided by; null for the rows not ignored (a
     /// <see cref="DataParallel"/> shard passes its whole batch's count)</param>
     /// <returns>A float32 scalar: the mean over the rows that are not ignored (or the sum over the divisor).</returns>
-    public static Tensor Loss(Tensor hidden, Tensor weight, Tensor bias, Tensor labels, int? chunkRows = null, long? divisor = null)
+    public static Tensor Loss(Tensor hidden, Tensor weight, Tensor bias, Tensor labels, int? chunkRows = null, long? divisor = null, bool vectorisedSoftmax = true)
     {
         if (divisor is < 1) throw new ArgumentOutOfRangeException(nameof(divisor), "must be at least 1");
-        int chunk = chunkRows ?? ChunkRows ?? DefaultChunkRows(hidden.dtype);
+        int chunk = chunkRows ?? DefaultChunkRows(hidden.dtype);
         if (chunk < 1) throw new ArgumentOutOfRangeException(nameof(chunkRows));
         if (hidden.dim() != 2 || labels.dim() != 1 || labels.shape[0] != hidden.shape[0])
             throw new ArgumentException($"hidden must be [M, H] and labels [M]; got [{string.Join(", ", hidden.shape)}] and [{string.Join(", ", labels.shape)}]");
@@ -61,7 +55,7 @@ public static class FusedLinearCrossEntropy
             if (count == 0) return Plain(hidden, weight, bias, labels).MoveToOuterDisposeScope(); // NaN, as cross_entropy
             var h = hidden.detach();
             var w = weight.detach().to(dt);
-            bool vectorised = VectorisedSoftmax && hidden.device_type == DeviceType.CPU;
+            bool vectorised = vectorisedSoftmax && hidden.device_type == DeviceType.CPU;
             // The bias as each path adds it: in fp32 by ColumnSoftmax, in the products' dtype by addmm.
             var b = vectorised ? bias.detach().to(ScalarType.Float32).contiguous() : bias.detach().to(dt);
             var safeLabels = labels.clamp_min(0).unsqueeze(1);              // [M, 1]

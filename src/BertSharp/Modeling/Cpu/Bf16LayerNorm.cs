@@ -17,7 +17,7 @@ namespace BertSharp.Modeling;
 /// libtorch's own bf16 LayerNorm (bf16 weights) would save the casts too, but its weight gradient was 20 % off the
 /// fp64 one on [32768, 128] (docs/PERFORMANCE.md); this one is within fp32 rounding of it.
 /// </remarks>
-public sealed class Bf16LayerNorm : autograd.SingleTensorFunction<Bf16LayerNorm>
+internal sealed class Bf16LayerNorm : autograd.SingleTensorFunction<Bf16LayerNorm>
 {
     public override string Name => nameof(Bf16LayerNorm);
 
@@ -26,12 +26,10 @@ public sealed class Bf16LayerNorm : autograd.SingleTensorFunction<Bf16LayerNorm>
 
     /// <summary>Whether <see cref="Apply"/> can take this input (else the caller casts around libtorch's LayerNorm).</summary>
     internal static bool Supports(Tensor x, TorchSharp.Modules.LayerNorm m) =>
-        Enabled && x.dtype == ScalarType.BFloat16 && x.device_type == DeviceType.CPU && m.weight is not null && m.bias is not null
+        x.dtype == ScalarType.BFloat16 && x.device_type == DeviceType.CPU && m.weight is not null && m.bias is not null
         && m.weight.dtype == ScalarType.Float32 && m.bias.dtype == ScalarType.Float32 && m.weight.dim() == 1
         && x.shape[^1] == m.weight.shape[0];
 
-    /// <summary>false: the cast path everywhere (bench/StepProfile's before/after).</summary>
-    public static bool Enabled { get; set; } = true;
 
     internal static Tensor Apply(Tensor x, Tensor weight, Tensor bias, double eps) => apply(x, weight, bias, eps);
 

@@ -19,25 +19,19 @@ namespace BertSharp.Modeling;
 /// The mask is FastDropout's, drawn into 16 bits per element from one seed of torch's generator (or the
 /// <see cref="DataParallel"/> shard's), so the masks are those the unfused path draws.
 /// </remarks>
-public sealed class AttentionSoftmaxDropout : autograd.SingleTensorFunction<AttentionSoftmaxDropout>
+internal sealed class AttentionSoftmaxDropout : autograd.SingleTensorFunction<AttentionSoftmaxDropout>
 {
     public override string Name => nameof(AttentionSoftmaxDropout);
 
     private const int Lanes = 16;
 
-    /// <summary>false: softmax, FastDropout and the cast as separate libtorch ops (bench/StepProfile's before/after).</summary>
-    public static bool Enabled { get; set; } = true;
-
-    /// <summary>Whether fp32 scores take it too (off: in fp32 it saves the step ~8 ms of ~1.5 s on one thread, and
-    /// between processes the `seed` step did not measure faster with it; docs/PERFORMANCE.md).</summary>
-    public static bool ForFloat32 { get; set; }
-
     /// <summary>Whether <see cref="Apply"/> takes these scores (float32 or bfloat16 on the CPU, where FastDropout draws
     /// the masks, a dropout probability in (0, 1), the output in the scores' dtype: the model's products are all in
     /// the compute dtype).</summary>
-    internal static bool Supports(Tensor scores, double p, ScalarType outDtype) =>
-        Enabled && scores.device_type == DeviceType.CPU && FastDropout.DrawsMasksOn(DeviceType.CPU)
-        && (scores.dtype == ScalarType.BFloat16 || scores.dtype == ScalarType.Float32 && ForFloat32)
+    /// <param name="forFloat32">whether fp32 scores take it too (<see cref="FusedKernelOptions.AttentionSoftmaxDropoutFloat32"/>)</param>
+    internal static bool Supports(Tensor scores, double p, ScalarType outDtype, bool forFloat32) =>
+        scores.device_type == DeviceType.CPU
+        && (scores.dtype == ScalarType.BFloat16 || scores.dtype == ScalarType.Float32 && forFloat32)
         && outDtype == scores.dtype
         && p > 0 && Math.Round(p * 65536) < 65536 && scores.dim() >= 1 && scores.shape[^1] > 0;
 

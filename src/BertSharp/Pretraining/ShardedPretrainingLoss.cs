@@ -1,0 +1,45 @@
+using BertSharp.Modeling;
+using BertSharp.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace BertSharp.Pretraining;
+
+/// <summary>
+/// The pre-training loss of a training batch as the trainer's step computes it: on a CPU with several libtorch threads
+/// the batch is cut into shards of whole sequences run at once (<see cref="DataParallel"/>), each shard's sums divided
+/// by the whole batch's counts, so the loss and gradients are those of <see cref="BertForPreTraining.PretrainingLoss"/>
+/// on the whole batch.
+/// </summary>
+internal static class ShardedPretrainingLoss
+{
+    const long IgnoreIndex = -100;
+
+    /// <param name="maskedPositions">[P] flat indices into B·L</param>
+    /// <param name="mlmLabels">[P] int64</param>
+    /// <param name="nspLabels">[B] int64</param>
+    /// <param name="shard">false: always the whole batch at once (bench/StepProfile's before/after)</param>
+    public static (Tensor Total, Tensor Mlm, Tensor Nsp) Compute(BertForPreTraining model, Tensor inputIds, Tensor tokenTypeIds,
+        Tensor attentionMask, Tensor maskedPositions, Tensor mlmLabels, Tensor nspLabels, bool shard = true)
+    {
+        long batch = inputIds.shape[0], length = inputIds.shape[1];
+        int shards = shard ? DataParallel.Shards(batch, inputIds.device, model.Compute.Kernels) : 1;
+        long mlmCount = shards == 1 ? 0 : mlmLabels.ne(IgnoreIndex).sum().item<long>();
+        long nspCount = shards == 1 ? 0 : nspLabels.ne(IgnoreIndex).sum().item<long>();
+        if (mlmCount == 0 || nspCount == 0)   // one shard, or nothing to average over (NaN, as the unsharded loss)
+            return model.PretrainingLoss(inputIds, tokenTypeIds, attentionMask, maskedPositions, mlmLabels, nspLabels);
+
+        using var sequenceOf = maskedPositions.div(length, rounding_mode: RoundingMode.floor);   // [P]
+        var parameters = model.parameters().Where(p => p.requires_grad).ToList<Tensor>();
+        var sums = DataParallel.Run(parameters, shards, k =>
+        {
+            var (b0, b1) = DataParallel.Range(batch, shards, k);
+            var mine = sequenceOf.ge(b0).logical_and_(sequenceOf.lt(b1)).nonzero().squeeze(1);
+            var (total, mlm, nsp) = model.PretrainingLoss(inputIds.narrow(0, b0, b1 - b0), tokenTypeIds.narrow(0, b0, b1 - b0),
+                attentionMask.narrow(0, b0, b1 - b0), maskedPositions.index_select(0, mine).sub_(b0 * length),
+                mlmLabels.index_select(0, mine), nspLabels.narrow(0, b0, b1 - b0), mlmCount, nspCount);
+            return new[] { total, mlm, nsp };
+        });
+        return (sums[0], sums[1], sums[2]);
+    }
+}

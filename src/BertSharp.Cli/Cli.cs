@@ -61,7 +61,7 @@ public static class Cli
         }
         catch (BertSharpException e)
         {
-            stderr.WriteLine($"error: {e.Message}");
+            stderr.WriteLine($"error: {ParameterFlags.Message(e)}");
             if (verbose) stderr.WriteLine(e);
             return 1;
         }

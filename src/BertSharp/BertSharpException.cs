@@ -9,4 +9,7 @@ public class BertSharpException : Exception
 {
     public BertSharpException(string message) : base(message) { }
     public BertSharpException(string message, Exception inner) : base(message, inner) { }
+
+    /// <summary>The parameters the message names, as the library spells them (e.g. "batchSize"); a front end may show its own names for them.</summary>
+    public IReadOnlyList<string> Parameters { get; init; } = [];
 }

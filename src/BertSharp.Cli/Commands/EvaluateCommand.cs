@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using BertSharp.Data;
 using BertSharp.Inference;
 using BertSharp.Tasks;
+using BertSharp.Tasks.QuestionAnswering;
 using BertSharp.Tasks.Tagging;
 
 namespace BertSharp.Cli.Commands;
@@ -38,25 +39,39 @@ public static class EvaluateCommand
         foreach (var opt in qa.All.Where(o => o != data && o != json && o != maxSeq)) cmd.Add(opt);
         cmd.SetAction(r =>
         {
-            if (BertSharp.Tasks.QuestionAnswering.QuestionAnswerer.IsQaModel(r.GetRequiredValue(dir)))
-                return QaCliHandlers.Evaluate(ctx, r, r.GetRequiredValue(dir), qa);
-            using var model = FineTunedModel.Load(r.GetRequiredValue(dir), r.GetValue(maxSeq), Cli.Compute(r));
+            string modelDir = r.GetRequiredValue(dir);
+            using var model = FineTunedModel.Load(modelDir, new LoadOptions { MaxSeqLength = r.GetValue(maxSeq), Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)! });
             foreach (var m in model.LoadReport?.Messages() ?? []) ctx.Err.WriteLine($"warning: {m}");
             model.BatchSize = r.GetValue(batch);
-            if (model is TaggingModel t && r.GetValue(scheme) is { } s) t.StrictScheme = FinetuneCommand.ParseScheme(s);
+            if (model is TaggingModel t && r.GetValue(scheme) is { } s) t.StrictScheme = TaggingModel.ParseScheme(s);
+            if (model is QuestionAnsweringModel qaModel) qaModel.Settings = qa.Settings.Apply(r, modelDir, qaModel.Config.MaxPositionEmbeddings);
             var options = new DataFileOptions
             {
                 Format = r.GetValue(format), TextColumn = r.GetValue(text), PairColumn = r.GetValue(pair), LabelColumn = r.GetValue(label),
                 NoHeader = r.GetValue(noHeader), TagColumn = r.GetValue(tagColumn), MaxExamples = r.GetValue(maxExamples),
-                Split = ParseSplit(r.GetValue(split)!),
+                Split = ParseSplit(r.GetValue(split)!), SplitArticles = r.GetValue(qa.SplitArticles),
             };
             string? predictionsFile = r.GetValue(predictions);
             var score = model.EvaluateFile(r.GetRequiredValue(data), options, withPredictions: predictionsFile != null);
-            if (predictionsFile != null) FineTuning.WriteJsonl(predictionsFile, score.Predictions ?? []);
+            if (score is QaScore squad)
+            {
+                if (r.GetValue(qa.Output) is string outDir)
+                    foreach (var path in QaOutputFiles.Write(outDir, squad.Answers, squad.Scores)) ctx.Err.WriteLine($"wrote {path}");
+                if (r.GetValue(json))
+                {
+                    var j = new JsonObject();
+                    foreach (var (k, v) in squad.Scores.ToDictionary()) j[k] = v;
+                    j["script"] = $"evaluate-v{squad.Scores.ScriptVersion}.py";
+                    ctx.Out.WriteLine(j.ToJsonString(QaCliHandlers.JsonOut));
+                }
+                else ctx.Out.Write(score.Report);
+                return 0;
+            }
+            if (predictionsFile != null) JsonLines.Write(predictionsFile, score.Predictions ?? []);
             if (r.GetValue(json))
             {
                 ctx.Err.Write(score.Report);
-                var doc = new JsonObject { ["task"] = model.TaskName, ["data"] = r.GetRequiredValue(data), ["metrics"] = FineTuning.MetricsJson(score.Metrics) };
+                var doc = new JsonObject { ["task"] = model.TaskName, ["data"] = r.GetRequiredValue(data), ["metrics"] = JsonLines.Metrics(score.Metrics) };
                 ctx.Out.WriteLine(doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             }
             else ctx.Out.Write(score.Report);

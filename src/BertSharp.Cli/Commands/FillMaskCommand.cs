@@ -1,4 +1,3 @@
-using BertSharp.Modeling;
 using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -16,13 +15,14 @@ public static class FillMaskCommand
         var topK = new Option<int>("--top-k") { Description = "Predictions to show per [MASK]", DefaultValueFactory = _ => 5 };
         var json = new Option<bool>("--json") { Description = "Write one JSON document to stdout" };
         var cmd = new Command("fill-mask", "Predict the tokens behind [MASK] with a pre-trained model") { dir, text, pair, topK, json };
-        cmd.SetAction(r => Run(ctx, r.GetRequiredValue(dir), r.GetRequiredValue(text), r.GetValue(pair), r.GetValue(topK), r.GetValue(json), Cli.Compute(r)));
+        cmd.SetAction(r => Run(ctx, new FillMask(r.GetRequiredValue(dir), new LoadOptions { Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)! }),
+            r.GetRequiredValue(text), r.GetValue(pair), r.GetValue(topK), r.GetValue(json)));
         return cmd;
     }
 
-    static int Run(CommandContext ctx, string dir, string text, string? pair, int topK, bool json, ComputeOptions compute)
+    static int Run(CommandContext ctx, FillMask fill, string text, string? pair, int topK, bool json)
     {
-        using var fill = new FillMask(dir, compute);
+        using var _ = fill;
         foreach (var m in fill.LoadReport.Messages()) ctx.Err.WriteLine($"warning: {m}");
         var results = fill.Predict(text, pair, topK);
         if (json)

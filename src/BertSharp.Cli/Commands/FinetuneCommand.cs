@@ -43,7 +43,7 @@ public static class FinetuneCommand
             "Fine-tune a text or pair classifier (BertForSequenceClassification). Metrics: accuracy (selects the best model), " +
             "macro-F1; per-class report and confusion matrix at the end. Label names are kept in config.json id2label/label2id.\n" +
             ClassificationData.FormatsHelp + "\n" + ClassificationData.DefaultColumnsHelp + "\n" + Common + "\n" + TextLineReader.InputRule);
-        b.Finish(cmd, ClassificationModel.Spec, v => v.Data(format));
+        b.Finish(cmd, ClassificationModel.Family, v => v.Data(format));
         return cmd;
     }
 
@@ -55,7 +55,7 @@ public static class FinetuneCommand
         var cmd = new Command("similarity",
             "Fine-tune a sentence-pair similarity scorer (a one-output regression head, mean squared error). Metrics: " +
             "Pearson (selects the best model) and Spearman.\n" + SimilarityData.FormatsHelp + "\n" + Common + "\n" + TextLineReader.InputRule);
-        b.Finish(cmd, SimilarityModel.Spec, v => v.Data(format));
+        b.Finish(cmd, SimilarityModel.Family, v => v.Data(format));
         return cmd;
     }
 
@@ -72,23 +72,12 @@ public static class FinetuneCommand
             "other pieces are ignored by the loss; sentences longer than --max-seq-length are split into windows of whole " +
             "words, never cut. Metrics: tag accuracy; with chunk tags (B-/I-/E-/S-/O) also entity precision/recall/F1 with " +
             "seqeval's semantics (F1 then selects the best model).\n" + TaggingData.FormatsHelp + "\n" + TaggingData.TreebankSplitHelp + "\n" + Common + "\n" + TextLineReader.InputRule);
-        b.Finish(cmd, TaggingModel.Spec, v => new DataFileOptions
+        b.Finish(cmd, TaggingModel.Family, v => new DataFileOptions
         {
             Format = v.Values!.Get(format), TagColumn = v.Values.Get(tagColumn), TextColumn = v.Values.Get(text), LabelColumn = v.Values.Get(label),
-        }, model =>
-        {
-            if (model is TaggingModel t && b.Values!.Get(scheme) is { } s) t.StrictScheme = ParseScheme(s);
-        });
+        }, o => o with { EntityScheme = b.Values!.Get(scheme) is { } s ? TaggingModel.ParseScheme(s) : null });
         return cmd;
     }
-
-    public static EntityScheme ParseScheme(string s) => s.ToUpperInvariant() switch
-    {
-        "IOB1" => EntityScheme.IOB1,
-        "IOB2" or "BIO" => EntityScheme.IOB2,
-        "IOBES" or "BIOES" => EntityScheme.IOBES,
-        _ => throw new BertSharpException($"--entity-scheme '{s}': choose IOB1, IOB2 or IOBES"),
-    };
 
     /// <summary>The options every finetune subcommand shares, and the run.</summary>
     sealed class Builder
@@ -154,7 +143,7 @@ public static class FinetuneCommand
             LabelColumn = Values.Get(labelColumn!), NoHeader = Values.Get(noHeader!),
         };
 
-        public void Finish<T>(Command cmd, FineTuneSpec<T> spec, Func<Builder, DataFileOptions> data, Action<TaskModel>? configure = null)
+        public void Finish<T>(Command cmd, TaskFamily<T> family, Func<Builder, DataFileOptions> data, Func<FineTuneOptions, FineTuneOptions>? extra = null)
         {
             foreach (var opt in Options.Options) cmd.Add(opt);
             cmd.Add(json);
@@ -176,15 +165,16 @@ public static class FinetuneCommand
                     Model = v.Get(model), RandomInit = initMode == "random", ModelPreset = v.Get(preset), Vocab = v.Get(vocab),
                     LowerCase = !v.Get(cased), MaxSeqLength = v.Get(maxSeq), BatchSize = v.Get(batch), EvalBatchSize = v.Get(evalBatch),
                     MaxTrainExamples = v.Get(maxTrain), MaxEvalExamples = v.Get(maxEval), GroupByLength = !v.Get(noGrouping),
+                    Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)!,
                 };
+                if (extra != null) o = extra(o);
                 if (!isResume && Directory.Exists(run.LastCheckpoint))
                     throw new BertSharpException($"{run.Root}: already holds a run; continue it with --resume, or choose another --output");
                 var args = v.ToDictionary();
                 args["--seed"] = seed;
                 run.WriteArgs(args);
 
-                var prepared = FineTuning.Prepare(spec, o, seed, m => ctx.Err.WriteLine(m));
-                configure?.Invoke(prepared.Model);
+                var prepared = FineTuning.Prepare(family, o, seed, m => ctx.Err.WriteLine(m));
                 double learningRate = v.Get(lr) ?? prepared.DefaultLearningRate;
                 int epochCount = v.Get(epochs) ?? prepared.DefaultEpochs;
                 var trainer = new Trainer(prepared.Task, new TrainingOptions
@@ -193,7 +183,7 @@ public static class FinetuneCommand
                     MaxSteps = v.Get(maxSteps), Epochs = epochCount, GradientAccumulation = v.Get(accum), EvalEvery = v.Get(evalEvery),
                     Seed = seed, Resume = isResume,
                 })
-                { Plots = PlotSpec.FineTuning(prepared.Model.PlotMetrics.Select(m => "val_" + m)) };
+                { Plots = prepared.Model.Plots };
                 ctx.Err.WriteLine($"training: {trainer.TotalSteps} steps ({epochCount} epochs of {prepared.Task.BatchesPerEpoch} batches of {o.BatchSize}), learning rate {learningRate:G3}, max_seq_length {prepared.Model.MaxSeqLength}; best model by dev {prepared.Model.SelectionMetric}");
                 TrainingConsole.Run(ctx, trainer, $"finetune {task}");
                 if (!Completed(run, trainer.TotalSteps))
@@ -213,7 +203,7 @@ public static class FinetuneCommand
                 if (r.GetValue(json))
                 {
                     var doc = new JsonObject { ["task"] = task, ["run"] = run.Root };
-                    foreach (var f in final) doc[f.Split] = FineTuning.MetricsJson(f.Score.Metrics);
+                    foreach (var f in final) doc[f.Split] = JsonLines.Metrics(f.Score.Metrics);
                     ctx.Out.WriteLine(doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
                 }
                 return 0;

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using BertSharp.Reporting;
+using BertSharp.Tasks;
 using BertSharp.Tasks.QuestionAnswering;
 using BertSharp.Training;
 
@@ -18,7 +18,7 @@ public static class FinetuneQaCommand
         var model = o.Add(new Option<string?>("--model") { Description = "Pre-trained model folder (a new qa_outputs head is added); with --init random, only its config and vocab.txt are used" });
         var init = o.Add(new Option<string>("--init") { Description = "pretrained (weights from --model) or random (same size as --model, or --model-preset with --vocab)", DefaultValueFactory = _ => "pretrained" });
         init.AcceptOnlyFromAmong("pretrained", "random");
-        var preset = o.Add(new Option<string>("--model-preset") { Description = "Model size for --init random without --model: tiny, mini, small, medium, base, large, seed", DefaultValueFactory = _ => "seed" });
+        var preset = o.Add(new Option<string?>("--model-preset") { Description = "Model size for --init random without --model: tiny, mini, small, medium, base, large, seed (default seed)" });
         var vocab = o.Add(new Option<string?>("--vocab") { Description = "vocab.txt for --init random without --model" });
         var cased = o.Add(new Option<bool>("--cased") { Description = "With --vocab: keep case and accents (default: lower-case)" });
         var epochs = o.Add(new Option<int>("--epochs") { Description = "Passes over the training windows", DefaultValueFactory = _ => 2 });
@@ -47,45 +47,34 @@ public static class FinetuneQaCommand
             long seed = r.GetValue(Cli.Seed) ?? v.Get<long?>("--seed") ?? 42;
             if (!isResume && Directory.Exists(run.LastCheckpoint))
                 throw new BertSharpException($"{run.Root}: already holds a run; continue it with --resume, or choose another --output");
-            var options = new QaFineTuningOptions
+            var options = new FineTuneOptions
             {
-                Compute = Cli.Compute(r),
                 Train = v.Get(train)!, Dev = v.Get(dev), SplitArticles = v.Get(split), Model = v.Get(model),
-                RandomInit = v.Get(init) == "random", ModelPreset = v.Get(preset)!, Vocab = v.Get(vocab), LowerCase = !v.Get(cased),
+                RandomInit = v.Get(init) == "random", ModelPreset = v.Get(preset), Vocab = v.Get(vocab), LowerCase = !v.Get(cased),
                 MaxSeqLength = v.Get(s.MaxSeqLength), DocStride = v.Get(s.DocStride), MaxQueryLength = v.Get(s.MaxQueryLength),
                 NBestSize = v.Get(s.NBestSize) ?? 20, MaxAnswerLength = v.Get(s.MaxAnswerLength) ?? 30,
                 Version2WithNegative = v.Get(v2), NullScoreDiffThreshold = v.Get(s.NullScoreDiffThreshold) ?? 0,
-                BatchSize = v.Get(batch), MaxEvalQuestions = v.Get(maxEval),
+                BatchSize = v.Get(batch), MaxEvalExamples = v.Get(maxEval),
+                Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)!,
             };
             var args = v.ToDictionary();
             args["--seed"] = seed;
             run.WriteArgs(args);
 
-            var prepared = QaFineTuning.Prepare(options, seed, m => ctx.Err.WriteLine(m));
-            ctx.Err.WriteLine($"model: {prepared.ModelDescription}");
-            if (prepared.LoadReport is { } report)
-                foreach (var m in report.Messages()) ctx.Err.WriteLine($"note: {m}");
+            var prepared = FineTuning.Prepare(QuestionAnsweringModel.Family, options, seed, m => ctx.Err.WriteLine(m));
             var trainer = new Trainer(prepared.Task, new TrainingOptions
             {
                 OutputDir = outDir, LearningRate = v.Get(lr), WarmupRatio = v.Get(warmup), MaxSteps = v.Get(maxSteps),
                 Epochs = v.Get(epochs), GradientAccumulation = v.Get(accum), EvalEvery = v.Get(evalEvery), Seed = seed, Resume = isResume,
             })
-            { Plots = Plots };
+            { Plots = prepared.Model.Plots };
             TrainingConsole.Run(ctx, trainer, "finetune qa");
             var (finished, bestIsLast) = State(run);
             if (!finished) return 0; // interrupted: the state is saved for --resume
 
-            // The predictions of the best model (the run root): the last evaluation's when the last step was the best,
-            // else the best model's, evaluated again.
-            QaEvaluation result;
-            if (bestIsLast && prepared.Task.LastEvaluation is { } last) result = last;
-            else
-            {
-                using var qa = new QuestionAnswerer(run.Root, compute: options.Compute) { BatchSize = Math.Max(64, options.BatchSize) };
-                result = qa.Evaluate(prepared.Eval);
-            }
-            QaOutputFiles.Write(run.Root, result.Answers, result.Scores);
-            ctx.Err.WriteLine($"best model on {prepared.Eval.Source}: {QaCliHandlers.Describe(result.Scores)}");
+            var final = FineTuning.FinalEvaluation(prepared, run.Root, bestIsLive: bestIsLast);
+            var result = (QaScore)final[0].Score;
+            ctx.Err.WriteLine($"best model on {prepared.Dev.Set.Examples switch { SquadDataset d => d.Source, _ => prepared.Dev.Name }}: {QuestionAnsweringModel.Describe(result.Scores)}");
             ctx.Err.WriteLine($"run folder: {run.Root} (predictions.json, nbest_predictions.json, eval_results.json; try: bert predict {run.Root} --question \"…\" --context \"…\")");
             return 0;
         });
@@ -102,11 +91,4 @@ public static class FinetuneQaCommand
         long step = state["global_step"]!.GetValue<long>();
         return (step >= state["total_steps"]!.GetValue<long>(), state["best_step"]!.GetValue<long>() == step);
     }
-
-    static readonly IReadOnlyList<PlotSpec> Plots =
-    [
-        .. PlotSpec.FineTuning([]),
-        new PlotSpec("f1.png", "Validation F1 (official SQuAD)", "F1 (%)", ("eval/val_f1", "validation")) { XColumn = "epoch" },
-        new PlotSpec("exact_match.png", "Validation exact match (official SQuAD)", "EM (%)", ("eval/val_exact_match", "validation")) { XColumn = "epoch" },
-    ];
 }

@@ -13,13 +13,13 @@ public static class InfoCommand
         var dir = new Argument<string>("MODEL_DIR") { Description = "A model folder (config.json, vocab.txt, model.safetensors or pytorch_model.bin)" };
         var json = new Option<bool>("--json") { Description = "Write one JSON document to stdout" };
         var cmd = new Command("info", "Show a model folder's configuration, parameter counts by part, and files") { dir, json };
-        cmd.SetAction(r => Run(ctx, r.GetRequiredValue(dir), r.GetValue(json)));
+        cmd.SetAction(r => Run(ctx, r.GetRequiredValue(dir), r.GetValue(json), r.GetValue(Cli.Precision)!, r.GetValue(Cli.Device)!));
         return cmd;
     }
 
-    static int Run(CommandContext ctx, string dir, bool json)
+    static int Run(CommandContext ctx, string dir, bool json, string precision, string device)
     {
-        var (model, report) = ModelFolder.Load(dir);
+        var (model, report) = ModelFolder.Load(dir, precision: precision, device: device);
         using var _ = model;
         var parts = ModelSummary.CountByPart(model);
         long total = parts.Sum(p => p.Count);
@@ -44,7 +44,7 @@ public static class InfoCommand
         ctx.Out.WriteLine($"architecture   {model.Architecture}");
         ctx.Out.WriteLine($"layers {c.NumHiddenLayers}, hidden {c.HiddenSize}, heads {c.NumAttentionHeads} (head dim {c.HeadDim}), intermediate {c.IntermediateSize}, act {c.HiddenAct}");
         ctx.Out.WriteLine($"vocab {c.VocabSize}, max positions {c.MaxPositionEmbeddings}, token types {c.TypeVocabSize}, layer-norm eps {c.LayerNormEps:g}, dropout {c.HiddenDropoutProb:g}/{c.AttentionProbsDropoutProb:g}");
-        if (model is not BertForPreTraining)
+        if (Tasks.TaskFamily.TryOf(c) is { HasLabels: true })
             ctx.Out.WriteLine($"labels ({c.NumLabels})    {string.Join(", ", c.Labels)}{(c.ProblemType != null ? $"  [{c.ProblemType}]" : "")}");
         ctx.Out.WriteLine();
         ctx.Out.WriteLine("parameters");

@@ -5,6 +5,10 @@ using System.Text.Json.Nodes;
 using BertSharp.Data;
 using BertSharp.Inference;
 using BertSharp.Tasks;
+using BertSharp.Tasks.Classification;
+using BertSharp.Tasks.QuestionAnswering;
+using BertSharp.Tasks.Similarity;
+using BertSharp.Tasks.Tagging;
 
 namespace BertSharp.Cli.Commands;
 
@@ -30,21 +34,28 @@ public static class PredictCommand
         foreach (var opt in qa.All.Where(o => o != input && o != maxSeq)) cmd.Add(opt);
         cmd.SetAction(r =>
         {
-            // --question/--context mean question answering: a folder of another task gets the QA loader's error.
-            if (BertSharp.Tasks.QuestionAnswering.QuestionAnswerer.IsQaModel(r.GetRequiredValue(dir))
-                || r.GetValue(qa.Question) != null || r.GetValue(qa.Context) != null)
-                return QaCliHandlers.Predict(ctx, r, r.GetRequiredValue(dir), qa);
+            string modelDir = r.GetRequiredValue(dir);
+            var load = new LoadOptions { MaxSeqLength = r.GetValue(maxSeq), Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)! };
+            // --question/--context ask for question answering: a folder of another task is refused as not one.
+            bool asksQa = r.GetValue(qa.Question) != null || r.GetValue(qa.Context) != null;
+            using var model = asksQa ? FineTunedModel.Load<QuestionAnsweringModel>(modelDir, load) : FineTunedModel.Load(modelDir, load);
+            foreach (var m in model.LoadReport?.Messages() ?? []) ctx.Err.WriteLine($"warning: {m}");
+            model.BatchSize = r.GetValue(batch);
+            if (model is QuestionAnsweringModel qaModel)
+            {
+                qaModel.Settings = qa.Settings.Apply(r, modelDir, qaModel.Config.MaxPositionEmbeddings);
+                return PredictQa(ctx, r, qaModel, qa);
+            }
             var args = r.GetValue(texts) ?? [];
             string? p = r.GetValue(pair), file = r.GetValue(input);
             if (args.Length > 0 && file != null) throw new BertSharpException("give either TEXT arguments or --input, not both");
             if (p != null && args.Length != 1) throw new BertSharpException("--pair goes with exactly one TEXT");
-            using var model = FineTunedModel.Load(r.GetRequiredValue(dir), r.GetValue(maxSeq), Cli.Compute(r));
-            foreach (var m in model.LoadReport?.Messages() ?? []) ctx.Err.WriteLine($"warning: {m}");
-            model.BatchSize = r.GetValue(batch);
-            var options = new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
             void Write(List<PredictInput> inputs)
             {
-                foreach (var o in model.PredictJson(inputs)) ctx.Out.WriteLine(o.ToJsonString(options));
+                if (model is SimilarityModel && inputs.FirstOrDefault(i => i.Pair is null) is { } single)
+                    throw new BertSharpException($"similarity scores a pair of texts; got one text: '{Short(single.Text)}' (give the pair: TEXT --pair PAIR, or a line 'text<TAB>pair', or JSON {{\"text\": …, \"pair\": …}})");
+                var predictions = model.Predict(inputs);
+                for (int i = 0; i < inputs.Count; i++) ctx.Out.WriteLine(ToJson(inputs[i], predictions[i]).ToJsonString(JsonOut));
                 ctx.Out.Flush();
                 inputs.Clear();
             }
@@ -69,6 +80,71 @@ public static class PredictCommand
             return 0;
         });
         return cmd;
+    }
+
+    static readonly JsonSerializerOptions JsonOut = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    static string Short(string s) => s.Length <= 40 ? s : s[..40] + "…";
+
+    /// <summary>The JSON line of one prediction: the input and what the model says about it.</summary>
+    static JsonObject ToJson(PredictInput input, TaskPrediction prediction)
+    {
+        switch (prediction)
+        {
+            case ClassificationPrediction c:
+            {
+                var o = new JsonObject { ["text"] = input.Text };
+                if (input.Pair != null) o["pair"] = input.Pair;
+                o["label"] = c.Label;
+                o["probability"] = Math.Round(c.Probability, 6);
+                o["probabilities"] = new JsonObject(c.Probabilities.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)Math.Round(kv.Value, 6))));
+                return o;
+            }
+            case SimilarityPrediction s:
+                return new JsonObject { ["text"] = input.Text, ["pair"] = input.Pair, ["score"] = Math.Round(s.Score, 6) };
+            case TaggingPrediction t:
+                return new JsonObject
+                {
+                    ["words"] = new JsonArray(t.Words.Select(w => (JsonNode?)w).ToArray()),
+                    ["tags"] = new JsonArray(t.Tags.Select(w => (JsonNode?)w).ToArray()),
+                };
+            case QaAnswer a:
+                return QaCliHandlers.ToJson(a, includeId: true);
+            default:
+                throw new InvalidOperationException($"no JSON for a {prediction.GetType().Name}");
+        }
+    }
+
+    /// <summary>Question answering: --question/--context (one answer) or --input JSONL (one line per question).</summary>
+    static int PredictQa(CommandContext ctx, ParseResult r, QuestionAnsweringModel model, QaCliHandlers.PredictOptions o)
+    {
+        string? question = r.GetValue(o.Question), context = r.GetValue(o.Context), input = r.GetValue(o.Input), output = r.GetValue(o.Output);
+        if (input is null && (question is null || context is null))
+            throw new BertSharpException("give --question and --context, or --input FILE.jsonl");
+        if (input is not null && (question is not null || context is not null))
+            throw new BertSharpException("give either --input FILE.jsonl or --question/--context, not both");
+        if (output is not null && input is null)
+            throw new BertSharpException("--output goes with --input (a single answer is written to stdout)");
+        if (input is null)
+        {
+            var a = model.Answer(question!, context!);
+            if (r.GetValue(o.Json)) ctx.Out.WriteLine(QaCliHandlers.ToJson(a, includeId: false).ToJsonString(JsonOut));
+            else
+            {
+                ctx.Out.WriteLine(a.IsNoAnswer ? "answer: (no answer)" : $"answer: {a.Text}");
+                ctx.Out.WriteLine(a.IsNoAnswer
+                    ? $"score {a.Score:F3} (probability {a.Probability:F3})"
+                    : $"score {a.Score:F3} (probability {a.Probability:F3}), characters [{a.Start}, {a.End}) of the context");
+            }
+            return 0;
+        }
+        var questions = QaCliHandlers.ReadJsonl(input);
+        var answers = model.Predict(questions.Select(q => new PredictInput(q.Question, q.Context, Id: q.Id)).ToList());
+        using var writer = output is null ? null : new StreamWriter(output, false, new System.Text.UTF8Encoding(false));
+        var sink = writer ?? ctx.Out;
+        foreach (QaAnswer a in answers) sink.WriteLine(QaCliHandlers.ToJson(a, includeId: true).ToJsonString(JsonOut));
+        if (output is not null) ctx.Err.WriteLine($"{answers.Count} answers written to {output}");
+        return 0;
     }
 
     /// <summary>A JSON object line ({"text", "pair"} or {"words"}/{"tokens"}), else text with an optional tab-separated pair.</summary>

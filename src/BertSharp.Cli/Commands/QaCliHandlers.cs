@@ -30,32 +30,15 @@ public sealed class QaSettingOptions
     public Option<double?> NullScoreDiffThreshold { get; }
     public IEnumerable<Option> All => [MaxSeqLength, DocStride, MaxQueryLength, NBestSize, MaxAnswerLength, NullScoreDiffThreshold];
 
-    /// <summary>A model folder's settings with the options given on the command line applied. When the window
-    /// length changes and the stride or query length were not given, they follow it (QaSettings.ForModel).</summary>
-    public Func<QaSettings, QaSettings> Adjust(ParseResult r) => s =>
-    {
-        int? seq = r.GetValue(MaxSeqLength), stride = r.GetValue(DocStride), query = r.GetValue(MaxQueryLength);
-        if (seq is int newSeq && newSeq != s.MaxSeqLength)
-        {
-            var d = QaSettings.ForModel(newSeq, newSeq, stride, query);
-            s = s with { MaxSeqLength = newSeq, DocStride = d.DocStride, MaxQueryLength = d.MaxQueryLength };
-        }
-        return s with
-        {
-            DocStride = stride ?? s.DocStride,
-            MaxQueryLength = query ?? s.MaxQueryLength,
-            NBestSize = r.GetValue(NBestSize) ?? s.NBestSize,
-            MaxAnswerLength = r.GetValue(MaxAnswerLength) ?? s.MaxAnswerLength,
-            NullScoreDiffThreshold = r.GetValue(NullScoreDiffThreshold) ?? s.NullScoreDiffThreshold,
-        };
-    };
+    /// <summary>A QA model folder's settings with the options given on the command line applied (when the window
+    /// length changes and the stride or query length were not given, they follow it).</summary>
+    public QaSettings Apply(ParseResult r, string modelDir, int maxPositions) =>
+        QaSettings.ForFolder(modelDir, maxPositions).Override(r.GetValue(MaxSeqLength), r.GetValue(DocStride), r.GetValue(MaxQueryLength),
+            r.GetValue(NBestSize), r.GetValue(MaxAnswerLength), r.GetValue(NullScoreDiffThreshold));
 }
 
-/// <summary>
-/// `bert predict` and `bert evaluate` for question-answering model folders (config.json architectures
-/// BertForQuestionAnswering): the shared commands add <see cref="PredictOptions"/> / <see cref="EvaluateOptions"/>
-/// and call <see cref="Predict"/> / <see cref="Evaluate"/> when <see cref="QuestionAnswerer.IsQaModel"/> says so.
-/// </summary>
+/// <summary>The options `bert predict` and `bert evaluate` take for question-answering models, their JSONL input and
+/// the JSON of an answer.</summary>
 public static class QaCliHandlers
 {
     public sealed class PredictOptions
@@ -79,73 +62,9 @@ public static class QaCliHandlers
         public IEnumerable<Option> All => new Option[] { Data, SplitArticles, Output, Json }.Concat(Settings.All);
     }
 
-    public static int Predict(CommandContext ctx, ParseResult r, string modelDir, PredictOptions o)
-    {
-        string? question = r.GetValue(o.Question), context = r.GetValue(o.Context), input = r.GetValue(o.Input), output = r.GetValue(o.Output);
-        if (input is null && (question is null || context is null))
-            throw new BertSharpException("give --question and --context, or --input FILE.jsonl");
-        if (input is not null && (question is not null || context is not null))
-            throw new BertSharpException("give either --input FILE.jsonl or --question/--context, not both");
-        if (output is not null && input is null)
-            throw new BertSharpException("--output goes with --input (a single answer is written to stdout)");
-        var questions = input is null ? null : ReadJsonl(input);
+    public static readonly JsonSerializerOptions JsonOut = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-        using var qa = new QuestionAnswerer(modelDir, o.Settings.Adjust(r), Cli.Compute(r));
-        foreach (var m in qa.LoadReport.Messages()) ctx.Err.WriteLine($"warning: {m}");
-        if (questions is null)
-        {
-            var a = qa.Answer(question!, context!);
-            if (r.GetValue(o.Json)) ctx.Out.WriteLine(ToJson(a, includeId: false).ToJsonString(JsonOut));
-            else
-            {
-                ctx.Out.WriteLine(a.IsNoAnswer ? "answer: (no answer)" : $"answer: {a.Text}");
-                ctx.Out.WriteLine(a.IsNoAnswer
-                    ? $"score {a.Score:F3} (probability {a.Probability:F3})"
-                    : $"score {a.Score:F3} (probability {a.Probability:F3}), characters [{a.Start}, {a.End}) of the context");
-            }
-            return 0;
-        }
-        var answers = qa.Answer(questions);
-        using var writer = output is null ? null : new StreamWriter(output, false, new System.Text.UTF8Encoding(false));
-        var sink = writer ?? ctx.Out;
-        foreach (var a in answers) sink.WriteLine(ToJson(a, includeId: true).ToJsonString(JsonOut));
-        if (output is not null) ctx.Err.WriteLine($"{answers.Count} answers written to {output}");
-        return 0;
-    }
-
-    public static int Evaluate(CommandContext ctx, ParseResult r, string modelDir, EvaluateOptions o)
-    {
-        var data = SquadDataset.Load(r.GetRequiredValue(o.Data));
-        if (r.GetValue(o.SplitArticles) is int n) data = data.SplitArticles(n).Tail;
-        using var qa = new QuestionAnswerer(modelDir, o.Settings.Adjust(r), Cli.Compute(r));
-        foreach (var m in qa.LoadReport.Messages()) ctx.Err.WriteLine($"warning: {m}");
-        var result = qa.Evaluate(data);
-        if (r.GetValue(o.Output) is string dir)
-            foreach (var path in QaOutputFiles.Write(dir, result.Answers, result.Scores)) ctx.Err.WriteLine($"wrote {path}");
-        if (r.GetValue(o.Json))
-        {
-            var j = new JsonObject();
-            foreach (var (k, v) in result.Scores.ToDictionary()) j[k] = v;
-            j["script"] = $"evaluate-v{result.Scores.ScriptVersion}.py";
-            ctx.Out.WriteLine(j.ToJsonString(JsonOut));
-        }
-        else ctx.Out.WriteLine($"{data.Source}: {Describe(result.Scores)}");
-        return 0;
-    }
-
-    /// <summary>"EM 12.34, F1 23.45 (2,695 questions, SQuAD v1.1 script)" and the v2.0 breakdown.</summary>
-    public static string Describe(SquadScores s)
-    {
-        var text = $"EM {s.ExactMatch:F2}, F1 {s.F1:F2} ({s.Total:N0} questions, SQuAD v{s.ScriptVersion} script)";
-        if (s.ScriptVersion == "2.0")
-            text += $"; HasAns EM {s.HasAnsExact:F2} F1 {s.HasAnsF1:F2} ({s.HasAnsTotal}), NoAns EM {s.NoAnsExact:F2} F1 {s.NoAnsF1:F2} ({s.NoAnsTotal})";
-        if (s.Missing > 0) text += $"; {s.Missing} without prediction";
-        return text;
-    }
-
-    static readonly JsonSerializerOptions JsonOut = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
-    static JsonObject ToJson(QaAnswer a, bool includeId)
+    public static JsonObject ToJson(QaAnswer a, bool includeId)
     {
         var o = new JsonObject();
         if (includeId) o["id"] = a.Id;

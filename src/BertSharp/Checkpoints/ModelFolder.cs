@@ -11,9 +11,14 @@ public sealed record LoadReport(
     IReadOnlyList<string> NewlyInitialized,
     IReadOnlyList<string> Unexpected)
 {
-    /// <summary>The warnings transformers prints for the same situation, one line each (empty when all keys matched).</summary>
+    /// <summary>Head tensors of another shape that were left out (a new head for other labels), one note each.</summary>
+    public IReadOnlyList<string> Reinitialized { get; init; } = [];
+
+    /// <summary>The warnings transformers prints for the same situation, one line each (empty when all keys matched),
+    /// after the notes on re-initialized head tensors.</summary>
     public IEnumerable<string> Messages()
     {
+        foreach (var r in Reinitialized) yield return r;
         if (Unexpected.Count > 0)
             yield return $"Some weights of the model checkpoint at {Source} were not used when initializing {Architecture}: [{string.Join(", ", Unexpected)}]";
         if (NewlyInitialized.Count > 0)
@@ -81,26 +86,68 @@ public static class ModelFolder
             : SafeTensorsFile.Load(path);
 
     /// <summary>
+    /// The one place a model is built: a <paramref name="architecture"/> model of <paramref name="config"/> with
+    /// fresh weights (HF's initialization, from torch's random stream), on <paramref name="device"/> ("cpu", "cuda",
+    /// "cuda:N"), computing in <paramref name="precision"/> ("fp32" or "bf16").
+    /// </summary>
+    public static BertWithHead NewModel(string architecture, BertConfig config, string precision = "fp32", string device = "cpu")
+    {
+        TorchRuntime.ParsePrecision(precision);
+        // compute options: see ComputeOptions (until the model takes them, it reads TorchRuntime.ComputeDtype)
+        var model = BertWithHead.Create(architecture, config);
+        model.InitWeights();
+        model.to(TorchRuntime.ParseDevice(device));
+        return model;
+    }
+
+    /// <summary>
     /// Loads a folder into the model class named by <paramref name="architecture"/> (default: the folder's
     /// config "architectures", else BertForPreTraining). <paramref name="configure"/> may change the config
-    /// first (for example the labels of a new classification head).
+    /// first (for example the labels of a new classification head); with <paramref name="newHead"/>, head tensors
+    /// whose shape differs from the new head's (a head trained for other labels) are left out and stay freshly
+    /// initialized, as transformers' ignore_mismatched_sizes.
     /// </summary>
     public static (BertWithHead Model, LoadReport Report) Load(string dir, string? architecture = null,
-        Action<BertConfig>? configure = null, string? weightsPath = null, ComputeOptions? compute = null)
+        Action<BertConfig>? configure = null, string? weightsPath = null, bool newHead = false, string precision = "fp32", string device = "cpu")
     {
         var config = ReadConfig(dir);
         configure?.Invoke(config);
         config.Validate(Path.Combine(dir, ConfigFile));
         architecture ??= config.Architectures.FirstOrDefault() ?? "BertForPreTraining";
-        var model = BertWithHead.Create(architecture, config, compute);
-        model.InitWeights();
-        var path = weightsPath ?? WeightsPath(dir);
+        var model = NewModel(architecture, config, precision, device);
+        try
+        {
+            var report = LoadWeights(model, weightsPath ?? WeightsPath(dir), newHead);
+            model.eval();
+            return (model, report);
+        }
+        catch { model.Dispose(); throw; }
+    }
+
+    /// <summary>
+    /// The one place weights go into a live model: reads a weights file (safetensors or PyTorch) and copies its
+    /// tensors into the model (<see cref="LoadStateDict"/>). With <paramref name="newHead"/>, tensors outside the
+    /// encoder ("bert.*") whose shape differs from the model's are left out and reported in the report's
+    /// <see cref="LoadReport.Reinitialized"/> instead of being an error.
+    /// </summary>
+    public static LoadReport LoadWeights(BertWithHead model, string path, bool newHead = false)
+    {
         var weights = ReadWeights(path);
         try
         {
-            var report = LoadStateDict(model, weights, path);
-            model.eval();
-            return (model, report);
+            var reinitialized = new List<string>();
+            if (newHead)
+            {
+                var shapes = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.shape);
+                foreach (var key in weights.Keys.Where(k => !k.StartsWith("bert.")).ToList())
+                    if (shapes.TryGetValue(key, out var shape) && !shape.SequenceEqual(weights[key].shape))
+                    {
+                        reinitialized.Add($"{path}: '{key}' has shape [{string.Join(", ", weights[key].shape)}], the new head [{string.Join(", ", shape)}]: re-initialized");
+                        weights[key].Dispose();
+                        weights.Remove(key);
+                    }
+            }
+            return LoadStateDict(model, weights, path) with { Reinitialized = reinitialized };
         }
         finally
         {

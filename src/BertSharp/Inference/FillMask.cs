@@ -16,28 +16,29 @@ public sealed record MaskResult(int Position, IReadOnlyList<MaskPrediction> Pred
 public sealed class FillMask : IDisposable
 {
     private readonly BertForPreTraining model;
+    private readonly Device device;
     public BertTokenizer Tokenizer { get; }
     public LoadReport LoadReport { get; }
 
-    public FillMask(string modelDir, ComputeOptions? compute = null)
+    public FillMask(string modelDir, LoadOptions? options = null)
     {
-        var (m, report) = ModelFolder.Load(modelDir, "BertForPreTraining", compute: compute);
+        options ??= new();
+        var (m, report) = ModelFolder.Load(modelDir, "BertForPreTraining", precision: options.Precision, device: options.Device);
         model = (BertForPreTraining)m;
-        model.to(TorchRuntime.Device);
+        device = model.parameters().First().device;
         LoadReport = report;
         Tokenizer = BertTokenizer.FromFolder(modelDir);
     }
 
     public IReadOnlyList<MaskResult> Predict(string text, string? pair = null, int topK = 5)
     {
-        if (topK < 1) throw new BertSharpException($"--top-k must be at least 1, got {topK}");
+        if (topK < 1) throw new BertSharpException($"topK must be at least 1, got {topK}") { Parameters = ["topK"] };
         var enc = Tokenizer.Encode(text, pair, model.Config.MaxPositionEmbeddings);
         var maskPositions = Enumerable.Range(0, enc.InputIds.Length).Where(i => enc.InputIds[i] == Tokenizer.MaskId).ToArray();
         if (maskPositions.Length == 0)
             throw new BertSharpException($"no [MASK] token in the input; write [MASK] where a word should be predicted");
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var device = TorchRuntime.Device;
         var ids = tensor(enc.InputIds.Select(i => (long)i).ToArray(), device: device).unsqueeze(0);
         var types = tensor(enc.TokenTypeIds.Select(i => (long)i).ToArray(), device: device).unsqueeze(0);
         var positions = tensor(maskPositions.Select(i => (long)i).ToArray(), device: device);

@@ -1,14 +1,20 @@
-using System.Text.Json.Nodes;
 using BertSharp.Checkpoints;
-using BertSharp.Modeling;
 using BertSharp.Tasks;
 using BertSharp.Tasks.Classification;
-using BertSharp.Tasks.Similarity;
-using BertSharp.Tasks.Tagging;
 using BertSharp.Tokenization;
-using TorchSharp;
 
 namespace BertSharp.Inference;
+
+/// <summary>How a model folder is loaded for prediction.</summary>
+public sealed record LoadOptions
+{
+    /// <summary>Tokens per input (default: the length the model was fine-tuned with).</summary>
+    public int? MaxSeqLength { get; init; }
+    /// <summary>"fp32" or "bf16".</summary>
+    public string Precision { get; init; } = "fp32";
+    /// <summary>"cpu", "cuda" or "cuda:N".</summary>
+    public string Device { get; init; } = "cpu";
+}
 
 /// <summary>
 /// Loads a fine-tuned model folder once for many predictions — the C# side of `bert predict` and `bert evaluate`:
@@ -17,67 +23,50 @@ namespace BertSharp.Inference;
 /// var p = classifier.Predict("A man is playing a guitar.", "Someone makes music.");   // p.Label, p.Probabilities
 /// using var tagger = FineTunedModel.Load&lt;TaggingModel&gt;("runs/pos");
 /// var tags = tagger.Predict("The cat sat .").Tags;
+/// using var qa = FineTunedModel.Load&lt;QuestionAnsweringModel&gt;("runs/qa");
+/// var answer = qa.Answer("Who sat?", "The cat sat.");                                 // answer.Text, answer.Start
 /// </code>
-/// The task comes from config.json: "bertsharp_task" when BertSharp wrote the folder, else the HF architecture
-/// and problem_type (a folder fine-tuned with transformers works too).
+/// The task comes from config.json (<see cref="TaskFamily.Of"/>): "bertsharp_task" when BertSharp wrote the
+/// folder, else the HF architecture and problem_type (a folder fine-tuned with transformers works too).
 /// </summary>
 public static class FineTunedModel
 {
-    /// <summary>A task family a folder can hold: its name (config.json "bertsharp_task"), its HF architecture, when a
-    /// folder of that architecture without "bertsharp_task" is this task, and how to wrap the loaded model.</summary>
-    public sealed record Kind(string Task, string Architecture, Func<BertConfig, bool> Matches, Func<BertWithHead, BertTokenizer, int, TaskModel> Create);
+    /// <summary>The task name of a model folder's config ("classify", "similarity", "tag", "qa").</summary>
+    public static string TaskOf(Modeling.BertConfig c, string source = "config.json") => TaskFamily.Of(c, source).Task;
 
-    /// <summary>The one dispatch on the task, used by `bert predict`, `bert evaluate` and <see cref="Load"/>: a new task
-    /// family adds its line here.</summary>
-    public static readonly IReadOnlyList<Kind> Kinds =
-    [
-        new(SimilarityModel.Task, "BertForSequenceClassification", c => c.ProblemType == "regression" || c.NumLabels == 1, (m, t, n) => new SimilarityModel((BertForSequenceClassification)m, t, n)),
-        new(ClassificationModel.Task, "BertForSequenceClassification", _ => true, (m, t, n) => new ClassificationModel((BertForSequenceClassification)m, t, n)),
-        new(TaggingModel.Task, "BertForTokenClassification", _ => true, (m, t, n) => new TaggingModel((BertForTokenClassification)m, t, n)),
-    ];
-
-    /// <summary>The task family of a model folder's config: "bertsharp_task" when BertSharp wrote it, else the first
-    /// kind whose architecture and condition match (a folder fine-tuned with transformers).</summary>
-    public static Kind KindOf(BertConfig c, string source = "config.json")
-    {
-        if (c.Extra["bertsharp_task"] is JsonValue v && v.TryGetValue(out string? named))
-            return Kinds.FirstOrDefault(k => k.Task == named)
-                ?? throw new BertSharpException($"{source}: unknown bertsharp_task '{named}' ({string.Join(", ", Kinds.Select(k => k.Task))})");
-        string? arch = c.Architectures.FirstOrDefault();
-        return Kinds.FirstOrDefault(k => k.Architecture == arch && k.Matches(c))
-            ?? throw new BertSharpException($"{source}: architecture '{arch ?? "(none)"}' is not a fine-tuned task model ({string.Join(", ", Kinds.Select(k => k.Architecture).Distinct())}); fine-tune it first with bert finetune");
-    }
-
-    /// <summary>The task name of a model folder's config ("classify", "similarity", "tag").</summary>
-    public static string TaskOf(BertConfig c, string source = "config.json") => KindOf(c, source).Task;
-
-    /// <summary>Loads the folder as the task model its config names. <paramref name="maxSeqLength"/> defaults to the
-    /// tokenizer's model_max_length (the fine-tuning length), at most max_position_embeddings.</summary>
-    public static TaskModel Load(string dir, int? maxSeqLength = null, ComputeOptions? compute = null)
+    /// <summary>Loads the folder as the task model its config names.</summary>
+    public static TaskModel Load(string dir, LoadOptions? options = null)
     {
         var config = ModelFolder.ReadConfig(dir);
-        var kind = KindOf(config, Path.Combine(dir, ModelFolder.ConfigFile));
+        return Load(dir, TaskFamily.Of(config, Path.Combine(dir, ModelFolder.ConfigFile)), options ?? new());
+    }
+
+    static TaskModel Load(string dir, TaskFamily family, LoadOptions o)
+    {
         var tokenizer = BertTokenizer.FromFolder(dir);
-        int maxSeq = maxSeqLength ?? Math.Min(tokenizer.Options.ModelMaxLength ?? 512, config.MaxPositionEmbeddings);
-        var (model, report) = ModelFolder.Load(dir, kind.Architecture, compute: compute);
-        model.to(TorchRuntime.Device);
-        model.eval();
+        var (model, report) = ModelFolder.Load(dir, family.Architecture, precision: o.Precision, device: o.Device);
         try
         {
-            var taskModel = kind.Create(model, tokenizer, maxSeq);
+            var taskModel = family.Wrap(model, tokenizer, o.MaxSeqLength, dir);
             taskModel.LoadReport = report;
             return taskModel;
         }
         catch { model.Dispose(); throw; }
     }
 
-    /// <summary>Loads the folder and checks it is a <typeparamref name="T"/> (e.g. <see cref="ClassificationModel"/>).</summary>
-    public static T Load<T>(string dir, int? maxSeqLength = null, ComputeOptions? compute = null) where T : TaskModel
+    /// <summary>Loads the folder as a <typeparamref name="T"/> (e.g. <see cref="ClassificationModel"/>); a folder of
+    /// another task is an error naming what it holds.</summary>
+    public static T Load<T>(string dir, LoadOptions? options = null) where T : TaskModel
     {
-        var m = Load(dir, maxSeqLength, compute);
-        if (m is T t) return t;
-        string task = m.TaskName;
-        m.Dispose();
-        throw new BertSharpException($"{dir}: is a '{task}' model, not a {typeof(T).Name}");
+        if (typeof(T) == typeof(TaskModel)) return (T)Load(dir, options);
+        var config = ModelFolder.ReadConfig(dir);
+        var wanted = TaskFamily.All.FirstOrDefault(f => f.ModelType == typeof(T)) ?? throw new ArgumentException($"{typeof(T).Name} is not a task model of a family");
+        var family = TaskFamily.TryOf(config);
+        if (family != wanted)
+        {
+            string holds = family is null ? $"config.json architectures: {config.Architectures.FirstOrDefault() ?? "none"}" : $"it is {family.Description}";
+            throw new BertSharpException($"{dir}: not {wanted.Description} ({holds}); fine-tune one with `bert finetune {wanted.Task}`");
+        }
+        return (T)Load(dir, family, options ?? new());
     }
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using BertSharp.Checkpoints;
 using BertSharp.Data;
 using BertSharp.Modeling;
 using BertSharp.Tokenization;
@@ -9,8 +10,6 @@ namespace BertSharp.Pretraining;
 
 public sealed record PretrainingRunOptions
 {
-    /// <summary>The dtype and kernels the model computes with.</summary>
-    public ComputeOptions Compute { get; init; } = ComputeOptions.Default;
     /// <summary>"wikitext-2" or a corpus file (.tokens, .txt, .jsonl, each optionally .gz).</summary>
     public string Corpus { get; init; } = "wikitext-2";
     /// <summary>A validation corpus file; for a file corpus without one, the last 5% of its documents.</summary>
@@ -30,6 +29,10 @@ public sealed record PretrainingRunOptions
     public bool WholeWordMask { get; init; }
     public bool StaticMask { get; init; }
     public int? MaxValidationExamples { get; init; } = 4096;
+    /// <summary>"fp32" or "bf16" (bfloat16 activations and matmuls; float32 weights, optimizer state and losses).</summary>
+    public string Precision { get; init; } = "fp32";
+    /// <summary>"cpu", "cuda" or "cuda:N".</summary>
+    public string Device { get; init; } = "cpu";
 }
 
 /// <summary>Everything `bert pretrain` does before training: corpus, vocabulary, examples, model.</summary>
@@ -84,9 +87,7 @@ public static class PretrainingRun
         log?.Invoke($"examples: {train.Count} train, {valid.Count} validation (max_seq_length {maxSeq})");
 
         TorchRuntime.Seed(seed);
-        var model = new BertForPreTraining(config, o.Compute);
-        model.InitWeights();
-        model.to(TorchRuntime.Device);
+        var model = (BertForPreTraining)ModelFolder.NewModel("BertForPreTraining", config, o.Precision, o.Device);
         var task = new PretrainingTask(model, tokenizer, train, valid, data, o.BatchSize, seed, o.StaticMask);
         double baseline = MajorityBaseline(trainIds, task.ValidationLabels);
         return new Prepared(task, tokenizer, config, train.Count, valid.Count, unkRate, baseline, vocabReport);

@@ -17,6 +17,7 @@ namespace BertSharp.Pretraining;
 public sealed class PretrainingTask : ITrainingTask
 {
     private readonly BertForPreTraining model;
+    private readonly Device device;
     private readonly BertTokenizer tokenizer;
     private readonly IReadOnlyList<NspExample> train;
     private readonly IReadOnlyList<MaskedExample> validation;
@@ -29,9 +30,10 @@ public sealed class PretrainingTask : ITrainingTask
     public PretrainingTask(BertForPreTraining model, BertTokenizer tokenizer, IReadOnlyList<NspExample> train,
         IReadOnlyList<NspExample> validation, PretrainingDataOptions data, int batchSize, long seed, bool staticMask, int evalBatchSize = 0)
     {
-        if (batchSize < 1) throw new BertSharpException($"--batch-size must be at least 1, got {batchSize}");
+        if (batchSize < 1) throw new BertSharpException($"batchSize must be at least 1, got {batchSize}") { Parameters = ["batchSize"] };
         if (train.Count == 0) throw new BertSharpException("the training corpus produced no examples");
         this.model = model;
+        device = model.parameters().First().device;
         this.tokenizer = tokenizer;
         this.train = train;
         this.data = data;
@@ -56,9 +58,7 @@ public sealed class PretrainingTask : ITrainingTask
 
     public IEnumerable<Batch> TrainBatches(int epoch, int start)
     {
-        var order = Enumerable.Range(0, train.Count).ToArray();
-        var shuffle = SplitMix.For(seed, 0x4F5244 /* "ORD" */, epoch);
-        shuffle.Shuffle(order);
+        var order = Batching.Shuffled(train.Count, seed, epoch);
         int maskEpoch = staticMask ? 0 : epoch;
         for (int b = start; b < BatchesPerEpoch; b++)
         {
@@ -75,7 +75,7 @@ public sealed class PretrainingTask : ITrainingTask
     /// <summary>Pads to the longest example in the batch; masked positions become flat indices into B·L.</summary>
     public Batch Collate(IReadOnlyList<MaskedExample> items, int epoch, int index)
     {
-        var tensors = Batching.PaddedInputs(items.Select(e => e.InputIds).ToList(), items.Select(e => e.TokenTypeIds).ToList(), tokenizer.PadId, out int L);
+        var tensors = Batching.PaddedInputs(items.Select(e => e.InputIds).ToList(), items.Select(e => e.TokenTypeIds).ToList(), tokenizer.PadId, out int L, device);
         var positions = new List<long>();
         var labels = new List<long>();
         for (int b = 0; b < items.Count; b++)
@@ -87,7 +87,6 @@ public sealed class PretrainingTask : ITrainingTask
                 labels.Add(e.MaskedLabels[p]);
             }
         }
-        var device = TorchRuntime.Device;
         tensors["masked_positions"] = tensor(positions.ToArray(), device: device);
         tensors["masked_labels"] = tensor(labels.ToArray(), device: device);
         tensors["next_sentence_label"] = tensor(items.Select(e => e.IsRandomNext ? 1L : 0L).ToArray(), device: device);

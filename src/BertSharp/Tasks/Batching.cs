@@ -20,11 +20,16 @@ public sealed class Feature
     public int[]? TokenLabels { get; init; }
     /// <summary>Per token, the index (in the example) of the word it begins, -1 for every other token.</summary>
     public int[]? WordStarts { get; init; }
+    /// <summary>Question answering: the sequence positions of the answer's first and last token ([CLS], 0, when the
+    /// window does not hold the whole answer).</summary>
+    public int StartPosition { get; init; }
+    public int EndPosition { get; init; }
     public int Length => InputIds.Length;
 }
 
-/// <summary>What a batch's "labels" tensor holds.</summary>
-public enum LabelKind { Class, Score, Token }
+/// <summary>What a batch's labels are: a class ("labels"), a score ("labels"), a label per token ("labels"), or an
+/// answer span ("start_positions" and "end_positions").</summary>
+public enum LabelKind { Class, Score, Token, Span }
 
 /// <summary>
 /// Batching for fine-tuning: dynamic padding (each batch is padded to its own longest input) and length-grouped
@@ -35,18 +40,28 @@ public static class Batching
     /// <summary>Megabatch size in batches (HF's LengthGroupedSampler uses 50).</summary>
     public const int MegabatchFactor = 50;
 
+    /// <summary>The random stream of the training order ("ORD").</summary>
+    public const long OrderStream = 0x4F5244;
+
+    /// <summary>0 … n−1 in the order of (seed, stream, epoch): the one shuffle of every training order.</summary>
+    public static int[] Shuffled(int n, long seed, int epoch, long stream = OrderStream)
+    {
+        var order = Enumerable.Range(0, n).ToArray();
+        var rng = SplitMix.For(seed, stream, epoch);
+        rng.Shuffle(order);
+        return order;
+    }
+
     /// <summary>
     /// The training batches of one epoch, as feature indices: the features are shuffled, cut into megabatches of
     /// <see cref="MegabatchFactor"/> batches, each megabatch sorted by length (longest first) and cut into batches,
     /// and the batches shuffled. Similar lengths share a batch, so little padding is computed, while every epoch
     /// still sees a fresh order. There are ceil(N / batchSize) batches; only the last may be short.
     /// </summary>
-    public static int[][] TrainOrder(IReadOnlyList<int> lengths, int batchSize, long seed, int epoch, bool groupByLength = true)
+    public static int[][] TrainOrder(IReadOnlyList<int> lengths, int batchSize, long seed, int epoch, bool groupByLength = true, long stream = OrderStream)
     {
         int n = lengths.Count;
-        var order = Enumerable.Range(0, n).ToArray();
-        var rng = SplitMix.For(seed, 0x4F5244 /* "ORD" */, epoch);
-        rng.Shuffle(order);
+        var order = Shuffled(n, seed, epoch, stream);
         var batches = new List<int[]>((n + batchSize - 1) / batchSize);
         if (!groupByLength)
         {
@@ -77,8 +92,8 @@ public static class Batching
     }
 
     /// <summary>The encoder inputs of a batch padded to its longest sequence: input_ids (the pad id after each
-    /// sequence), token_type_ids and attention_mask, each [B, L] on the current device.</summary>
-    public static Dictionary<string, Tensor> PaddedInputs(IReadOnlyList<int[]> inputIds, IReadOnlyList<int[]> tokenTypeIds, int padId, out int length)
+    /// sequence), token_type_ids and attention_mask, each [B, L] on <paramref name="device"/> (default: the CPU).</summary>
+    public static Dictionary<string, Tensor> PaddedInputs(IReadOnlyList<int[]> inputIds, IReadOnlyList<int[]> tokenTypeIds, int padId, out int length, Device? device = null)
     {
         int B = inputIds.Count, L = length = inputIds.Max(s => s.Length);
         var ids = new long[B * L];
@@ -96,7 +111,7 @@ public static class Batching
                 mask[b * L + t] = 1;
             }
         }
-        var device = TorchRuntime.Device;
+        device ??= CPU;
         return new Dictionary<string, Tensor>
         {
             ["input_ids"] = tensor(ids, new long[] { B, L }, device: device),
@@ -106,12 +121,12 @@ public static class Batching
     }
 
     /// <summary>Pads the features to the longest of them: input_ids (pad id), token_type_ids, attention_mask, and
-    /// "labels" of the given kind (token labels padded with -100).</summary>
-    public static Batch Collate(IReadOnlyList<Feature> items, int padId, LabelKind kind, int epoch = 0, int index = 0)
+    /// the labels of the given kind (token labels padded with -100), on <paramref name="device"/> (default: the CPU).</summary>
+    public static Batch Collate(IReadOnlyList<Feature> items, int padId, LabelKind kind, int epoch = 0, int index = 0, Device? device = null)
     {
-        var tensors = PaddedInputs(items.Select(f => f.InputIds).ToList(), items.Select(f => f.TokenTypeIds).ToList(), padId, out int L);
+        device ??= CPU;
+        var tensors = PaddedInputs(items.Select(f => f.InputIds).ToList(), items.Select(f => f.TokenTypeIds).ToList(), padId, out int L, device);
         int B = items.Count;
-        var device = TorchRuntime.Device;
         switch (kind)
         {
             case LabelKind.Class:
@@ -129,6 +144,10 @@ public static class Batching
                     for (int t = 0; t < tl.Length; t++) labels[b * L + t] = tl[t];
                 }
                 tensors["labels"] = tensor(labels, new long[] { B, L }, device: device);
+                break;
+            case LabelKind.Span:
+                tensors["start_positions"] = tensor(items.Select(f => (long)f.StartPosition).ToArray(), device: device);
+                tensors["end_positions"] = tensor(items.Select(f => (long)f.EndPosition).ToArray(), device: device);
                 break;
         }
         return new Batch { Sequences = B, Epoch = epoch, Index = index, Tensors = tensors };

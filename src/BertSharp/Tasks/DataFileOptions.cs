@@ -22,6 +22,8 @@ public sealed record DataFileOptions
     public int? MaxExamples { get; init; }
     /// <summary>For a dataset with a built-in split, which part to read.</summary>
     public DataSplit Split { get; init; } = DataSplit.All;
+    /// <summary>SQuAD files: split by article, the first N articles being the train part and the rest the others.</summary>
+    public int? SplitArticles { get; init; }
 }
 
 /// <summary>Examples read from a file, with notes for the user (e.g. "dropped 4 examples with gold_label '-'").

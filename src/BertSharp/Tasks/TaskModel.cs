@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using BertSharp.Checkpoints;
 using BertSharp.Modeling;
+using BertSharp.Reporting;
 using BertSharp.Tokenization;
 using BertSharp.Training;
 using TorchSharp;
@@ -9,61 +10,72 @@ using static TorchSharp.torch;
 namespace BertSharp.Tasks;
 
 /// <summary>The result of scoring labelled examples: metrics (names without prefix; "loss" included), a report
-/// for people, and — when asked for — one JSON object per example with the gold value and the prediction.</summary>
-public sealed record DatasetScore(IReadOnlyDictionary<string, double> Metrics, string Report, IReadOnlyList<JsonObject>? Predictions = null);
+/// for people, and — when asked for — one JSON object per example with the gold value and the prediction (the
+/// lines of a run's predictions_dev.jsonl).</summary>
+public record DatasetScore(IReadOnlyDictionary<string, double> Metrics, string Report, IReadOnlyList<JsonObject>? Predictions = null);
 
 /// <summary>One input to predict on: a text, or a pair (text + pair); for tagging, the words (else the text split
-/// on whitespace).</summary>
-public sealed record PredictInput(string Text, string? Pair = null, IReadOnlyList<string>? Words = null);
+/// on whitespace); for question answering, the question (<see cref="Text"/>), its context (<see cref="Pair"/>) and
+/// an id to report it by.</summary>
+public sealed record PredictInput(string Text, string? Pair = null, IReadOnlyList<string>? Words = null, string? Id = null);
+
+/// <summary>A prediction of a task model: <see cref="Classification.ClassificationPrediction"/>,
+/// <see cref="Similarity.SimilarityPrediction"/>, <see cref="Tagging.TaggingPrediction"/> or
+/// <see cref="QuestionAnswering.QaAnswer"/>.</summary>
+public abstract record TaskPrediction;
 
 /// <summary>
-/// A fine-tuned (or being fine-tuned) model of one task family with its tokenizer and maximum input length:
-/// encodes examples into features, computes the training loss of a batch, predicts, and scores labelled examples.
-/// Loaded once, it predicts many inputs; not thread-safe.
+/// A fine-tuned (or being fine-tuned) model of one task family with its tokenizer and maximum input length.
+/// This is its prediction side: loaded once (<see cref="Inference.FineTunedModel.Load"/>), it predicts many
+/// inputs and scores labelled files; not thread-safe. The training side is <see cref="TaskModel{TExample}"/>'s.
 /// </summary>
 public abstract class TaskModel : IDisposable
 {
     protected TaskModel(BertWithHead model, BertTokenizer tokenizer, int maxSeqLength)
     {
-        if (maxSeqLength < 4) throw new BertSharpException($"--max-seq-length must be at least 4, got {maxSeqLength}");
-        if (maxSeqLength > model.Config.MaxPositionEmbeddings)
-            throw new BertSharpException($"--max-seq-length {maxSeqLength} exceeds the model's max_position_embeddings {model.Config.MaxPositionEmbeddings}");
+        CheckMaxSeqLength(maxSeqLength, model.Config);
         Model = model;
         Tokenizer = tokenizer;
-        MaxSeqLength = maxSeqLength;
+        maxSeq = maxSeqLength;
+        Device = model.parameters().First().device;
     }
+
+    private readonly int maxSeq;
 
     public BertWithHead Model { get; }
     public BertTokenizer Tokenizer { get; }
     public BertConfig Config => Model.Config;
-    public int MaxSeqLength { get; }
+    /// <summary>Tokens per model input, [CLS] and [SEP] included.</summary>
+    public virtual int MaxSeqLength => maxSeq;
     /// <summary>Inputs per forward pass when predicting or evaluating.</summary>
     public int BatchSize { get; set; } = 64;
     /// <summary>The report of loading the weights, when the model came from a folder.</summary>
     public LoadReport? LoadReport { get; set; }
+    /// <summary>Where the model's parameters are, and so where its batches go.</summary>
+    public Device Device { get; }
 
-    /// <summary>"classify", "similarity" or "tag": the value of config.json's "bertsharp_task".</summary>
+    /// <summary>"classify", "similarity", "tag" or "qa" (see <see cref="TaskFamily"/>).</summary>
     public abstract string TaskName { get; }
-    public abstract LabelKind LabelKind { get; }
-    /// <summary>The metric that picks the best model, and the metrics to plot (names without prefix).</summary>
-    public abstract string SelectionMetric { get; }
-    public abstract IReadOnlyList<string> PlotMetrics { get; }
 
-    /// <summary>The training loss of a batch from <see cref="Batching.Collate"/>.</summary>
-    public abstract BatchLoss Loss(Batch batch);
+    /// <summary>Predictions in input order: a <see cref="TaskPrediction"/> of this task's kind per input.</summary>
+    public abstract IReadOnlyList<TaskPrediction> Predict(IReadOnlyList<PredictInput> inputs);
 
     /// <summary>Reads a data file of this task's formats and scores the model on it.</summary>
     public abstract DatasetScore EvaluateFile(string path, DataFileOptions options, bool withPredictions = false);
 
-    /// <summary>Predictions as JSON objects (the JSONL lines of `bert predict`), in input order.</summary>
-    public abstract IReadOnlyList<JsonObject> PredictJson(IReadOnlyList<PredictInput> inputs);
-
     /// <summary>Writes the model folder: weights, config.json (with the task and labels), vocab.txt and
     /// tokenizer_config.json (whose model_max_length is the maximum input length).</summary>
-    public void Save(string dir)
+    public virtual void Save(string dir)
     {
         ModelFolder.Save(Model, dir);
         Tokenizer.Save(dir);
+    }
+
+    internal static void CheckMaxSeqLength(int maxSeqLength, BertConfig config)
+    {
+        if (maxSeqLength < 4) throw new BertSharpException($"maxSeqLength must be at least 4, got {maxSeqLength}") { Parameters = ["maxSeqLength"] };
+        if (maxSeqLength > config.MaxPositionEmbeddings)
+            throw new BertSharpException($"maxSeqLength {maxSeqLength} exceeds the model's max_position_embeddings {config.MaxPositionEmbeddings}") { Parameters = ["maxSeqLength"] };
     }
 
     /// <summary>[B, C] (sequence heads) or [B, L, C] (token head) logits, as float32.</summary>
@@ -78,29 +90,38 @@ public abstract class TaskModel : IDisposable
         return logits.to(ScalarType.Float32);
     }
 
-    /// <summary>Runs the model, in evaluation mode and without gradients, over the features in length-sorted
-    /// batches; <paramref name="body"/> gets each batch's feature indices and its float32 logits on the CPU.</summary>
-    protected void Run(IReadOnlyList<Feature> features, Action<int[], Tensor> body)
+    /// <summary>Runs <paramref name="body"/> with the model in evaluation mode and without gradients.</summary>
+    protected void Evaluating(Action body)
     {
-        if (features.Count == 0) return;
         bool wasTraining = Model.training;
         Model.eval();
         try
         {
             using var _ = no_grad();
-            foreach (var idx in Batching.EvalOrder(features.Select(f => f.Length).ToList(), Math.Max(1, BatchSize)))
-            {
-                using var scope = NewDisposeScope();
-                using var batch = Batching.Collate(idx.Select(i => features[i]).ToList(), Tokenizer.PadId, LabelKind);
-                using var logits = Logits(batch);
-                using var cpu = logits.cpu();
-                body(idx, cpu);
-            }
+            body();
         }
         finally
         {
             if (wasTraining) Model.train();
         }
+    }
+
+    /// <summary>Runs the model over the features in length-sorted batches; <paramref name="body"/> gets each batch's
+    /// feature indices and its float32 logits on the CPU.</summary>
+    protected void Run(IReadOnlyList<Feature> features, LabelKind kind, Action<int[], Tensor> body)
+    {
+        if (features.Count == 0) return;
+        Evaluating(() =>
+        {
+            foreach (var idx in Batching.EvalOrder(features.Select(f => f.Length).ToList(), Math.Max(1, BatchSize)))
+            {
+                using var scope = NewDisposeScope();
+                using var batch = Batching.Collate(idx.Select(i => features[i]).ToList(), Tokenizer.PadId, kind, device: Device);
+                using var logits = Logits(batch);
+                using var cpu = logits.cpu();
+                body(idx, cpu);
+            }
+        });
     }
 
     /// <summary>A metric value safe to log: NaN (an undefined correlation) becomes 0.</summary>
@@ -109,13 +130,14 @@ public abstract class TaskModel : IDisposable
     public void Dispose() => Model.Dispose();
 }
 
-/// <summary>A task model for examples of type <typeparamref name="TExample"/>.</summary>
+/// <summary>
+/// A task model for examples of type <typeparamref name="TExample"/>: scoring labelled examples (prediction side)
+/// and what fine-tuning needs (training side): features, the loss of a batch, how batches are ordered, and the
+/// metric that picks the best model.
+/// </summary>
 public abstract class TaskModel<TExample> : TaskModel
 {
     protected TaskModel(BertWithHead model, BertTokenizer tokenizer, int maxSeqLength) : base(model, tokenizer, maxSeqLength) { }
-
-    /// <summary>Training features (labels the model does not know are ignored by the loss).</summary>
-    public abstract IReadOnlyList<Feature> Encode(IReadOnlyList<TExample> examples);
 
     /// <summary>Metrics, report and (optionally) per-example predictions on labelled examples.</summary>
     public abstract DatasetScore Score(IReadOnlyList<TExample> examples, bool withPredictions = false);
@@ -126,49 +148,46 @@ public abstract class TaskModel<TExample> : TaskModel
         var score = Score(set.Examples, withPredictions);
         return score with { Report = string.Concat(set.Notes.Select(n => n + "\n")) + score.Report };
     }
-}
 
-/// <summary>The fine-tuning <see cref="ITrainingTask"/> of every task family: batches of training features
-/// (length-grouped, dynamically padded), the task model's loss, and its score on the dev examples.</summary>
-public sealed class FineTuningTask<TExample> : ITrainingTask
-{
-    private readonly TaskModel<TExample> task;
-    private readonly IReadOnlyList<Feature> train;
-    private readonly IReadOnlyList<TExample> dev;
-    private readonly int[] lengths;
-    private readonly int batchSize;
-    private readonly long seed;
-    private readonly bool groupByLength;
+    // ---- the training side ----
 
-    public FineTuningTask(TaskModel<TExample> task, IReadOnlyList<Feature> train, IReadOnlyList<TExample> dev, int batchSize, long seed, bool groupByLength = true)
+    /// <summary>What a batch's labels are.</summary>
+    public abstract LabelKind LabelKind { get; }
+    /// <summary>Training features (labels the model does not know are ignored by the loss).</summary>
+    public abstract IReadOnlyList<Feature> Encode(IReadOnlyList<TExample> examples);
+    /// <summary>The training loss of a batch from <see cref="Batching.Collate"/>.</summary>
+    public abstract BatchLoss Loss(Batch batch);
+    /// <summary>The metric that picks the best model (higher is better), and the metrics to plot (names without prefix).</summary>
+    public abstract string SelectionMetric { get; }
+    public abstract IReadOnlyList<string> PlotMetrics { get; }
+    /// <summary>The figures a fine-tuning run draws: the loss and each plotted metric, by epoch.</summary>
+    public virtual IReadOnlyList<PlotSpec> Plots => PlotSpec.FineTuning(PlotMetrics.Select(m => "val_" + m));
+    /// <summary>Whether training batches group inputs of similar length (less padding).</summary>
+    public virtual bool GroupsByLength => true;
+    /// <summary>The random stream of the training order (see <see cref="Batching.Shuffled"/>).</summary>
+    public virtual long OrderStream => Batching.OrderStream;
+
+    /// <summary>Notes on the training features, for the user (e.g. how many windows long inputs became).</summary>
+    public virtual IEnumerable<string> EncodingNotes(IReadOnlyList<TExample> train, IReadOnlyList<Feature> features, IReadOnlyList<TExample> dev)
     {
-        if (batchSize < 1) throw new BertSharpException($"--batch-size must be at least 1, got {batchSize}");
-        if (train.Count == 0) throw new BertSharpException("the training data has no examples");
-        this.task = task;
-        this.train = train;
-        this.dev = dev;
-        this.batchSize = batchSize;
-        this.seed = seed;
-        this.groupByLength = groupByLength;
-        lengths = train.Select(f => f.Length).ToArray();
+        if (features.Count != train.Count) yield return $"{features.Count} training windows from {train.Count} examples (max_seq_length {MaxSeqLength})";
     }
 
-    public TaskModel<TExample> TaskModel => task;
-    public BertWithHead Model => task.Model;
-    public int BatchesPerEpoch => (train.Count + batchSize - 1) / batchSize;
-    public string SelectionMetric => task.SelectionMetric;
-    public bool HigherIsBetter => true;
-
-    public IEnumerable<Batch> TrainBatches(int epoch, int start)
+    /// <summary>Writes what the final evaluation of a run leaves in its folder: predictions_SPLIT.jsonl per score
+    /// and results.json; returns the predictions file of each score.</summary>
+    public virtual IReadOnlyList<string> WriteFinalFiles(string runDir, IReadOnlyList<(string Split, string Data, DatasetScore Score)> scores)
     {
-        var batches = Batching.TrainOrder(lengths, batchSize, seed, epoch, groupByLength);
-        for (int b = start; b < batches.Length; b++)
-            yield return Batching.Collate(batches[b].Select(i => train[i]).ToList(), task.Tokenizer.PadId, task.LabelKind, epoch, b);
+        var files = new List<string>();
+        foreach (var (split, _, score) in scores)
+        {
+            var file = Path.Combine(runDir, $"predictions_{split}.jsonl");
+            JsonLines.Write(file, score.Predictions ?? []);
+            files.Add(file);
+        }
+        var doc = new JsonObject { ["task"] = TaskName };
+        foreach (var (split, data, score) in scores)
+            doc[split] = new JsonObject { ["data"] = data, ["metrics"] = JsonLines.Metrics(score.Metrics) };
+        AtomicFile.WriteAllText(Path.Combine(runDir, "results.json"), doc.ToJsonString(JsonLines.Indented) + "\n");
+        return files;
     }
-
-    public BatchLoss Loss(Batch batch) => task.Loss(batch);
-
-    public IReadOnlyDictionary<string, double> Evaluate() => task.Score(dev).Metrics;
-
-    public void SaveModel(string dir) => task.Save(dir);
 }

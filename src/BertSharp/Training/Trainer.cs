@@ -240,9 +240,7 @@ public sealed class Trainer
             ?? throw new BertSharpException($"{run.LastCheckpoint}: no complete checkpoint to resume from (start without --resume)");
         var statePath = Path.Combine(dir, "trainer_state.json");
         var j = JsonNode.Parse(File.ReadAllText(statePath))!.AsObject();
-        var weights = ModelFolder.ReadWeights(Path.Combine(dir, ModelFolder.SafeTensorsFileName));
-        try { ModelFolder.LoadStateDict(task.Model, weights, dir); }
-        finally { foreach (var t in weights.Values) t.Dispose(); }
+        ModelFolder.LoadWeights(task.Model, Path.Combine(dir, ModelFolder.SafeTensorsFileName));
         optimizer.load_state_dict(Path.Combine(dir, "optimizer.bin"));
         var rngBytes = File.ReadAllBytes(Path.Combine(dir, "rng_state.bin"));
         using (var rng = torch.tensor(rngBytes, dtype: ScalarType.Byte)) torch.set_rng_state(rng);

@@ -93,7 +93,7 @@ public class FineTuneResumeTests
             Train = Path.Combine(dir, "train.tsv"), Dev = Path.Combine(dir, "dev.tsv"), Model = TestPaths.TinyBert,
             BatchSize = 4, MaxSeqLength = 16,
         };
-        var p = FineTuning.Prepare(ClassificationModel.Spec, o, seed: 9);
+        var p = FineTuning.Prepare(ClassificationModel.Family, o, seed: 9);
         var t = new Trainer(p.Task, new TrainingOptions { OutputDir = output, LearningRate = 1e-3, Epochs = 2, EvalEvery = 3, Seed = 9, Resume = resume });
         return (t, p);
     }

@@ -10,7 +10,7 @@ using static TorchSharp.torch.nn;
 namespace BertSharp.Tasks.Classification;
 
 /// <summary>A predicted label with the probability of every label (softmax of the logits).</summary>
-public sealed record ClassificationPrediction(string Label, double Probability, IReadOnlyDictionary<string, double> Probabilities);
+public sealed record ClassificationPrediction(string Label, double Probability, IReadOnlyDictionary<string, double> Probabilities) : TaskPrediction;
 
 /// <summary>
 /// Text or pair classification: BertForSequenceClassification ([CLS] pooled → linear), cross-entropy loss,
@@ -45,20 +45,27 @@ public sealed class ClassificationModel : TaskModel<ClassificationExample>
 
     public static ExampleSet<ClassificationExample> Read(string path, DataFileOptions o) => ClassificationData.Read(path, o);
 
-    /// <summary>How `bert finetune classify` builds this task: labels from the training examples.</summary>
-    public static FineTuneSpec<ClassificationExample> Spec { get; } = new()
+    /// <summary>The classification family: labels from the training examples.</summary>
+    public static TaskFamily<ClassificationExample> Family { get; } = new ClassificationFamily();
+
+    sealed class ClassificationFamily : TaskFamily<ClassificationExample>
     {
-        Name = Task,
-        Architecture = "BertForSequenceClassification",
-        Read = Read,
-        Configure = (c, train) =>
+        public override string Task => ClassificationModel.Task;
+        public override string Architecture => "BertForSequenceClassification";
+        public override string Description => "a classification model";
+        public override Type ModelType => typeof(ClassificationModel);
+        public override ExampleSet<ClassificationExample> Read(string path, DataFileOptions options) => ClassificationModel.Read(path, options);
+
+        public override void Configure(BertConfig c, IReadOnlyList<ClassificationExample> train)
         {
             var labels = ClassificationData.LabelSet(train.Select(e => e.Label));
             if (labels.Count < 2) throw new BertSharpException($"the training data has {labels.Count} label{(labels.Count == 1 ? $" ('{labels[0]}')" : "s")}; classification needs at least 2");
-            Configure(c, labels);
-        },
-        Create = (m, t, maxSeq) => new ClassificationModel((BertForSequenceClassification)m, t, maxSeq),
-    };
+            ClassificationModel.Configure(c, labels);
+        }
+
+        public override TaskModel<ClassificationExample> Create(BertWithHead model, BertTokenizer tokenizer, int? maxSeqLength, string? folder) =>
+            new ClassificationModel((BertForSequenceClassification)model, tokenizer, maxSeqLength ?? FolderMaxSeqLength(tokenizer, model.Config));
+    }
 
     BertEncoding EncodeText(string text, string? pair) => Tokenizer.Encode(text, pair, MaxSeqLength);
 
@@ -90,7 +97,7 @@ public sealed class ClassificationModel : TaskModel<ClassificationExample>
     {
         var result = new float[features.Count][];
         int k = Config.NumLabels;
-        Run(features, (idx, logits) =>
+        Run(features, LabelKind, (idx, logits) =>
         {
             using var lp = functional.log_softmax(logits, -1);
             var flat = lp.data<float>().ToArray();
@@ -169,17 +176,6 @@ public sealed class ClassificationModel : TaskModel<ClassificationExample>
     public override DatasetScore EvaluateFile(string path, DataFileOptions options, bool withPredictions = false) =>
         WithNotes(Read(path, options), withPredictions);
 
-    public override IReadOnlyList<JsonObject> PredictJson(IReadOnlyList<PredictInput> inputs)
-    {
-        var preds = Predict(inputs.Select(i => (i.Text, i.Pair)).ToList());
-        return inputs.Select((input, i) =>
-        {
-            var o = new JsonObject { ["text"] = input.Text };
-            if (input.Pair != null) o["pair"] = input.Pair;
-            o["label"] = preds[i].Label;
-            o["probability"] = Math.Round(preds[i].Probability, 6);
-            o["probabilities"] = Probabilities(preds[i]);
-            return o;
-        }).ToList();
-    }
+    public override IReadOnlyList<TaskPrediction> Predict(IReadOnlyList<PredictInput> inputs) =>
+        Predict(inputs.Select(i => (i.Text, i.Pair)).ToList());
 }

@@ -126,7 +126,7 @@ public sealed class QaFeaturizer
         var query = tokenizer.Encode(ex.Question);
         if (query.Length == 0) throw new BertSharpException($"question {ex.Id}: the question yields no tokens");
         if (rejectOverlongQuestions && query.Length + 3 > s.MaxSeqLength)
-            throw new BertSharpException($"question {ex.Id}: the question is {query.Length} tokens, too long for --max-seq-length {s.MaxSeqLength} with [CLS], [SEP] and its context (questions longer than --max-query-length {s.MaxQueryLength} are cut to {s.MaxQueryLength} tokens; is the context in the question field?)");
+            throw new BertSharpException($"question {ex.Id}: the question is {query.Length} tokens, too long for maxSeqLength {s.MaxSeqLength} with [CLS], [SEP] and its context (questions longer than maxQueryLength {s.MaxQueryLength} are cut to {s.MaxQueryLength} tokens; is the context in the question field?)") { Parameters = ["maxSeqLength", "maxQueryLength"] };
         bool truncated = query.Length > s.MaxQueryLength;
         if (truncated) query = query[..s.MaxQueryLength];
 

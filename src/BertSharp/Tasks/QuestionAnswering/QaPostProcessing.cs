@@ -13,7 +13,7 @@ public sealed record QaCandidate(string Text, int? Start, int? End, double Start
 /// For SQuAD 2.0 models, <see cref="NullScoreDiff"/> is null score − best span score (above the threshold: no answer).
 /// </summary>
 public sealed record QaAnswer(string Id, string Text, int? Start, int? End, double Score, double Probability,
-    IReadOnlyList<QaCandidate> NBest, double? NullScoreDiff = null)
+    IReadOnlyList<QaCandidate> NBest, double? NullScoreDiff = null) : TaskPrediction
 {
     public bool IsNoAnswer => Start is null;
 }

@@ -42,19 +42,44 @@ public sealed record QaSettings
         return new QaSettings { MaxSeqLength = seq, MaxQueryLength = query, DocStride = stride };
     }
 
+    /// <summary>A folder's settings (qa_config.json), else the defaults for the model's size.</summary>
+    public static QaSettings ForFolder(string dir, int maxPositions) => Load(dir) ?? ForModel(maxPositions);
+
+    /// <summary>These settings with the values given applied. When the window length changes and the stride or the
+    /// query length are not given, they follow it (<see cref="ForModel"/>).</summary>
+    public QaSettings Override(int? maxSeqLength = null, int? docStride = null, int? maxQueryLength = null,
+        int? nBestSize = null, int? maxAnswerLength = null, double? nullScoreDiffThreshold = null)
+    {
+        var s = this;
+        if (maxSeqLength is int seq && seq != s.MaxSeqLength)
+        {
+            var d = ForModel(seq, seq, docStride, maxQueryLength);
+            s = s with { MaxSeqLength = seq, DocStride = d.DocStride, MaxQueryLength = d.MaxQueryLength };
+        }
+        return s with
+        {
+            DocStride = docStride ?? s.DocStride,
+            MaxQueryLength = maxQueryLength ?? s.MaxQueryLength,
+            NBestSize = nBestSize ?? s.NBestSize,
+            MaxAnswerLength = maxAnswerLength ?? s.MaxAnswerLength,
+            NullScoreDiffThreshold = nullScoreDiffThreshold ?? s.NullScoreDiffThreshold,
+        };
+    }
+
     public void Validate(int? maxPositions = null)
     {
+        static BertSharpException Bad(string message, params string[] parameters) => new(message) { Parameters = parameters };
         if (maxPositions is int p && MaxSeqLength > p)
-            throw new BertSharpException($"--max-seq-length {MaxSeqLength} exceeds the model's max_position_embeddings {p}");
-        if (MaxQueryLength < 1) throw new BertSharpException($"--max-query-length must be at least 1, got {MaxQueryLength}");
+            throw Bad($"maxSeqLength {MaxSeqLength} exceeds the model's max_position_embeddings {p}", "maxSeqLength");
+        if (MaxQueryLength < 1) throw Bad($"maxQueryLength must be at least 1, got {MaxQueryLength}", "maxQueryLength");
         int window = MaxSeqLength - MaxQueryLength - 3;
         if (window < 2)
-            throw new BertSharpException($"--max-seq-length {MaxSeqLength} leaves no room for the context after a question of --max-query-length {MaxQueryLength} tokens, [CLS] and two [SEP] (needs at least {MaxQueryLength + 5})");
+            throw Bad($"maxSeqLength {MaxSeqLength} leaves no room for the context after a question of maxQueryLength {MaxQueryLength} tokens, [CLS] and two [SEP] (needs at least {MaxQueryLength + 5})", "maxSeqLength", "maxQueryLength");
         if (DocStride < 1 || DocStride >= window)
-            throw new BertSharpException($"--doc-stride {DocStride} must be at least 1 and smaller than the context window of {window} tokens (max-seq-length {MaxSeqLength} − max-query-length {MaxQueryLength} − 3), or answers at window edges are lost");
-        if (NBestSize < 1) throw new BertSharpException($"--n-best-size must be at least 1, got {NBestSize}");
-        if (MaxAnswerLength < 1) throw new BertSharpException($"--max-answer-length must be at least 1, got {MaxAnswerLength}");
-        if (!double.IsFinite(NullScoreDiffThreshold)) throw new BertSharpException($"--null-score-diff-threshold must be a number, got {NullScoreDiffThreshold}");
+            throw Bad($"docStride {DocStride} must be at least 1 and smaller than the context window of {window} tokens (maxSeqLength {MaxSeqLength} − maxQueryLength {MaxQueryLength} − 3), or answers at window edges are lost", "docStride", "maxSeqLength", "maxQueryLength");
+        if (NBestSize < 1) throw Bad($"nBestSize must be at least 1, got {NBestSize}", "nBestSize");
+        if (MaxAnswerLength < 1) throw Bad($"maxAnswerLength must be at least 1, got {MaxAnswerLength}", "maxAnswerLength");
+        if (!double.IsFinite(NullScoreDiffThreshold)) throw Bad($"nullScoreDiffThreshold must be a number, got {NullScoreDiffThreshold}", "nullScoreDiffThreshold");
     }
 
     public JsonObject ToJson() => new()

@@ -33,9 +33,10 @@ public sealed record SquadArticle(string Title, int FirstExample, int ExampleCou
 /// A SQuAD v1.1 or v2.0 file (<c>{"version", "data": [{"title", "paragraphs": [{"context", "qas": [{"id",
 /// "question", "answers": [{"text", "answer_start"}], "is_impossible", "plausible_answers"}]}]}]}</c>), read
 /// strictly: every answer_start must point at its answer text in the context, ids must be unique, contexts
-/// and questions non-empty. Errors name the file, the JSON path and the question id.
+/// and questions non-empty. Errors name the file, the JSON path and the question id. It is the list of its
+/// questions (<see cref="Examples"/>), so it can be scored as one.
 /// </summary>
-public sealed class SquadDataset
+public sealed class SquadDataset : IReadOnlyList<SquadExample>
 {
     public SquadDataset(string source, string? version, IReadOnlyList<SquadArticle> articles, IReadOnlyList<SquadExample> examples)
     {
@@ -51,6 +52,11 @@ public sealed class SquadDataset
     public string? Version { get; }
     public IReadOnlyList<SquadArticle> Articles { get; }
     public IReadOnlyList<SquadExample> Examples { get; }
+
+    public int Count => Examples.Count;
+    public SquadExample this[int index] => Examples[index];
+    public IEnumerator<SquadExample> GetEnumerator() => Examples.GetEnumerator();
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 
     /// <summary>Whether some question is unanswerable (SQuAD v2.0 style).</summary>
     public bool HasUnanswerable => Examples.Any(e => e.IsImpossible);
@@ -193,7 +199,7 @@ public sealed class SquadDataset
     public (SquadDataset Head, SquadDataset Tail) SplitArticles(int trainArticles)
     {
         if (trainArticles < 1 || trainArticles >= Articles.Count)
-            throw new BertSharpException($"{Source}: --split-articles {trainArticles} must be between 1 and {Articles.Count - 1} (the file has {Articles.Count} articles)");
+            throw new BertSharpException($"{Source}: splitArticles {trainArticles} must be between 1 and {Articles.Count - 1} (the file has {Articles.Count} articles)") { Parameters = ["splitArticles"] };
         return (TakeArticles(0, trainArticles, $"{Source} [articles 1-{trainArticles}]"),
             TakeArticles(trainArticles, Articles.Count - trainArticles, $"{Source} [articles {trainArticles + 1}-{Articles.Count}]"));
     }

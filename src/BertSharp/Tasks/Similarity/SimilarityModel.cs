@@ -9,6 +9,9 @@ using static TorchSharp.torch.nn;
 
 namespace BertSharp.Tasks.Similarity;
 
+/// <summary>The predicted similarity of a pair.</summary>
+public sealed record SimilarityPrediction(double Score) : TaskPrediction;
+
 /// <summary>
 /// Sentence-pair similarity as regression: BertForSequenceClassification with one output (problem_type
 /// "regression", as HF's STS-B setup), mean squared error loss. Metrics: Pearson (selects the best model; the
@@ -37,15 +40,22 @@ public sealed class SimilarityModel : TaskModel<SimilarityExample>
 
     public static ExampleSet<SimilarityExample> Read(string path, DataFileOptions o) => SimilarityData.Read(path, o);
 
-    /// <summary>How `bert finetune similarity` builds this task.</summary>
-    public static FineTuneSpec<SimilarityExample> Spec { get; } = new()
+    /// <summary>The similarity family: a one-output regression head.</summary>
+    public static TaskFamily<SimilarityExample> Family { get; } = new SimilarityFamily();
+
+    sealed class SimilarityFamily : TaskFamily<SimilarityExample>
     {
-        Name = Task,
-        Architecture = "BertForSequenceClassification",
-        Read = Read,
-        Configure = (c, _) => Configure(c),
-        Create = (m, t, maxSeq) => new SimilarityModel((BertForSequenceClassification)m, t, maxSeq),
-    };
+        public override string Task => SimilarityModel.Task;
+        public override string Architecture => "BertForSequenceClassification";
+        public override string Description => "a similarity model";
+        public override Type ModelType => typeof(SimilarityModel);
+        public override bool Matches(BertConfig c) => c.ProblemType == "regression" || c.NumLabels == 1;
+        public override ExampleSet<SimilarityExample> Read(string path, DataFileOptions options) => SimilarityModel.Read(path, options);
+        public override void Configure(BertConfig c, IReadOnlyList<SimilarityExample> train) => SimilarityModel.Configure(c);
+
+        public override TaskModel<SimilarityExample> Create(BertWithHead model, BertTokenizer tokenizer, int? maxSeqLength, string? folder) =>
+            new SimilarityModel((BertForSequenceClassification)model, tokenizer, maxSeqLength ?? FolderMaxSeqLength(tokenizer, model.Config));
+    }
 
     Feature Make(string a, string b, double? score, int i)
     {
@@ -70,7 +80,7 @@ public sealed class SimilarityModel : TaskModel<SimilarityExample>
     double[] Scores(IReadOnlyList<Feature> features)
     {
         var result = new double[features.Count];
-        Run(features, (idx, logits) =>
+        Run(features, LabelKind, (idx, logits) =>
         {
             var v = logits.data<float>().ToArray();
             for (int j = 0; j < idx.Length; j++) result[idx[j]] = v[j];
@@ -121,15 +131,12 @@ public sealed class SimilarityModel : TaskModel<SimilarityExample>
     public override DatasetScore EvaluateFile(string path, DataFileOptions options, bool withPredictions = false) =>
         WithNotes(Read(path, options), withPredictions);
 
-    public override IReadOnlyList<JsonObject> PredictJson(IReadOnlyList<PredictInput> inputs)
+    /// <summary>Scores each input's pair; an input without one is an error.</summary>
+    public override IReadOnlyList<TaskPrediction> Predict(IReadOnlyList<PredictInput> inputs)
     {
         foreach (var i in inputs)
-            if (i.Pair is null) throw new BertSharpException($"similarity scores a pair of texts; got one text: '{Short(i.Text)}' (give the pair: TEXT --pair PAIR, or a line 'text<TAB>pair', or JSON {{\"text\": …, \"pair\": …}})");
-        var scores = Predict(inputs.Select(i => (i.Text, i.Pair!)).ToList());
-        return inputs.Select((input, i) => new JsonObject
-        {
-            ["text"] = input.Text, ["pair"] = input.Pair, ["score"] = Math.Round(scores[i], 6),
-        }).ToList();
+            if (i.Pair is null) throw new BertSharpException($"similarity scores a pair of texts; got one text: '{Short(i.Text)}'");
+        return Predict(inputs.Select(i => (i.Text, i.Pair!)).ToList()).Select(s => new SimilarityPrediction(s)).ToList();
     }
 
     static string Short(string s) => s.Length <= 40 ? s : s[..40] + "…";

@@ -11,7 +11,7 @@ using static TorchSharp.torch.nn;
 namespace BertSharp.Tasks.Tagging;
 
 /// <summary>The predicted tag of each word.</summary>
-public sealed record TaggingPrediction(IReadOnlyList<string> Words, IReadOnlyList<string> Tags);
+public sealed record TaggingPrediction(IReadOnlyList<string> Words, IReadOnlyList<string> Tags) : TaskPrediction;
 
 /// <summary>
 /// Word-level tagging: BertForTokenClassification. Each word is tokenized on its own; its tag is learned and
@@ -52,19 +52,38 @@ public sealed class TaggingModel : TaskModel<TaggedSentence>
 
     public static ExampleSet<TaggedSentence> Read(string path, DataFileOptions o) => TaggingData.Read(path, o);
 
-    /// <summary>How `bert finetune tag` builds this task: the tag set of the training sentences.</summary>
-    public static FineTuneSpec<TaggedSentence> Spec { get; } = new()
+    /// <summary>The tagging family: the tag set of the training sentences.</summary>
+    public static TaskFamily<TaggedSentence> Family { get; } = new TaggingFamily();
+
+    sealed class TaggingFamily : TaskFamily<TaggedSentence>
     {
-        Name = Task,
-        Architecture = "BertForTokenClassification",
-        Read = Read,
-        Configure = (c, train) =>
+        public override string Task => TaggingModel.Task;
+        public override string Architecture => "BertForTokenClassification";
+        public override string Description => "a tagging model";
+        public override Type ModelType => typeof(TaggingModel);
+        public override ExampleSet<TaggedSentence> Read(string path, DataFileOptions options) => TaggingModel.Read(path, options);
+
+        public override void Configure(BertConfig c, IReadOnlyList<TaggedSentence> train)
         {
             var tags = TagSet(train);
             if (tags.Count < 2) throw new BertSharpException($"the training data has {tags.Count} tag{(tags.Count == 1 ? "" : "s")}; tagging needs at least 2");
-            Configure(c, tags);
-        },
-        Create = (m, t, maxSeq) => new TaggingModel((BertForTokenClassification)m, t, maxSeq),
+            TaggingModel.Configure(c, tags);
+        }
+
+        public override TaskModel<TaggedSentence> Create(BertWithHead model, BertTokenizer tokenizer, int? maxSeqLength, string? folder) =>
+            new TaggingModel((BertForTokenClassification)model, tokenizer, maxSeqLength ?? FolderMaxSeqLength(tokenizer, model.Config));
+
+        public override void Apply(TaskModel<TaggedSentence> model, FineTuneOptions options) =>
+            ((TaggingModel)model).StrictScheme = options.EntityScheme;
+    }
+
+    /// <summary>An entity scheme by name: IOB1, IOB2 (or BIO), IOBES (or BIOES).</summary>
+    public static EntityScheme ParseScheme(string s) => s.ToUpperInvariant() switch
+    {
+        "IOB1" => EntityScheme.IOB1,
+        "IOB2" or "BIO" => EntityScheme.IOB2,
+        "IOBES" or "BIOES" => EntityScheme.IOBES,
+        _ => throw new BertSharpException($"entityScheme '{s}': choose IOB1, IOB2 or IOBES") { Parameters = ["entityScheme"] },
     };
 
     /// <summary>The tag set of training sentences, sorted ordinally.</summary>
@@ -139,7 +158,7 @@ public sealed class TaggingModel : TaskModel<TaggedSentence>
         double lossSum = 0;
         int lossCount = 0;
         int C = Config.NumLabels;
-        Run(features, (idx, logits) =>
+        Run(features, LabelKind, (idx, logits) =>
         {
             using var lp = functional.log_softmax(logits, -1);      // [B, L, C]
             long L = lp.shape[1];
@@ -244,14 +263,7 @@ public sealed class TaggingModel : TaskModel<TaggedSentence>
     public override DatasetScore EvaluateFile(string path, DataFileOptions options, bool withPredictions = false) =>
         WithNotes(Read(path, options), withPredictions);
 
-    public override IReadOnlyList<JsonObject> PredictJson(IReadOnlyList<PredictInput> inputs)
-    {
-        var sentences = inputs.Select(i => i.Words ?? SplitWords(i.Pair is null ? i.Text : i.Text + " " + i.Pair)).ToList();
-        var preds = Predict(sentences);
-        return preds.Select(p => new JsonObject
-        {
-            ["words"] = new JsonArray(p.Words.Select(w => (JsonNode?)w).ToArray()),
-            ["tags"] = new JsonArray(p.Tags.Select(w => (JsonNode?)w).ToArray()),
-        }).ToList();
-    }
+    /// <summary>Tags each input: its words, else its text (and pair) split on whitespace.</summary>
+    public override IReadOnlyList<TaskPrediction> Predict(IReadOnlyList<PredictInput> inputs) =>
+        Predict(inputs.Select(i => i.Words ?? SplitWords(i.Pair is null ? i.Text : i.Text + " " + i.Pair)).ToList());
 }

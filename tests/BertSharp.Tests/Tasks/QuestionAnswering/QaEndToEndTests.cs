@@ -90,7 +90,7 @@ public class QaEndToEndTests
         foreach (var f in new[] { "config.json", "model.safetensors", "vocab.txt", "qa_config.json", "args.json", "metrics.jsonl",
                      "predictions.json", "nbest_predictions.json", "eval_results.json", "plots/loss.png", "plots/f1.png", "checkpoints/last/trainer_state.json" })
             Assert.True(File.Exists(Path.Combine(run, f)), f);
-        Assert.True(QuestionAnswerer.IsQaModel(run));
+        Assert.Equal("qa", BertSharp.Inference.FineTunedModel.TaskOf(BertSharp.Checkpoints.ModelFolder.ReadConfig(run)));
         Assert.Equal(32, QaSettings.Load(run)!.MaxSeqLength);
 
         // predictions.json is {id: text} for the held-out article's questions.
@@ -202,7 +202,7 @@ public class QaEndToEndTests
     /// <summary>The tiny fixture with a fresh QA head, saved as a QA model folder (no qa_config.json: defaults from its size).</summary>
     static void WriteUntrainedQaModel(string dir)
     {
-        var (model, _) = BertSharp.Checkpoints.ModelFolder.Load(TestPaths.TinyBert, QuestionAnswerer.Architecture);
+        var (model, _) = BertSharp.Checkpoints.ModelFolder.Load(TestPaths.TinyBert, QuestionAnsweringModel.Architecture);
         BertSharp.Checkpoints.ModelFolder.Save(model, dir);
         BertTokenizer.FromFolder(TestPaths.TinyBert).Save(dir);
         model.Dispose();
@@ -216,8 +216,8 @@ public class QaEndToEndTests
         var settings = QaSettings.ForModel(32);
         var set = new QaFeaturizer(tok, settings).Build(data.Examples, withTargets: true);
         var config = BertConfig.Load(Path.Combine(TestPaths.TinyBert, "config.json"));
-        using var model = new BertForQuestionAnswering(config);
-        var task = new QaTask(model, tok, settings, set, null, batchSize: 4, seed: 9);
+        using var qa = new QuestionAnsweringModel(new BertForQuestionAnswering(config), tok, settings);
+        var task = new BertSharp.Tasks.FineTuningTask<SquadExample>(qa, qa.Encode(data.Examples), [], batchSize: 4, seed: 9);
         static long[][] Ids(IEnumerable<BertSharp.Training.Batch> bs) => bs.Select(b => { using (b) return b["input_ids"].data<long>().ToArray(); }).ToArray();
         var all = Ids(task.TrainBatches(1, 0));
         Assert.Equal(task.BatchesPerEpoch, all.Length);

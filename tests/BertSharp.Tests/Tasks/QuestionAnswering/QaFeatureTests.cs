@@ -136,7 +136,8 @@ public class QaFeatureTests
         var overlong = new[] { Answering(WordContext(30), "w3", question: longQuestion, id: "long1") };
         Assert.Equal(1, fz.Build(overlong, true).TruncatedQuestions);      // a dataset's question is cut, as run_squad.py does
         var e = Assert.Throws<BertSharpException>(() => fz.Build(overlong, true, rejectOverlongQuestions: true));
-        Assert.StartsWith("question long1: the question is 30 tokens, too long for --max-seq-length 24", e.Message);
+        Assert.StartsWith("question long1: the question is 30 tokens, too long for maxSeqLength 24", e.Message);
+        Assert.Contains("maxSeqLength", e.Parameters);
     }
 
     [Fact]
@@ -148,7 +149,7 @@ public class QaFeatureTests
         e = Assert.Throws<BertSharpException>(() => fz.Build(new[] { new SquadExample("e2", "where", "\u200b\u0007", Array.Empty<SquadAnswer>()) }, false));
         Assert.Contains("question e2: the context yields no tokens", e.Message);
 
-        Assert.Contains("--doc-stride 17 must be at least 1 and smaller than the context window of 17 tokens",
+        Assert.Contains("docStride 17 must be at least 1 and smaller than the context window of 17 tokens",
             Assert.Throws<BertSharpException>(() => new QaSettings { MaxSeqLength = 24, MaxQueryLength = 4, DocStride = 17 }.Validate()).Message);
         Assert.Contains("exceeds the model's max_position_embeddings 64",
             Assert.Throws<BertSharpException>(() => new QaSettings().Validate(64)).Message);

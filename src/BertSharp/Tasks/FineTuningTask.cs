@@ -1,0 +1,56 @@
+using BertSharp.Modeling;
+using BertSharp.Training;
+
+namespace BertSharp.Tasks;
+
+/// <summary>The fine-tuning <see cref="ITrainingTask"/> of every task family: batches of training features (in the
+/// task's order, dynamically padded), the task model's loss, and its score on the dev examples.</summary>
+public sealed class FineTuningTask<TExample> : ITrainingTask
+{
+    private readonly TaskModel<TExample> task;
+    private readonly IReadOnlyList<Feature> train;
+    private readonly IReadOnlyList<TExample> dev;
+    private readonly int[] lengths;
+    private readonly int batchSize;
+    private readonly long seed;
+    private readonly bool groupByLength;
+
+    public FineTuningTask(TaskModel<TExample> task, IReadOnlyList<Feature> train, IReadOnlyList<TExample> dev, int batchSize, long seed, bool groupByLength = true)
+    {
+        if (batchSize < 1) throw new BertSharpException($"batchSize must be at least 1, got {batchSize}") { Parameters = ["batchSize"] };
+        if (train.Count == 0) throw new BertSharpException("the training data has no examples");
+        this.task = task;
+        this.train = train;
+        this.dev = dev;
+        this.batchSize = batchSize;
+        this.seed = seed;
+        this.groupByLength = groupByLength && task.GroupsByLength;
+        lengths = train.Select(f => f.Length).ToArray();
+    }
+
+    public TaskModel<TExample> TaskModel => task;
+    public BertWithHead Model => task.Model;
+    public int BatchesPerEpoch => (train.Count + batchSize - 1) / batchSize;
+    public string SelectionMetric => task.SelectionMetric;
+    public bool HigherIsBetter => true;
+
+    /// <summary>The score of the last evaluation (with per-example predictions).</summary>
+    public DatasetScore? LastScore { get; private set; }
+
+    public IEnumerable<Batch> TrainBatches(int epoch, int start)
+    {
+        var batches = Batching.TrainOrder(lengths, batchSize, seed, epoch, groupByLength, task.OrderStream);
+        for (int b = start; b < batches.Length; b++)
+            yield return Batching.Collate(batches[b].Select(i => train[i]).ToList(), task.Tokenizer.PadId, task.LabelKind, epoch, b, task.Device);
+    }
+
+    public BatchLoss Loss(Batch batch) => task.Loss(batch);
+
+    public IReadOnlyDictionary<string, double> Evaluate()
+    {
+        LastScore = task.Score(dev, withPredictions: true);
+        return LastScore.Metrics;
+    }
+
+    public void SaveModel(string dir) => task.Save(dir);
+}

@@ -3,11 +3,10 @@ using static TorchSharp.torch;
 
 namespace BertSharp;
 
-/// <summary>The one place device, threads and seed are set (the CLI's --device, --threads, --seed).</summary>
+/// <summary>Devices by name, libtorch's thread count and its random seed (the CLI's --device, --threads, --seed). Devices
+/// are chosen when a model is built (<see cref="Checkpoints.ModelFolder.NewModel"/>); nothing here is read by a model.</summary>
 public static class TorchRuntime
 {
-    public static Device Device { get; private set; } = CPU;
-
     public static Device ParseDevice(string spec)
     {
         try
@@ -21,9 +20,10 @@ public static class TorchRuntime
         catch (Exception) { throw new BertSharpException($"--device {spec}: not a device (use cpu, cuda or cuda:N)"); }
     }
 
+    /// <summary>Checks <paramref name="device"/> names a device here, sets libtorch's thread count and seeds its generators.</summary>
     public static void Configure(string? device = null, int? threads = null, long? seed = null)
     {
-        if (device != null) Device = ParseDevice(device);
+        if (device != null) ParseDevice(device);
         if (threads is int t)
         {
             if (t < 1) throw new BertSharpException($"--threads must be at least 1, got {t}");

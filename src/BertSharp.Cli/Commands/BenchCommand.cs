@@ -37,39 +37,45 @@ public static class BenchCommand
         train.SetAction(r =>
         {
             var (config, shape) = Resolve(r);
+            var device = TorchRuntime.ParseDevice(r.GetValue(Cli.Device)!);
             return Print(ctx, r.GetValue(json), new[] { Benchmarks.TrainStep(config, shape.BatchSize, shape.SeqLength, shape.MlmPredictions,
-                Cli.Compute(r).Dtype, r.GetValue(steps)) }, withPeak: true, precision: r.GetValue(Cli.Precision)!);
+                Cli.Compute(r).Dtype, r.GetValue(steps), device) }, device, withPeak: true, precision: r.GetValue(Cli.Precision)!);
         });
 
         var infer = new Command("infer", "Time sequence-classification inference on synthetic batches") { preset, batch, seqLen, steps, vocabSize };
         infer.SetAction(r =>
         {
             var (config, shape) = Resolve(r);
+            var device = TorchRuntime.ParseDevice(r.GetValue(Cli.Device)!);
             return Print(ctx, r.GetValue(json), new[] { Benchmarks.Inference(config, shape.BatchSize, shape.SeqLength, Cli.Compute(r).Dtype,
-                r.GetValue(steps)) }, withPeak: true, precision: r.GetValue(Cli.Precision)!);
+                r.GetValue(steps), device) }, device, withPeak: true, precision: r.GetValue(Cli.Precision)!);
         });
 
         var cmd = new Command("bench", "Measure this machine: matmul peak, training and inference throughput with MFU, the input pipeline; no subcommand runs the whole table")
             { json, dataDir, train, infer };
-        cmd.SetAction(r => Print(ctx, r.GetValue(json), All(ctx, r.GetValue(dataDir)), withPeak: false, precision: "fp32"));
+        cmd.SetAction(r =>
+        {
+            var device = TorchRuntime.ParseDevice(r.GetValue(Cli.Device)!);
+            return Print(ctx, r.GetValue(json), All(ctx, r.GetValue(dataDir), device), device, withPeak: false, precision: "fp32");
+        });
         return cmd;
     }
 
-    static List<BenchResult> All(CommandContext ctx, string? dataDir)
+    static List<BenchResult> All(CommandContext ctx, string? dataDir, Device device)
     {
         var results = new List<BenchResult>();
         void Add(BenchResult r) { results.Add(r); ctx.Err.WriteLine($"  {r.Name} [{r.Precision}]: {Summary(r)}"); }
-        var fp32 = Benchmarks.MatmulPeak(ScalarType.Float32); Add(fp32);
-        var bf16 = Benchmarks.MatmulPeak(ScalarType.BFloat16); Add(bf16);
+        var fp32 = Benchmarks.MatmulPeak(ScalarType.Float32, device: device); Add(fp32);
+        var bf16 = Benchmarks.MatmulPeak(ScalarType.BFloat16, device: device); Add(bf16);
         var (seedShape, baseShape) = (BenchShape.For("seed"), BenchShape.For("base"));
         var seed = BertConfig.FromPreset("seed", seedShape.VocabSize);
         var baseConfig = BertConfig.FromPreset("base", baseShape.VocabSize);
         foreach (var (p, peak) in new[] { (ScalarType.Float32, fp32), (ScalarType.BFloat16, bf16) })
         {
-            Add(WithMfu(Benchmarks.TrainStep(seed, seedShape.BatchSize, seedShape.SeqLength, seedShape.MlmPredictions, p, 5), fp32, peak));
-            Add(WithMfu(Benchmarks.TrainStep(baseConfig, baseShape.BatchSize, baseShape.SeqLength, baseShape.MlmPredictions, p, 5), fp32, peak));
-            Add(WithMfu(Benchmarks.Inference(baseConfig, baseShape.BatchSize, baseShape.SeqLength, p, 5), fp32, peak));
-            Add(WithMfu(Benchmarks.Inference(baseConfig, 1, baseShape.SeqLength, p, 10), fp32, peak));
+            Add(WithMfu(Benchmarks.TrainStep(seed, seedShape.BatchSize, seedShape.SeqLength, seedShape.MlmPredictions, p, 5, device), fp32, peak));
+            Add(WithMfu(Benchmarks.TrainStep(baseConfig, baseShape.BatchSize, baseShape.SeqLength, baseShape.MlmPredictions, p, 5, device), fp32, peak));
+            Add(WithMfu(Benchmarks.Inference(baseConfig, baseShape.BatchSize, baseShape.SeqLength, p, 5, device), fp32, peak));
+            Add(WithMfu(Benchmarks.Inference(baseConfig, 1, baseShape.SeqLength, p, 10, device), fp32, peak));
         }
         double diff = Benchmarks.Bf16LogitsMaxDiff(baseConfig, baseShape.BatchSize, baseShape.SeqLength);
         ctx.Err.WriteLine($"  base inference logits, bf16 vs fp32: max |diff| = {diff:G3}");
@@ -95,12 +101,12 @@ public static class BenchCommand
         ? $"{r.AchievedGflops:F1} GFLOP/s"
         : $"{r.SequencesPerSecond:F1} seq/s, {r.TokensPerSecond:N0} tokens/s" + (r.FlopsPerIteration > 0 ? $", {r.LatencyMs:F1} ms/step, {r.AchievedGflops:F1} GFLOP/s" : "") + (r.Mfu is double m ? $", MFU {m:P1}" : "");
 
-    static int Print(CommandContext ctx, bool json, IReadOnlyList<BenchResult> results, bool withPeak, string precision)
+    static int Print(CommandContext ctx, bool json, IReadOnlyList<BenchResult> results, Device device, bool withPeak, string precision)
     {
         var list = results.ToList();
         if (withPeak)
         {
-            var peak = Benchmarks.MatmulPeak(ScalarType.Float32);
+            var peak = Benchmarks.MatmulPeak(ScalarType.Float32, device: device);
             list = list.Select(r => r with { Mfu = r.AchievedGflops / peak.AchievedGflops }).Prepend(peak).ToList();
         }
         if (json)

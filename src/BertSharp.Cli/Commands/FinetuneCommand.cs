@@ -160,7 +160,6 @@ public static class FinetuneCommand
                 if (initMode is not ("pretrained" or "random")) throw new BertSharpException($"--init '{initMode}': choose pretrained or random");
                 var o = new FineTuneOptions
                 {
-                    Compute = Cli.Compute(r),
                     Train = v.Get(train) ?? throw new BertSharpException("--train is required (the training data file)"), Dev = v.Get(dev), Test = v.Get(test), Data = data(this),
                     Model = v.Get(model), RandomInit = initMode == "random", ModelPreset = v.Get(preset), Vocab = v.Get(vocab),
                     LowerCase = !v.Get(cased), MaxSeqLength = v.Get(maxSeq), BatchSize = v.Get(batch), EvalBatchSize = v.Get(evalBatch),

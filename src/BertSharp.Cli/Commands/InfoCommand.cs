@@ -19,7 +19,7 @@ public static class InfoCommand
 
     static int Run(CommandContext ctx, string dir, bool json, string precision, string device)
     {
-        var (model, report) = ModelFolder.Load(dir, precision: precision, device: device);
+        var (model, report) = ModelFolder.Load(dir, compute: Cli.Compute(precision), device: device);
         using var _ = model;
         var parts = ModelSummary.CountByPart(model);
         long total = parts.Sum(p => p.Count);

@@ -59,7 +59,7 @@ public static class PretrainCommand
             // A resumed run keeps the precision it was started with unless --precision is given again.
             var compute = r.GetResult(Cli.Precision) is not { Implicit: false } && v.Get<string>("--precision") is string savedPrecision
                 ? Cli.Compute(savedPrecision) : Cli.Compute(r);
-            runOptions = runOptions with { Compute = compute };
+            runOptions = runOptions with { Precision = compute.Precision, Device = r.GetValue(Cli.Device)! };
             // The thread count changes the last bits of CPU matmuls: a resumed run keeps the original one.
             int? threads = r.GetValue(Cli.Threads) ?? v.Get<int?>("--threads");
             if (threads is int t && r.GetValue(Cli.Threads) is null) TorchRuntime.Configure(threads: t);

@@ -55,11 +55,12 @@ public static class Benchmarks
 
     /// <summary>The machine's matrix-multiply peak for a dtype: square products of size n, the best of 5 rounds of
     /// ≥ 0.5 s (a peak is a maximum; on a shared or frequency-scaling machine single rounds vary by 1.5×).</summary>
-    public static BenchResult MatmulPeak(ScalarType dtype, int n = 2048)
+    public static BenchResult MatmulPeak(ScalarType dtype, int n = 2048, Device? device = null)
     {
+        device ??= CPU;
         ResetPeakRss();
-        using var a = randn(n, n, device: TorchRuntime.Device).to(dtype);
-        using var b = randn(n, n, device: TorchRuntime.Device).to(dtype);
+        using var a = randn(n, n, device: device).to(dtype);
+        using var b = randn(n, n, device: device).to(dtype);
         double s = double.MaxValue;
         long iters = 0;
         for (int round = 0; round < 5; round++)
@@ -99,16 +100,16 @@ public static class Benchmarks
     }
 
     /// <summary>One pre-training step (forward + backward ≈ 3× forward FLOPs) on synthetic full-length batches.</summary>
-    public static BenchResult TrainStep(BertConfig config, int batch, int seqLen, int predictionsPerSeq, ScalarType precision, long steps)
+    public static BenchResult TrainStep(BertConfig config, int batch, int seqLen, int predictionsPerSeq, ScalarType precision, long steps, Device? device = null)
     {
+        device ??= CPU;
         ResetPeakRss();
         {
             using var model = new BertForPreTraining(config, new ComputeOptions { Dtype = precision });
             model.InitWeights();
-            model.to(TorchRuntime.Device);
+            model.to(device);
             model.train();
             using var opt = torch.optim.AdamW(model.parameters(), lr: 1e-4);
-            var device = TorchRuntime.Device;
             using var ids = randint(5, config.VocabSize, new long[] { batch, seqLen }, device: device);
             using var types = zeros(batch, seqLen, dtype: ScalarType.Int64, device: device);
             using var mask = ones(batch, seqLen, dtype: ScalarType.Int64, device: device);
@@ -142,8 +143,9 @@ public static class Benchmarks
     }
 
     /// <summary>Sequence-classification inference (no gradients) on synthetic full-length batches.</summary>
-    public static BenchResult Inference(BertConfig config, int batch, int seqLen, ScalarType precision, long steps, Tensor? compareTo = null)
+    public static BenchResult Inference(BertConfig config, int batch, int seqLen, ScalarType precision, long steps, Device? device = null)
     {
+        device ??= CPU;
         ResetPeakRss();
         {
             var c = config.Clone();
@@ -151,9 +153,9 @@ public static class Benchmarks
             TorchRuntime.Seed(1);
             using var model = new BertForSequenceClassification(c, new ComputeOptions { Dtype = precision });
             model.InitWeights();
-            model.to(TorchRuntime.Device);
+            model.to(device);
             model.eval();
-            using var ids = randint(5, c.VocabSize, new long[] { batch, seqLen }, device: TorchRuntime.Device);
+            using var ids = randint(5, c.VocabSize, new long[] { batch, seqLen }, device: device);
             using var _ = no_grad();
             void Step() { using var o = model.Forward(ids); }
             long iters = steps;

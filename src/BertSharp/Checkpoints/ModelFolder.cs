@@ -88,13 +88,11 @@ public static class ModelFolder
     /// <summary>
     /// The one place a model is built: a <paramref name="architecture"/> model of <paramref name="config"/> with
     /// fresh weights (HF's initialization, from torch's random stream), on <paramref name="device"/> ("cpu", "cuda",
-    /// "cuda:N"), computing in <paramref name="precision"/> ("fp32" or "bf16").
+    /// "cuda:N"), computing with <paramref name="compute"/> (default: float32, the fused kernels).
     /// </summary>
-    public static BertWithHead NewModel(string architecture, BertConfig config, string precision = "fp32", string device = "cpu")
+    public static BertWithHead NewModel(string architecture, BertConfig config, ComputeOptions? compute = null, string device = "cpu")
     {
-        TorchRuntime.ParsePrecision(precision);
-        // compute options: see ComputeOptions (until the model takes them, it reads TorchRuntime.ComputeDtype)
-        var model = BertWithHead.Create(architecture, config);
+        var model = BertWithHead.Create(architecture, config, compute);
         model.InitWeights();
         model.to(TorchRuntime.ParseDevice(device));
         return model;
@@ -108,13 +106,13 @@ public static class ModelFolder
     /// initialized, as transformers' ignore_mismatched_sizes.
     /// </summary>
     public static (BertWithHead Model, LoadReport Report) Load(string dir, string? architecture = null,
-        Action<BertConfig>? configure = null, string? weightsPath = null, bool newHead = false, string precision = "fp32", string device = "cpu")
+        Action<BertConfig>? configure = null, string? weightsPath = null, bool newHead = false, ComputeOptions? compute = null, string device = "cpu")
     {
         var config = ReadConfig(dir);
         configure?.Invoke(config);
         config.Validate(Path.Combine(dir, ConfigFile));
         architecture ??= config.Architectures.FirstOrDefault() ?? "BertForPreTraining";
-        var model = NewModel(architecture, config, precision, device);
+        var model = NewModel(architecture, config, compute, device);
         try
         {
             var report = LoadWeights(model, weightsPath ?? WeightsPath(dir), newHead);

@@ -23,7 +23,7 @@ public sealed class FillMask : IDisposable
     public FillMask(string modelDir, LoadOptions? options = null)
     {
         options ??= new();
-        var (m, report) = ModelFolder.Load(modelDir, "BertForPreTraining", precision: options.Precision, device: options.Device);
+        var (m, report) = ModelFolder.Load(modelDir, "BertForPreTraining", compute: ComputeOptions.ForPrecision(options.Precision), device: options.Device);
         model = (BertForPreTraining)m;
         device = model.parameters().First().device;
         LoadReport = report;

@@ -87,7 +87,7 @@ public static class PretrainingRun
         log?.Invoke($"examples: {train.Count} train, {valid.Count} validation (max_seq_length {maxSeq})");
 
         TorchRuntime.Seed(seed);
-        var model = (BertForPreTraining)ModelFolder.NewModel("BertForPreTraining", config, o.Precision, o.Device);
+        var model = (BertForPreTraining)ModelFolder.NewModel("BertForPreTraining", config, ComputeOptions.ForPrecision(o.Precision), o.Device);
         var task = new PretrainingTask(model, tokenizer, train, valid, data, o.BatchSize, seed, o.StaticMask);
         double baseline = MajorityBaseline(trainIds, task.ValidationLabels);
         return new Prepared(task, tokenizer, config, train.Count, valid.Count, unkRate, baseline, vocabReport);

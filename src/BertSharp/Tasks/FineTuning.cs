@@ -127,7 +127,7 @@ public static class FineTuning
         {
             if (o.Model is null) throw new BertSharpException("give model (a pre-trained model folder), or randomInit with modelPreset and vocab") { Parameters = ["model", "randomInit", "modelPreset", "vocab"] };
             if (o.ModelPreset != null || o.Vocab != null) throw new BertSharpException("modelPreset and vocab go with randomInit; a model folder brings its own") { Parameters = ["modelPreset", "vocab", "randomInit", "model"] };
-            var (model, report) = ModelFolder.Load(o.Model, family.Architecture, c => family.Configure(c, train), newHead: true, precision: o.Precision, device: o.Device);
+            var (model, report) = ModelFolder.Load(o.Model, family.Architecture, c => family.Configure(c, train), newHead: true, compute: ComputeOptions.ForPrecision(o.Precision), device: o.Device);
             model.train();
             note($"model: {o.Model} ({DescribeSize(model.Config)})");
             foreach (var m in report.Messages()) note(m);
@@ -149,7 +149,7 @@ public static class FineTuning
         }
         family.Configure(config, train);
         config.Validate();
-        var random = ModelFolder.NewModel(family.Architecture, config, o.Precision, o.Device);
+        var random = ModelFolder.NewModel(family.Architecture, config, ComputeOptions.ForPrecision(o.Precision), o.Device);
         long count = random.parameters().Sum(p => p.numel());
         note($"model: random initialization, {(o.Model != null ? $"the size of {o.Model}" : $"preset {o.ModelPreset ?? "seed"}")} ({DescribeSize(config)}); all {count:N0} parameters newly initialized");
         return (random, tokenizer);

@@ -5,6 +5,7 @@ using BertSharp.Tasks.QuestionAnswering;
 using BertSharp.Tasks.Similarity;
 using BertSharp.Tasks.Tagging;
 using BertSharp.Tokenization;
+using BertSharp.Training;
 
 namespace BertSharp.Tasks;
 
@@ -33,6 +34,9 @@ public abstract class TaskFamily
     /// from, whose own settings then apply (null for a new model); <paramref name="maxSeqLength"/>: tokens per
     /// input (null: the length the folder was fine-tuned with, at most max_position_embeddings).</summary>
     public abstract TaskModel Wrap(BertWithHead model, BertTokenizer tokenizer, int? maxSeqLength, string? folder);
+
+    /// <summary>Runs a fine-tuning run of this family (<see cref="FineTuneRun.Run(FineTuneOptions, TrainingEvents?, CancellationToken)"/>).</summary>
+    internal abstract FineTuneResult FineTune(FineTuneOptions options, TrainingEvents? events, CancellationToken cancel);
 
     /// <summary>Every family a model folder can hold.</summary>
     public static IReadOnlyList<TaskFamily> All { get; } =
@@ -81,6 +85,15 @@ public abstract class TaskFamily<TExample> : TaskFamily
 
     public sealed override TaskModel Wrap(BertWithHead model, BertTokenizer tokenizer, int? maxSeqLength, string? folder) =>
         Create(model, tokenizer, maxSeqLength, folder);
+
+    internal sealed override FineTuneResult FineTune(FineTuneOptions options, TrainingEvents? events, CancellationToken cancel) =>
+        FineTuneRun.Run(this, options, events, cancel);
+
+    /// <summary>The options a run of this family records in args.json.</summary>
+    public virtual RunArgs<FineTuneOptions> RunArgs => FineTuneArgs.Table;
+
+    /// <summary>The options with the family's own defaults resolved by the model (e.g. question-answering windows).</summary>
+    public virtual FineTuneOptions Resolved(FineTuneOptions options, TaskModel<TExample> model) => options;
 
     /// <summary>Tokens per input when fine-tuning without a given length.</summary>
     public virtual int DefaultMaxSeqLength(BertConfig config) => Math.Min(128, config.MaxPositionEmbeddings);

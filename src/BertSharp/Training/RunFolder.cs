@@ -167,7 +167,7 @@ public sealed class RunFolder
         }
         catch (Exception e) when (IsIOFailure(e))
         {
-            throw new BertSharpException($"{dir}: could not put the new model files in place: {Reason(e)}; they wait in {stage} and are moved in by the next save or --resume", e);
+            throw new BertSharpException($"{dir}: could not put the new model files in place: {Reason(e)}; they wait in {stage} and are moved in by the next save or resume", e) { Parameters = ["resume"] };
         }
     }
 
@@ -271,7 +271,7 @@ public sealed class RunLock : IDisposable
             }
             catch (IOException e) when (IsSharingViolation(e))
             {
-                throw new BertSharpException($"{root}: the run folder is in use by another run{Owner(root)}; wait for it to end, or choose another --output", e);
+                throw new BertSharpException($"{root}: the run folder is in use by another run{Owner(root)}; wait for it to end, or choose another output", e) { Parameters = ["output"] };
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {

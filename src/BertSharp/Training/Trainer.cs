@@ -26,8 +26,8 @@ public sealed class Trainer
         this.task = task;
         o = options;
         run = new RunFolder(options.OutputDir);
-        if (o.GradientAccumulation < 1) throw new BertSharpException($"--gradient-accumulation must be at least 1, got {o.GradientAccumulation}");
-        if (o.LearningRate <= 0) throw new BertSharpException($"--learning-rate must be positive, got {o.LearningRate}");
+        if (o.GradientAccumulation < 1) throw new BertSharpException($"gradientAccumulation must be at least 1, got {o.GradientAccumulation}") { Parameters = ["gradientAccumulation"] };
+        if (o.LearningRate <= 0) throw new BertSharpException($"learningRate must be positive, got {o.LearningRate}") { Parameters = ["learningRate"] };
     }
 
     public Action<TrainerProgress>? OnStep { get; set; }
@@ -58,8 +58,8 @@ public sealed class Trainer
     sealed record State(long Step, int Epoch, int NextBatch, double? BestMetric, long BestStep);
 
     /// <summary>Trains until the total steps are done or <paramref name="cancel"/> fires (then the state is
-    /// saved so --resume continues). Returns the final evaluation.</summary>
-    public IReadOnlyDictionary<string, double> Train(CancellationToken cancel = default)
+    /// saved so a resumed run continues). Returns where the run stands and its last evaluation.</summary>
+    public TrainingResult Train(CancellationToken cancel = default)
     {
         using var runLock = run.Lock();            // a second run writing into the same folder is refused
         RunFolder.FinishReplaceFiles(run.Root);    // a best-model save a crash interrupted
@@ -92,8 +92,8 @@ public sealed class Trainer
             if (cancel.IsCancellationRequested)
             {
                 SaveCheckpoint(optimizer, state with { Step = step, Epoch = epoch, NextBatch = nextBatch });
-                OnMessage?.Invoke($"interrupted at step {step}; state saved to {run.LastCheckpoint} (continue with --resume)");
-                return lastEval ?? new Dictionary<string, double>();
+                OnMessage?.Invoke($"interrupted at step {step}; state saved to {run.LastCheckpoint}");
+                return Result(step, state, lastEval);
             }
             if (microInStep == 0) FusedAdamW.ClearGradients(parameters);
             if (!batches.TryTake(out var batch)) throw new InvalidOperationException("the batch source ended");
@@ -159,8 +159,11 @@ public sealed class Trainer
             }
             heap?.AfterStep();
         }
-        return lastEval ?? new Dictionary<string, double>();
+        return Result(step, state, lastEval);
     }
+
+    TrainingResult Result(long step, State state, IReadOnlyDictionary<string, double>? lastEval) =>
+        new(step >= TotalSteps, step, TotalSteps, state.BestStep, state.BestMetric, task.SelectionMetric, lastEval ?? new Dictionary<string, double>());
 
     IEnumerable<Batch> Batches(int epoch, int start)
     {
@@ -193,23 +196,26 @@ public sealed class Trainer
         string v = double.IsNaN(value) ? "NaN" : value > 0 ? "+infinity" : "-infinity";
         var found = RunFolder.FindCheckpoint(run.LastCheckpoint);
         string next = found is null
-            ? "No checkpoint was saved yet; lower --learning-rate and start again"
-            : $"The last good checkpoint is {found}{(savedStep is long s ? $" (step {s})" : "")}; lower --learning-rate and --resume";
-        return new BertSharpException($"step {step}: {what} is {v}; {stopping}. {next}");
+            ? "No checkpoint was saved yet; lower learningRate and start again"
+            : $"The last good checkpoint is {found}{(savedStep is long s ? $" (step {s})" : "")}; lower learningRate and resume";
+        return new BertSharpException($"step {step}: {what} is {v}; {stopping}. {next}") { Parameters = ["learningRate", "resume"] };
     }
 
     /// <summary>The best model at the run folder's root, replaced as a set of files (crash-safe).</summary>
     void SaveBestModel(long step)
     {
         try { RunFolder.ReplaceFiles(run.Root, task.SaveModel); }
-        catch (BertSharpException e) { throw new BertSharpException($"step {step}: {e.Message}; fix the cause and continue with --resume", e); }
+        catch (BertSharpException e) { throw ContinueAfterFix(step, e); }
     }
 
     void SaveCheckpoint(AdamW optimizer, State s)
     {
         try { WriteCheckpoint(optimizer, s); savedStep = s.Step; }
-        catch (BertSharpException e) { throw new BertSharpException($"step {s.Step}: {e.Message}; fix the cause and continue with --resume", e); }
+        catch (BertSharpException e) { throw ContinueAfterFix(s.Step, e); }
     }
+
+    static BertSharpException ContinueAfterFix(long step, BertSharpException e) =>
+        new($"step {step}: {e.Message}; fix the cause and continue with resume", e) { Parameters = [.. e.Parameters, "resume"] };
 
     void WriteCheckpoint(AdamW optimizer, State s)
     {
@@ -237,7 +243,7 @@ public sealed class Trainer
     State LoadCheckpoint(AdamW optimizer)
     {
         var dir = RunFolder.FindCheckpoint(run.LastCheckpoint)
-            ?? throw new BertSharpException($"{run.LastCheckpoint}: no complete checkpoint to resume from (start without --resume)");
+            ?? throw new BertSharpException($"{run.LastCheckpoint}: no complete checkpoint to resume from (start without resume)") { Parameters = ["resume"] };
         var statePath = Path.Combine(dir, "trainer_state.json");
         var j = JsonNode.Parse(File.ReadAllText(statePath))!.AsObject();
         ModelFolder.LoadWeights(task.Model, Path.Combine(dir, ModelFolder.SafeTensorsFileName));

@@ -24,3 +24,9 @@ public sealed record TrainingOptions
 
 /// <summary>What the Trainer reports after each optimizer step, for a progress display.</summary>
 public sealed record TrainerProgress(long Step, long TotalSteps, int Epoch, double Loss, double SequencesPerSecond, TimeSpan Elapsed);
+
+/// <summary>Where a training run stands when <see cref="Trainer.Train"/> returns: whether it reached its last step
+/// (else it was interrupted, its state saved), the best step (-1: none yet) and its value of the selection metric,
+/// and the last evaluation made in this process (empty when none was).</summary>
+public sealed record TrainingResult(bool Completed, long Step, long TotalSteps, long BestStep, double? BestMetric, string SelectionMetric,
+    IReadOnlyDictionary<string, double> LastEvaluation);

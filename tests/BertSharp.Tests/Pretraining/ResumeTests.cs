@@ -31,13 +31,11 @@ public class ResumeTests
         return path;
     }
 
-    static (Trainer Trainer, PretrainingRun.Prepared Prepared) Make(string corpus, string output, bool resume, long maxSteps = 12)
+    static PretrainingRunOptions Options(string corpus, string output, bool resume = false, long maxSteps = 12) => new()
     {
-        var o = new PretrainingRunOptions { Corpus = corpus, ModelPreset = "seed", VocabSize = 120, MaxSeqLength = 32, BatchSize = 8, MaxValidationExamples = 16 };
-        var prepared = PretrainingRun.Prepare(o, output, seed: 5, resume: resume);
-        var trainer = new Trainer(prepared.Task, new TrainingOptions { OutputDir = output, LearningRate = 1e-3, MaxSteps = maxSteps, EvalEvery = 4, Seed = 5, Resume = resume });
-        return (trainer, prepared);
-    }
+        Corpus = corpus, Output = output, Resume = resume, ModelPreset = "seed", VocabSize = 120, MaxSeqLength = 32, BatchSize = 8,
+        MaxValidationExamples = 16, LearningRate = 1e-3, MaxSteps = maxSteps, EvalEvery = 4, Seed = 5,
+    };
 
     internal static Dictionary<long, double> TrainLosses(string runDir) =>
         File.ReadLines(Path.Combine(runDir, "metrics.jsonl"))
@@ -51,17 +49,18 @@ public class ResumeTests
         var dir = TestPaths.TempDir("resume");
         var corpus = WriteCorpus(dir);
         var straight = Path.Combine(dir, "straight");
-        Make(corpus, straight, false).Trainer.Train();
+        Assert.True(PretrainingRun.Run(Options(corpus, straight)).Completed);
         var expected = TrainLosses(straight);
         Assert.Equal(12, expected.Count);
 
         // A crash at step 10: the last checkpoint is step 8's; rows 9 and 10 were logged and must be dropped.
         var crashed = Path.Combine(dir, "crashed");
-        var (t1, _) = Make(corpus, crashed, false);
-        t1.OnStep = p => { if (p.Step == 10) throw new IOException("simulated crash"); };
-        Assert.Throws<IOException>(() => t1.Train());
-        var (t2, _) = Make(corpus, crashed, true);
-        t2.Train();
+        var crash = new TrainingEvents { Step = p => { if (p.Step == 10) throw new IOException("simulated crash"); } };
+        Assert.Throws<IOException>(() => PretrainingRun.Run(Options(corpus, crashed), crash));
+        // Resumed with nothing but the folder: the options come from its args.json.
+        var again = PretrainingRun.Run(new PretrainingRunOptions { Output = crashed, Resume = true });
+        Assert.True(again.Completed);
+        Assert.Equal(12, again.Training.Step);
         var resumed = TrainLosses(crashed);
         Assert.Equal(expected.Keys.Order(), resumed.Keys.Order());
         foreach (var (step, loss) in expected) Assert.Equal(loss, resumed[step], 1e-6);
@@ -73,17 +72,16 @@ public class ResumeTests
         var dir = TestPaths.TempDir("cancel");
         var corpus = WriteCorpus(dir);
         var straight = Path.Combine(dir, "straight");
-        Make(corpus, straight, false).Trainer.Train();
+        PretrainingRun.Run(Options(corpus, straight));
         var expected = TrainLosses(straight);
 
         var stopped = Path.Combine(dir, "stopped");
-        var (t1, _) = Make(corpus, stopped, false);
         using var cts = new CancellationTokenSource();
-        t1.OnStep = p => { if (p.Step == 6) cts.Cancel(); };
-        t1.Train(cts.Token);
+        var first = PretrainingRun.Run(Options(corpus, stopped), new TrainingEvents { Step = p => { if (p.Step == 6) cts.Cancel(); } }, cts.Token);
+        Assert.False(first.Completed);
         var state = JsonDocument.Parse(File.ReadAllText(Path.Combine(stopped, "checkpoints", "last", "trainer_state.json"))).RootElement;
         Assert.Equal(6, state.GetProperty("global_step").GetInt64());
-        Make(corpus, stopped, true).Trainer.Train();
+        Assert.True(PretrainingRun.Run(Options(corpus, stopped, resume: true)).Completed);
         var resumed = TrainLosses(stopped);
         foreach (var (step, loss) in expected) Assert.Equal(loss, resumed[step], 1e-6);
     }

@@ -24,9 +24,7 @@ public sealed class AloneCollection;
 [Collection(nameof(AloneCollection))]
 public class CheckpointFuzzTests(ITestOutputHelper log)
 {
-    const int Target = 3000;                                  // mutations per test
-    static readonly TimeSpan Budget = TimeSpan.FromSeconds(9); // ... or fewer if the machine is slow
-    const int Minimum = 1000;
+    const int Mutations = 1000;                               // per test, from a fixed seed: the same cases every run
     static readonly TimeSpan Hang = TimeSpan.FromSeconds(5);
     const long MaxPeakGrowth = 100L << 20;
 
@@ -67,7 +65,7 @@ public class CheckpointFuzzTests(ITestOutputHelper log)
         long baseline = Environment.WorkingSet, peak = baseline;
         var clock = Stopwatch.StartNew();
         int n = 0;
-        for (; n < Target && clock.Elapsed < Budget; n++)
+        for (; n < Mutations; n++)
         {
             var path = Path.Combine(dir, $"case{n % 4}.bin");
             string mutation = next(rng, path);
@@ -132,7 +130,6 @@ public class CheckpointFuzzTests(ITestOutputHelper log)
         foreach (var f in report.Failures.Take(10)) log.WriteLine("  " + f);
 
         Assert.True(report.Failures.Count == 0, string.Join("\n", report.Failures.Take(10)));
-        Assert.True(n >= Minimum, $"only {n} mutations ran within {Budget.TotalSeconds} s");
         Assert.True(growth < MaxPeakGrowth, $"peak memory grew by {growth:N0} bytes");
         return report;
     }

@@ -42,13 +42,13 @@ public class RunLockTests
         File.WriteAllText(Path.Combine(root, ".lock.owner"), owner + "\n");
 
         var e = Assert.Throws<BertSharpException>(() => new RunFolder(root).Lock());
-        Assert.Equal($"{root}: the run folder is in use by another run ({owner}); wait for it to end, or choose another --output", e.Message);
+        Assert.Equal($"{root}: the run folder is in use by another run ({owner}); wait for it to end, or choose another output", e.Message);
 
         // The CLI refuses before writing anything into the folder (args.json, metrics, checkpoints).
         var err = new StringWriter();
         int code = BertSharp.Cli.Cli.Run(new[] { "pretrain", "--output", root, "--corpus", "unused.txt" }, new StringWriter(), err);
         Assert.Equal(1, code);
-        Assert.Equal($"error: {e.Message}", err.ToString().Trim());
+        Assert.Equal($"error: {root}: the run folder is in use by another run ({owner}); wait for it to end, or choose another --output", err.ToString().Trim());
         Assert.Equal(new[] { ".lock", ".lock.owner" }, Directory.GetFileSystemEntries(root).Select(Path.GetFileName).Order());
     }
 
@@ -62,6 +62,6 @@ public class RunLockTests
         using var other = new FileStream(Path.Combine(root, RunFolder.LockFileName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
         File.WriteAllText(Path.Combine(root, ".lock.owner"), $"pid {ended.Id} on {Environment.MachineName} since 2025-01-02 03:04:05Z\n");
         var e = Assert.Throws<BertSharpException>(() => new RunFolder(root).Lock());
-        Assert.Equal($"{root}: the run folder is in use by another run; wait for it to end, or choose another --output", e.Message);
+        Assert.Equal($"{root}: the run folder is in use by another run; wait for it to end, or choose another output", e.Message);
     }
 }

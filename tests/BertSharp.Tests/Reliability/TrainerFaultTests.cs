@@ -64,7 +64,8 @@ public class TrainerFaultTests(ITestOutputHelper log)
         var t = TinyPretraining.Make(corpus, output, resume: false, wrap: task => new FaultyTask(task) { NanLossAtStep = 5 });
         var e = Assert.Throws<BertSharpException>(() => t.Train());
         log.WriteLine(e.Message);
-        Assert.Equal($"step 5: the loss is NaN; stopping. The last good checkpoint is {new RunFolder(output).LastCheckpoint} (step 4); lower --learning-rate and --resume", e.Message);
+        Assert.Equal($"step 5: the loss is NaN; stopping. The last good checkpoint is {new RunFolder(output).LastCheckpoint} (step 4); lower learningRate and resume", e.Message);
+        Assert.Equal(["learningRate", "resume"], e.Parameters);
         AssertLastGoodCheckpoint(output, 4);
     }
 
@@ -82,10 +83,10 @@ public class TrainerFaultTests(ITestOutputHelper log)
         var run = new RunFolder(output);
         if (RunFolder.FindCheckpoint(run.LastCheckpoint) is string found)
         {
-            Assert.Contains($"The last good checkpoint is {found} (step {TinyPretraining.CheckpointStep(found)}); lower --learning-rate and --resume", e.Message);
+            Assert.Contains($"The last good checkpoint is {found} (step {TinyPretraining.CheckpointStep(found)}); lower learningRate and resume", e.Message);
             Assert.True(TinyPretraining.AllFinite(Path.Combine(found, ModelFolder.SafeTensorsFileName)));
         }
-        else Assert.EndsWith("No checkpoint was saved yet; lower --learning-rate and start again", e.Message);
+        else Assert.EndsWith("No checkpoint was saved yet; lower learningRate and start again", e.Message);
     }
 
     [Fact]
@@ -129,7 +130,8 @@ public class TrainerFaultTests(ITestOutputHelper log)
         Assert.StartsWith("step 4: ", e.Message);
         Assert.Contains(output, e.Message);
         Assert.Contains("No space left on device", e.Message);
-        Assert.EndsWith("fix the cause and continue with --resume", e.Message);
+        Assert.EndsWith("fix the cause and continue with resume", e.Message);
+        Assert.EndsWith("fix the cause and continue with --resume", BertSharp.Cli.ParameterFlags.Message(e));
         AssertLastGoodCheckpoint(output, 2);
         Assert.False(Directory.Exists(new RunFolder(output).LastCheckpoint + ".new"));
         Assert.False(Directory.Exists(Path.Combine(output, ".model.new")));

@@ -86,40 +86,61 @@ public class TaggingWindowTests
 [Collection(SerialCollection.Name)]
 public class FineTuneResumeTests
 {
-    static (Trainer, FineTuning.Prepared<ClassificationExample>) Make(string dir, string output, bool resume)
+    static FineTuneOptions Options(string dir, string output, bool resume = false) => new()
     {
-        var o = new FineTuneOptions
-        {
-            Train = Path.Combine(dir, "train.tsv"), Dev = Path.Combine(dir, "dev.tsv"), Model = TestPaths.TinyBert,
-            BatchSize = 4, MaxSeqLength = 16,
-        };
-        var p = FineTuning.Prepare(ClassificationModel.Family, o, seed: 9);
-        var t = new Trainer(p.Task, new TrainingOptions { OutputDir = output, LearningRate = 1e-3, Epochs = 2, EvalEvery = 3, Seed = 9, Resume = resume });
-        return (t, p);
-    }
+        Task = ClassificationModel.Task, Output = output, Resume = resume,
+        Train = Path.Combine(dir, "train.tsv"), Dev = Path.Combine(dir, "dev.tsv"), Model = TestPaths.TinyBert,
+        BatchSize = 4, MaxSeqLength = 16, LearningRate = 1e-3, Epochs = 2, EvalEvery = 3, Seed = 9,
+    };
 
     [Fact]
     public void TrainBatchesFromAnyStartContinueTheSameOrderAndResumeRepeatsTheLosses()
     {
         var dir = TestPaths.TempDir("ft-resume");
         CliFineTuneTests.WriteClassification(dir);
-        var (straightTrainer, p) = Make(dir, Path.Combine(dir, "straight"), false);
+        var p = FineTuneRun.Prepare(ClassificationModel.Family, Options(dir, Path.Combine(dir, "unused")), seed: 9);
         var all = p.Task.TrainBatches(1, 0).Select(b => { using (b) return b["input_ids"].data<long>().ToArray(); }).ToList();
         var later = p.Task.TrainBatches(1, 2).Select(b => { using (b) return b["input_ids"].data<long>().ToArray(); }).ToList();
         Assert.Equal(all.Skip(2), later);
+        p.Model.Dispose();
 
-        straightTrainer.Train();
-        var expected = Pretraining.ResumeTests.TrainLosses(Path.Combine(dir, "straight"));
+        var straight = FineTuneRun.Run(Options(dir, Path.Combine(dir, "straight")));
+        Assert.True(straight.Completed);
+        var expected = Pretraining.ResumeTests.TrainLosses(straight.RunFolder);
         var stopped = Path.Combine(dir, "stopped");
-        var (t1, _) = Make(dir, stopped, false);
         using var cts = new CancellationTokenSource();
-        t1.OnStep = s => { if (s.Step == 5) cts.Cancel(); };
-        t1.Train(cts.Token);
-        Make(dir, stopped, true).Item1.Train();
-        var resumed = Pretraining.ResumeTests.TrainLosses(stopped);
-        Assert.Equal(expected.Count, resumed.Count);
-        Assert.Equal(string.Join(" ", expected.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key}:{kv.Value:F5}")), string.Join(" ", resumed.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key}:{kv.Value:F5}")));
-        foreach (var (step, loss) in expected) Assert.Equal(loss, resumed[step], 1e-5);
+        var interrupted = FineTuneRun.Run(Options(dir, stopped), new TrainingEvents { Step = s => { if (s.Step == 5) cts.Cancel(); } }, cts.Token);
+        Assert.False(interrupted.Completed);
+        Assert.Equal(5, interrupted.Training.Step);
+        Assert.Empty(interrupted.Final);
+        // Resumed with nothing but the folder: the options come from its args.json.
+        var resumed = FineTuneRun.Run(new FineTuneOptions { Task = ClassificationModel.Task, Output = stopped, Resume = true });
+        Assert.True(resumed.Completed);
+        var losses = Pretraining.ResumeTests.TrainLosses(stopped);
+        Assert.Equal(expected.Count, losses.Count);
+        foreach (var (step, loss) in expected) Assert.Equal(loss, losses[step], 1e-5);
+        Assert.Equal(straight.Training.BestStep, resumed.Training.BestStep);
+        Assert.Equal(straight.Final.Select(f => f.Score.Metrics["accuracy"]), resumed.Final.Select(f => f.Score.Metrics["accuracy"]));
+    }
+
+    [Fact]
+    public void ArgsJsonRecordsTheResolvedValuesAndARunIsNotStartedTwice()
+    {
+        var dir = TestPaths.TempDir("ft-args");
+        CliFineTuneTests.WriteClassification(dir);
+        var o = Options(dir, Path.Combine(dir, "run")) with { LearningRate = null, Epochs = null, MaxSeqLength = null, MaxSteps = 1 };
+        var result = FineTuneRun.Run(o);
+        var args = JsonDocument.Parse(File.ReadAllText(Path.Combine(result.RunFolder, "args.json"))).RootElement;
+        var (lr, epochs) = FineTuneDefaults.For(ModelFolder.ReadConfig(TestPaths.TinyBert));
+        Assert.Equal(lr, args.GetProperty("--learning-rate").GetDouble());
+        Assert.Equal(epochs, args.GetProperty("--epochs").GetInt32());
+        Assert.Equal(128, args.GetProperty("--max-seq-length").GetInt32());
+        Assert.Equal(9, args.GetProperty("--seed").GetInt64());
+        Assert.Equal("pretrained", args.GetProperty("--init").GetString());
+        Assert.Equal(lr, result.Options.LearningRate);
+        var e = Assert.Throws<BertSharpException>(() => FineTuneRun.Run(o));
+        Assert.Contains("already holds a run", e.Message);
+        Assert.Equal(["resume", "output"], e.Parameters);
     }
 }
 

@@ -110,6 +110,18 @@ public sealed class QuestionAnsweringModel : TaskModel<SquadExample>
                 throw new BertSharpException($"{(train.Examples as SquadDataset)?.Source}: question {noAnswer.Id} has no answer to train on (mark an unanswerable question \"is_impossible\": true and use version2WithNegative)") { Parameters = ["version2WithNegative"] };
         }
 
+        public override RunArgs<FineTuneOptions> RunArgs => FineTuneArgs.QuestionAnswering;
+
+        public override FineTuneOptions Resolved(FineTuneOptions o, TaskModel<SquadExample> model)
+        {
+            var s = ((QuestionAnsweringModel)model).Settings;
+            return o with
+            {
+                DocStride = s.DocStride, MaxQueryLength = s.MaxQueryLength, NBestSize = s.NBestSize, MaxAnswerLength = s.MaxAnswerLength,
+                NullScoreDiffThreshold = s.NullScoreDiffThreshold, Version2WithNegative = s.Version2WithNegative,
+            };
+        }
+
         public override void Apply(TaskModel<SquadExample> model, FineTuneOptions o)
         {
             var m = (QuestionAnsweringModel)model;

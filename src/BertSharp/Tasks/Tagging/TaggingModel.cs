@@ -73,6 +73,8 @@ public sealed class TaggingModel : TaskModel<TaggedSentence>
         public override TaskModel<TaggedSentence> Create(BertWithHead model, BertTokenizer tokenizer, int? maxSeqLength, string? folder) =>
             new TaggingModel((BertForTokenClassification)model, tokenizer, maxSeqLength ?? FolderMaxSeqLength(tokenizer, model.Config));
 
+        public override RunArgs<FineTuneOptions> RunArgs => FineTuneArgs.Tagging;
+
         public override void Apply(TaskModel<TaggedSentence> model, FineTuneOptions options) =>
             ((TaggingModel)model).StrictScheme = options.EntityScheme;
     }

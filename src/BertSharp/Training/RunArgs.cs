@@ -1,0 +1,51 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace BertSharp.Training;
+
+/// <summary>
+/// args.json: the options of a run, one key each, under the names the `bert` command gives them ("--batch-size"),
+/// so a run folder says how to start the same run again. A run writes every value it used, defaults resolved; a
+/// resumed run takes the saved value of every option its caller left at its default.
+/// </summary>
+public sealed class RunArgs<TOptions>
+{
+    readonly List<Entry> entries = new();
+
+    sealed record Entry(string Key, Func<TOptions, object?> Get, Func<TOptions, TOptions, bool> SameValue, Func<TOptions, JsonNode?, TOptions> Set);
+
+    /// <summary>Adds an option: its key, how to read it from the options, and how to set it.</summary>
+    public RunArgs<TOptions> Add<TValue>(string key, Func<TOptions, TValue> get, Func<TOptions, TValue, TOptions> set)
+    {
+        // null saved for an option that cannot be null (an older run left it unresolved): the default stands
+        bool nullable = !typeof(TValue).IsValueType || Nullable.GetUnderlyingType(typeof(TValue)) != null;
+        entries.Add(new Entry(key, o => get(o), (a, b) => EqualityComparer<TValue>.Default.Equals(get(a), get(b)),
+            (o, node) => node is null ? (nullable ? set(o, default!) : o) : set(o, node.Deserialize<TValue>()!)));
+        return this;
+    }
+
+    /// <summary>The args.json object of <paramref name="options"/>, keys in the order they were added.</summary>
+    public JsonObject ToJson(TOptions options)
+    {
+        var o = new JsonObject();
+        foreach (var e in entries) o[e.Key] = JsonSerializer.SerializeToNode(e.Get(options));
+        return o;
+    }
+
+    /// <summary><paramref name="given"/> with each option it leaves at its default (the value in
+    /// <paramref name="defaults"/>) taken from <paramref name="saved"/>, where saved holds it.</summary>
+    public TOptions Merge(TOptions given, TOptions defaults, JsonObject saved, string source)
+    {
+        var merged = given;
+        foreach (var e in entries)
+        {
+            if (!e.SameValue(given, defaults) || !saved.TryGetPropertyValue(e.Key, out var node)) continue;
+            try { merged = e.Set(merged, node); }
+            catch (Exception x) when (x is JsonException or InvalidOperationException or FormatException)
+            {
+                throw new BertSharpException($"{source}: \"{e.Key}\" has the value {node?.ToJsonString() ?? "null"}, which is not what it holds: {x.Message.Split('\n')[0]}");
+            }
+        }
+        return merged;
+    }
+}

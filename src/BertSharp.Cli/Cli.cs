@@ -42,6 +42,7 @@ public static class Cli
         root.Add(EvaluateCommand.Build(ctx));
         root.Add(PredictCommand.Build(ctx));
         root.Add(BenchCommand.Build(ctx));
+        CommandHelp.Install(root);
         return root;
     }
 

@@ -29,11 +29,11 @@ public static class EvaluateCommand
         var maxSeq = new Option<int?>("--max-seq-length") { Description = "Tokens per input (default: the length the model was fine-tuned with)" };
         var batch = new Option<int>("--batch-size") { Description = "Inputs per forward pass", DefaultValueFactory = _ => 128 };
         var maxExamples = new Option<int?>("--max-examples") { Description = "Score only the first N examples" };
-        var cmd = new Command("evaluate", "Score a fine-tuned model folder on a labelled file of its task (the task comes from the folder's config.json). " +
-            "Classification: accuracy, macro-F1, per-class report and confusion matrix; similarity: Pearson, Spearman; tagging: tag accuracy and, for chunk tags, entity precision/recall/F1; " +
-            "question answering: a SQuAD v1.1/v2.0 file, the official EM/F1 (v2.0: HasAns/NoAns too).\n" +
-            TaggingData.TreebankSplitHelp + "\n" + TextLineReader.InputRule)
+        var cmd = new Command("evaluate", "Score a fine-tuned model folder on a labelled file of its task (the task comes from the folder's config.json)")
         { dir, data, json, predictions, format, text, pair, label, noHeader, tagColumn, split, scheme, maxSeq, batch, maxExamples };
+        cmd.WithDetails("Classification: accuracy, macro-F1, per-class report and confusion matrix; similarity: Pearson, Spearman; tagging: tag accuracy and, for chunk tags, entity precision/recall/F1; " +
+            "question answering: a SQuAD v1.1/v2.0 file, the official EM/F1 (v2.0: HasAns/NoAns too).\n" +
+            TaggingData.TreebankSplitHelp + "\n" + TextLineReader.InputRule);
         // Question-answering folders: a SQuAD file, the official EM/F1.
         var qa = new QaCliHandlers.EvaluateOptions { Data = data, Json = json, Settings = new QaSettingOptions(maxSeqLength: maxSeq) };
         foreach (var opt in qa.All.Where(o => o != data && o != json && o != maxSeq)) cmd.Add(opt);

@@ -2,13 +2,10 @@ using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BertSharp.Data;
-using BertSharp.Evaluation;
-using BertSharp.Reporting;
 using BertSharp.Tasks;
 using BertSharp.Tasks.Classification;
 using BertSharp.Tasks.Similarity;
 using BertSharp.Tasks.Tagging;
-using BertSharp.Training;
 
 namespace BertSharp.Cli.Commands;
 
@@ -39,9 +36,8 @@ public static class FinetuneCommand
         var b = new Builder(ctx, ClassificationModel.Task);
         var format = b.Add(new Option<string?>("--format") { Description = "tsv, csv or jsonl (default: by extension)" });
         b.AddColumns(pairDescription: "Column of the second text of a pair (with --text-column; default: found with the text)");
-        var cmd = new Command("classify",
-            "Fine-tune a text or pair classifier (BertForSequenceClassification). Metrics: accuracy (selects the best model), " +
-            "macro-F1; per-class report and confusion matrix at the end. Label names are kept in config.json id2label/label2id.\n" +
+        var cmd = new Command("classify", "Fine-tune a text or pair classifier (BertForSequenceClassification)").WithDetails(
+            "Metrics: accuracy (selects the best model), macro-F1; per-class report and confusion matrix at the end. Label names are kept in config.json id2label/label2id.\n" +
             ClassificationData.FormatsHelp + "\n" + ClassificationData.DefaultColumnsHelp + "\n" + Common + "\n" + TextLineReader.InputRule);
         b.Finish(cmd, v => v.Data(format));
         return cmd;
@@ -52,9 +48,8 @@ public static class FinetuneCommand
         var b = new Builder(ctx, SimilarityModel.Task);
         var format = b.Add(new Option<string?>("--format") { Description = "stsb, tsv, csv or jsonl (default: by file name and content)" });
         b.AddColumns(pairDescription: "Column of the second sentence");
-        var cmd = new Command("similarity",
-            "Fine-tune a sentence-pair similarity scorer (a one-output regression head, mean squared error). Metrics: " +
-            "Pearson (selects the best model) and Spearman.\n" + SimilarityData.FormatsHelp + "\n" + Common + "\n" + TextLineReader.InputRule);
+        var cmd = new Command("similarity", "Fine-tune a sentence-pair similarity scorer (a one-output regression head, mean squared error)").WithDetails(
+            "Metrics: Pearson (selects the best model) and Spearman.\n" + SimilarityData.FormatsHelp + "\n" + Common + "\n" + TextLineReader.InputRule);
         b.Finish(cmd, v => v.Data(format));
         return cmd;
     }
@@ -67,9 +62,8 @@ public static class FinetuneCommand
         var text = b.Add(new Option<string?>("--text-column") { Description = "JSONL: field holding the list of words (default: tokens or words)" });
         var label = b.Add(new Option<string?>("--label-column") { Description = "JSONL: field holding the list of tags (default: tags, ner_tags, pos_tags, chunk_tags or labels)" });
         var scheme = b.Add(new Option<string?>("--entity-scheme") { Description = "Chunk tags: score entities with seqeval's strict mode in this scheme (IOB1, IOB2, IOBES); default: seqeval's default (lenient) mode" });
-        var cmd = new Command("tag",
-            "Fine-tune a word tagger (BertForTokenClassification): each word's tag is learned on its first WordPiece, the " +
-            "other pieces are ignored by the loss; sentences longer than --max-seq-length are split into windows of whole " +
+        var cmd = new Command("tag", "Fine-tune a word tagger (BertForTokenClassification)").WithDetails(
+            "Each word's tag is learned on its first WordPiece, the other pieces are ignored by the loss; sentences longer than --max-seq-length are split into windows of whole " +
             "words, never cut. Metrics: tag accuracy; with chunk tags (B-/I-/E-/S-/O) also entity precision/recall/F1 with " +
             "seqeval's semantics (F1 then selects the best model).\n" + TaggingData.FormatsHelp + "\n" + TaggingData.TreebankSplitHelp + "\n" + Common + "\n" + TextLineReader.InputRule);
         b.Finish(cmd, v => new DataFileOptions

@@ -35,8 +35,9 @@ public static class FinetuneQaCommand
         var v2 = Add(new Option<bool>("--version-2-with-negative") { Description = "SQuAD 2.0: some questions have no answer (is_impossible); the model learns to point at [CLS]" });
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --output from its last checkpoint (its saved options are used)" };
 
-        var cmd = new Command("qa", "Fine-tune extractive question answering (SQuAD v1.1/v2.0): question + context windows, start/end logits, official EM/F1.\n" +
-            "Writes the best model (by F1) to --output with predictions.json, nbest_predictions.json and eval_results.json for it.");
+        var cmd = new Command("qa", "Fine-tune extractive question answering (SQuAD v1.1/v2.0)").WithDetails(
+            "Question + context windows, start/end logits, official EM/F1. Writes the best model (by F1) to --output with predictions.json, " +
+            "nbest_predictions.json and eval_results.json for it. --resume continues an interrupted run.");
         foreach (var opt in o) cmd.Add(opt);
         cmd.Add(resume);
         cmd.SetAction(r =>

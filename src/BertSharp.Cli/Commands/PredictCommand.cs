@@ -25,10 +25,10 @@ public static class PredictCommand
         var input = new Option<string?>("--input") { Description = "Read inputs from this file (- for stdin): one per line, a tab between the two texts of a pair, or a JSON object {\"text\": …, \"pair\": …} ({\"words\": […]} for tagging)" };
         var maxSeq = new Option<int?>("--max-seq-length") { Description = "Tokens per input (default: the length the model was fine-tuned with)" };
         var batch = new Option<int>("--batch-size") { Description = "Inputs per forward pass", DefaultValueFactory = _ => 64 };
-        var cmd = new Command("predict", "Predict with a fine-tuned model folder; writes one JSON line per input to stdout: the label and the " +
-            "probability of each label (classify), the score (similarity), a tag per word (tag), or for question answering " +
-            "(--question/--context) the answer, its score and character span.\n" + TextLineReader.InputRule)
+        var cmd = new Command("predict", "Predict with a fine-tuned model folder: one JSON line per input on stdout")
         { dir, texts, pair, input, maxSeq, batch };
+        cmd.WithDetails("Each line holds the label and the probability of each label (classify), the score (similarity), a tag per word (tag), " +
+            "or for question answering (--question/--context) the answer, its score and character span.\n" + TextLineReader.InputRule);
         // Question-answering folders take --question/--context (or --input JSONL) instead of TEXT.
         var qa = new QaCliHandlers.PredictOptions { Input = input, Settings = new QaSettingOptions(maxSeqLength: maxSeq) };
         foreach (var opt in qa.All.Where(o => o != input && o != maxSeq)) cmd.Add(opt);

@@ -31,7 +31,7 @@ public static class PretrainingExamples
     public static List<NspExample> CreateNspExamples(IReadOnlyList<IReadOnlyList<int[]>> documents, PretrainingDataOptions o,
         int clsId, int sepId, long seed)
     {
-        if (o.MaxSeqLength < 5) throw new BertSharpException($"--max-seq-length must be at least 5, got {o.MaxSeqLength}");
+        if (o.MaxSeqLength < 5) throw new BertSharpException($"maxSeqLength must be at least 5, got {o.MaxSeqLength}") { Parameters = ["maxSeqLength"] };
         var docs = documents.Where(d => d.Count > 0).ToList();
         if (docs.Count < 2) throw new BertSharpException("pre-training needs at least two non-empty documents (next-sentence prediction draws B from another document)");
         var result = new List<NspExample>();

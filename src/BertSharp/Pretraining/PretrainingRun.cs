@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using BertSharp.Checkpoints;
 using BertSharp.Data;
 using BertSharp.Modeling;
@@ -226,24 +225,5 @@ public static class PretrainingRun
         if (counts.Count == 0 || validationLabels.Count == 0) return 0;
         int top = counts.MaxBy(kv => kv.Value).Key;
         return validationLabels.Count(l => l == top) / (double)validationLabels.Count;
-    }
-}
-
-/// <summary>Learns a vocabulary from text: BERT's basic tokenization, word counts, then WordPiece merges.</summary>
-public static class VocabularyBuilder
-{
-    public static List<string> Learn(IEnumerable<string> sentences, WordPieceTrainerOptions options, bool lowerCase = true)
-    {
-        // Basic tokenization needs no vocabulary beyond the special tokens.
-        var basic = new BertTokenizer(options.SpecialTokens, new BertTokenizerOptions { LowerCase = lowerCase });
-        var counts = new ConcurrentDictionary<string, long>();
-        Parallel.ForEach(sentences.Chunk(2048), chunk =>
-        {
-            var local = new Dictionary<string, long>();
-            foreach (var s in chunk) foreach (var w in basic.BasicTokenize(s)) local[w] = local.GetValueOrDefault(w) + 1;
-            foreach (var (w, n) in local) counts.AddOrUpdate(w, n, (_, c) => c + n);
-        });
-        foreach (var special in options.SpecialTokens) counts.TryRemove(special, out _);
-        return WordPieceTrainer.Train(counts, options);
     }
 }

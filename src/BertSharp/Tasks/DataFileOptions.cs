@@ -1,3 +1,5 @@
+using BertSharp.Data;
+
 namespace BertSharp.Tasks;
 
 /// <summary>A part of a dataset that comes with a built-in split (the NLTK treebank sample); other files are read whole.</summary>
@@ -29,3 +31,17 @@ public sealed record DataFileOptions
 /// <summary>Examples read from a file, with notes for the user (e.g. "dropped 4 examples with gold_label '-'").
 /// <see cref="HasBuiltInSplit"/>: the file also holds dev and test parts (read them with <see cref="DataSplit"/>).</summary>
 public sealed record ExampleSet<T>(IReadOnlyList<T> Examples, IReadOnlyList<string> Notes, bool HasBuiltInSplit = false);
+
+/// <summary>Errors about the columns of <see cref="DataFileOptions"/>, naming the option's parameter.</summary>
+internal static class ColumnErrors
+{
+    /// <summary>The same error, naming <paramref name="parameters"/>.</summary>
+    public static BertSharpException Naming(this BertSharpException e, params string[] parameters) => new(e.Message, e) { Parameters = parameters };
+
+    /// <summary><see cref="TableReader.ResolveColumn"/>, its errors naming <paramref name="parameter"/>.</summary>
+    public static int Resolve(this TableReader table, ColumnRef column, string parameter)
+    {
+        try { return table.ResolveColumn(column, parameter); }
+        catch (BertSharpException e) { throw e.Naming(parameter); }
+    }
+}

@@ -137,6 +137,37 @@ public class CliTests
     }
 
     [Fact]
+    public void HelpListsOneLinePerCommandAndEachCommandsHelpHasItsDetails()
+    {
+        static List<string> Commands(string help) =>
+            help[(help.IndexOf("Commands:", StringComparison.Ordinal) + "Commands:".Length)..].Split('\n', StringSplitOptions.RemoveEmptyEntries).ToList();
+        var (code, stdout, _) = Run("--help");
+        Assert.Equal(0, code);
+        Assert.Equal(["info", "tokenize", "fill-mask", "vocab", "pretrain", "finetune", "evaluate", "predict", "bench"],
+            Commands(stdout).Select(l => l.Trim().Split(' ')[0]));
+        Assert.DoesNotContain("Text files are UTF-8", stdout);
+        var finetune = Run("finetune", "--help").Out;
+        Assert.Equal(["classify", "similarity", "tag", "qa"], Commands(finetune).Select(l => l.Trim().Split(' ')[0]));
+        var classify = Run("finetune", "classify", "--help").Out;
+        Assert.Contains("Details:", classify);
+        Assert.Contains("Default columns:", classify);
+    }
+
+    [Fact]
+    public void LibraryErrorsNameParametersAndTheCommandLineShowsItsOptions()
+    {
+        var e = new BertSharpException("batchSize must be at least 1, got 0; data/batchSize.tsv is not batchSize.") { Parameters = ["batchSize"] };
+        Assert.Equal("--batch-size must be at least 1, got 0; data/batchSize.tsv is not --batch-size.", ParameterFlags.Message(e));
+        var dir = TestPaths.TempDir("param-errors");
+        var (code, _, err) = Run("fill-mask", TestPaths.TinyBert, "a [MASK] b", "--top-k", "0");
+        Assert.Equal(1, code);
+        Assert.Equal("error: --top-k must be at least 1, got 0", err.Trim());
+        (code, _, err) = Run("finetune", "classify", "--output", Path.Combine(dir, "run"));
+        Assert.Equal(1, code);
+        Assert.Equal("error: --train is required (the training data file)", err.Trim());
+    }
+
+    [Fact]
     public void VerboseShowsTheStackTrace()
     {
         var (code, _, err) = Run("info", "/nonexistent/folder", "--verbose");

@@ -213,7 +213,9 @@ public class TaggingReaderTests
         var chunks = TaggingData.Read(path, new DataFileOptions { TagColumn = 2 });
         Assert.Equal(["B-NP", "B-VP"], chunks.Examples[0].Tags);
         var e = Assert.Throws<BertSharpException>(() => TaggingData.Read(path, new DataFileOptions { TagColumn = 4 }));
-        Assert.Equal($"{path}:3: --tag-column 4: the line has only 4 columns", e.Message);
+        Assert.Equal($"{path}:3: tagColumn 4: the line has only 4 columns", e.Message);
+        Assert.Equal(["tagColumn"], e.Parameters);
+        Assert.Equal($"{path}:3: --tag-column 4: the line has only 4 columns", BertSharp.Cli.ParameterFlags.Message(e));
     }
 
     [Fact]

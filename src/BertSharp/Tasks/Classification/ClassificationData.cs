@@ -44,9 +44,9 @@ public static class ClassificationData
         var records = table.Records().GetEnumerator();
         var first = records.MoveNext() ? records.Current : null;
         var (text, pair, label) = Columns(table, o, first, requireLabels);
-        int ti = table.ResolveColumn(text, "--text-column");
-        int pi = pair is { } p ? table.ResolveColumn(p, "--pair-column") : -1;
-        int li = label is { } l ? table.ResolveColumn(l, "--label-column") : -1;
+        int ti = table.Resolve(text, "textColumn");
+        int pi = pair is { } p ? table.Resolve(p, "pairColumn") : -1;
+        int li = label is { } l ? table.Resolve(l, "labelColumn") : -1;
         bool goldLabel = label?.Name is "gold_label";
         var examples = new List<ClassificationExample>();
         int dropped = 0;
@@ -92,11 +92,11 @@ public static class ClassificationData
             }
             found ??= table.FindColumn(TextColumns.Concat(PairColumns.Select(p => p.Text)), first?.Object);
             text = found ?? throw new BertSharpException(
-                $"{table.Path}: no text column found{(table.Header is null && table.Format != TableFormat.Jsonl ? " (the file is read without a header)" : "")}; give --text-column (a header name or a 0-based index)");
+                $"{table.Path}: no text column found{(table.Header is null && table.Format != TableFormat.Jsonl ? " (the file is read without a header)" : "")}; give textColumn (a header name or a 0-based index)") { Parameters = ["textColumn"] };
         }
         ColumnRef? label = o.LabelColumn is { } lc ? ColumnRef.Parse(lc) : table.FindColumn(LabelColumns, first?.Object);
         if (label is null && requireLabels)
-            throw new BertSharpException($"{table.Path}: no label column found; give --label-column (a header name or a 0-based index)");
+            throw new BertSharpException($"{table.Path}: no label column found; give labelColumn (a header name or a 0-based index)") { Parameters = ["labelColumn"] };
         return (text, pair, label);
     }
 

@@ -83,11 +83,11 @@ public static class SimilarityData
                     text ??= ca; pair ??= cb; break;
                 }
         if (text is null || pair is null)
-            throw new BertSharpException($"{path}: no sentence-pair columns found; give --text-column and --pair-column (header names or 0-based indexes)");
+            throw new BertSharpException($"{path}: no sentence-pair columns found; give textColumn and pairColumn (header names or 0-based indexes)") { Parameters = ["textColumn", "pairColumn"] };
         ColumnRef? score = o.LabelColumn is { } lc ? ColumnRef.Parse(lc) : table.FindColumn(ScoreColumns, first?.Object);
-        if (score is null && requireScores) throw new BertSharpException($"{path}: no score column found; give --label-column");
-        int ti = table.ResolveColumn(text.Value, "--text-column"), pi = table.ResolveColumn(pair.Value, "--pair-column");
-        int si = score is { } sc ? table.ResolveColumn(sc, "--label-column") : -1;
+        if (score is null && requireScores) throw new BertSharpException($"{path}: no score column found; give labelColumn") { Parameters = ["labelColumn"] };
+        int ti = table.Resolve(text.Value, "textColumn"), pi = table.Resolve(pair.Value, "pairColumn");
+        int si = score is { } sc ? table.Resolve(sc, "labelColumn") : -1;
         var examples = new List<SimilarityExample>();
         for (var r = first; r != null; r = records.MoveNext() ? records.Current : null)
         {

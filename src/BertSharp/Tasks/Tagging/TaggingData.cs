@@ -217,7 +217,7 @@ public static partial class TaggingData
         var tags = new List<string>();
         int startLine = 0, docstarts = 0;
         int? tagColumn = o.TagColumn;
-        if (tagColumn is < 1) throw new BertSharpException($"--tag-column {tagColumn}: column 0 holds the word; the tag column is 1 or more");
+        if (tagColumn is < 1) throw new BertSharpException($"tagColumn {tagColumn}: column 0 holds the word; the tag column is 1 or more") { Parameters = ["tagColumn"] };
         using var r = TextLineReader.Open(path, keepTabs: true);
         void End()
         {
@@ -232,7 +232,7 @@ public static partial class TaggingData
             if (fields[0] == "-DOCSTART-") { End(); docstarts++; continue; }
             if (fields.Length < 2) throw r.Error($"expected a word and a tag separated by spaces or tabs, got '{line.Trim()}'");
             int col = tagColumn ?? fields.Length - 1;
-            if (col >= fields.Length) throw r.Error($"--tag-column {col}: the line has only {fields.Length} columns");
+            if (col >= fields.Length) throw r.Error($"tagColumn {col}: the line has only {fields.Length} columns").Naming("tagColumn");
             if (words.Count == 0) startLine = r.LineNumber;
             words.Add(fields[0]);
             tags.Add(fields[col]);
@@ -254,8 +254,8 @@ public static partial class TaggingData
         {
             if (o.MaxExamples is int max && sentences.Count >= max) break;
             var obj = rec.Object!;
-            wordField ??= WordFields.FirstOrDefault(obj.ContainsKey) ?? throw rec.Error($"no list of words (fields {string.Join(", ", WordFields)}); give --text-column");
-            tagField ??= TagFields.FirstOrDefault(obj.ContainsKey) ?? (requireTags ? throw rec.Error($"no list of tags (fields {string.Join(", ", TagFields)}); give --label-column") : null);
+            wordField ??= WordFields.FirstOrDefault(obj.ContainsKey) ?? throw rec.Error($"no list of words (fields {string.Join(", ", WordFields)}); give textColumn").Naming("textColumn");
+            tagField ??= TagFields.FirstOrDefault(obj.ContainsKey) ?? (requireTags ? throw rec.Error($"no list of tags (fields {string.Join(", ", TagFields)}); give labelColumn").Naming("labelColumn") : null);
             var words = StringList(rec, obj, wordField) ?? throw rec.Error($"no list field '{wordField}'");
             IReadOnlyList<string>? tags = tagField is null ? null : StringList(rec, obj, tagField);
             if (tags is null && requireTags) throw rec.Error($"no list field '{tagField}'");

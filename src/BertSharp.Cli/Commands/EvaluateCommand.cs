@@ -33,7 +33,7 @@ public static class EvaluateCommand
         { dir, data, json, predictions, format, text, pair, label, noHeader, tagColumn, split, scheme, maxSeq, batch, maxExamples };
         cmd.WithDetails("Classification: accuracy, macro-F1, per-class report and confusion matrix; similarity: Pearson, Spearman; tagging: tag accuracy and, for chunk tags, entity precision/recall/F1; " +
             "question answering: a SQuAD v1.1/v2.0 file, the official EM/F1 (v2.0: HasAns/NoAns too).\n" +
-            TaggingData.TreebankSplitHelp + "\n" + TextLineReader.InputRule);
+            DataFormatHelp.Treebank + "\n" + TextLineReader.InputRule);
         // Question-answering folders: a SQuAD file, the official EM/F1.
         var qa = new QaCliHandlers.EvaluateOptions { Data = data, Json = json, Settings = new QaSettingOptions(maxSeqLength: maxSeq) };
         foreach (var opt in qa.All.Where(o => o != data && o != json && o != maxSeq)) cmd.Add(opt);

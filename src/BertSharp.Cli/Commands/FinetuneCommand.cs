@@ -38,7 +38,7 @@ public static class FinetuneCommand
         b.AddColumns(pairDescription: "Column of the second text of a pair (with --text-column; default: found with the text)");
         var cmd = new Command("classify", "Fine-tune a text or pair classifier (BertForSequenceClassification)").WithDetails(
             "Metrics: accuracy (selects the best model), macro-F1; per-class report and confusion matrix at the end. Label names are kept in config.json id2label/label2id.\n" +
-            ClassificationData.FormatsHelp + "\n" + ClassificationData.DefaultColumnsHelp + "\n" + Common + "\n" + TextLineReader.InputRule);
+            DataFormatHelp.ClassificationFormats + "\n" + DataFormatHelp.ClassificationColumns + "\n" + Common + "\n" + TextLineReader.InputRule);
         b.Finish(cmd, v => v.Data(format));
         return cmd;
     }
@@ -49,7 +49,7 @@ public static class FinetuneCommand
         var format = b.Add(new Option<string?>("--format") { Description = "stsb, tsv, csv or jsonl (default: by file name and content)" });
         b.AddColumns(pairDescription: "Column of the second sentence");
         var cmd = new Command("similarity", "Fine-tune a sentence-pair similarity scorer (a one-output regression head, mean squared error)").WithDetails(
-            "Metrics: Pearson (selects the best model) and Spearman.\n" + SimilarityData.FormatsHelp + "\n" + Common + "\n" + TextLineReader.InputRule);
+            "Metrics: Pearson (selects the best model) and Spearman.\n" + DataFormatHelp.SimilarityFormats + "\n" + Common + "\n" + TextLineReader.InputRule);
         b.Finish(cmd, v => v.Data(format));
         return cmd;
     }
@@ -65,7 +65,7 @@ public static class FinetuneCommand
         var cmd = new Command("tag", "Fine-tune a word tagger (BertForTokenClassification)").WithDetails(
             "Each word's tag is learned on its first WordPiece, the other pieces are ignored by the loss; sentences longer than --max-seq-length are split into windows of whole " +
             "words, never cut. Metrics: tag accuracy; with chunk tags (B-/I-/E-/S-/O) also entity precision/recall/F1 with " +
-            "seqeval's semantics (F1 then selects the best model).\n" + TaggingData.FormatsHelp + "\n" + TaggingData.TreebankSplitHelp + "\n" + Common + "\n" + TextLineReader.InputRule);
+            "seqeval's semantics (F1 then selects the best model).\n" + DataFormatHelp.TaggingFormats + "\n" + DataFormatHelp.Treebank + "\n" + Common + "\n" + TextLineReader.InputRule);
         b.Finish(cmd, v => new DataFileOptions
         {
             Format = v.Get(format), TagColumn = v.Get(tagColumn), TextColumn = v.Get(text), LabelColumn = v.Get(label),

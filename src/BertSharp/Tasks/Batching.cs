@@ -35,7 +35,7 @@ public enum LabelKind { Class, Score, Token, Span }
 /// Batching for fine-tuning: dynamic padding (each batch is padded to its own longest input) and length-grouped
 /// training batches, in an order fixed by (seed, epoch) so that --resume replays it exactly.
 /// </summary>
-public static class Batching
+internal static class Batching
 {
     /// <summary>Megabatch size in batches (HF's LengthGroupedSampler uses 50).</summary>
     public const int MegabatchFactor = 50;

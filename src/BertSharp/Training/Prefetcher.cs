@@ -7,7 +7,7 @@ namespace BertSharp.Training;
 /// overlap with the training step. The order is the source's own, so training stays deterministic. Disposing
 /// stops the producer and disposes the batches it made that were never consumed.
 /// </summary>
-public sealed class Prefetcher<T> : IDisposable where T : IDisposable
+internal sealed class Prefetcher<T> : IDisposable where T : IDisposable
 {
     private readonly BlockingCollection<T> queue;
     private readonly CancellationTokenSource stop = new();

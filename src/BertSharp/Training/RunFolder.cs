@@ -35,7 +35,7 @@ public sealed class RunFolder
     /// or the process ends (the OS releases it even after a kill, so a crashed run never blocks --resume).
     /// Taking it again in the same process is allowed (counted). Another process holding it is a
     /// <see cref="BertSharpException"/> naming the folder and, when known, that process.</summary>
-    public RunLock Lock() => RunLock.Acquire(Root);
+    internal RunLock Lock() => RunLock.Acquire(Root);
 
     public void WriteArgs(IReadOnlyDictionary<string, object?> args)
     {

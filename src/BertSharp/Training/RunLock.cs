@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace BertSharp.Training;
 
 /// <summary>A run folder taken by this process (see <see cref="RunFolder.Lock"/>); dispose to release it.</summary>
-public sealed class RunLock : IDisposable
+internal sealed class RunLock : IDisposable
 {
     static readonly Dictionary<string, (FileStream Stream, int Count)> Held = new(StringComparer.Ordinal);
     readonly string _root;

@@ -9,7 +9,7 @@ public sealed record ClassificationExample(string Text, string? Pair, string? La
 /// <summary>
 /// Reads classification data: JSONL (SNLI's files as they come, <c>.jsonl.gz</c> too), GLUE-style TSV with a
 /// header, or CSV. Columns are chosen by <c>--text-column</c>/<c>--pair-column</c>/<c>--label-column</c> (a header
-/// name or a 0-based index) or found by name (<see cref="DefaultColumnsHelp"/>). Examples whose gold_label is
+/// name or a 0-based index) or found by name (<see cref="PairColumns"/>, <see cref="TextColumns"/>, <see cref="LabelColumns"/>). Examples whose gold_label is
 /// "-" (SNLI/MultiNLI: no annotator majority) are dropped and counted.
 /// </summary>
 public static class ClassificationData
@@ -25,17 +25,6 @@ public static class ClassificationData
     public static readonly string[] TextColumns = ["text", "sentence", "review", "content"];
 
     public static readonly string[] LabelColumns = ["label", "gold_label", "Quality", "is_duplicate", "labels"];
-
-    public const string DefaultColumnsHelp =
-        "Default columns: the first of the pairs sentence1/sentence2, premise/hypothesis, question1/question2, " +
-        "question/sentence, #1 String/#2 String, text_a/text_b, text/pair present in the header (or JSON fields), " +
-        "else one text from text, sentence, review or content; the label from label, gold_label, Quality, " +
-        "is_duplicate or labels. With --text-column, a pair comes only from --pair-column.";
-
-    public const string FormatsHelp =
-        "Formats (by extension unless --format): .jsonl/.jsonl.gz (SNLI as distributed), .tsv (GLUE-style, header " +
-        "row, no quoting), .csv (header row, RFC 4180 quoting; a .csv whose first line has tabs and no commas is " +
-        "read as TSV). Examples whose gold_label is '-' (SNLI: no annotator majority) are dropped and counted.";
 
     public static ExampleSet<ClassificationExample> Read(string path, DataFileOptions o, bool requireLabels = true)
     {

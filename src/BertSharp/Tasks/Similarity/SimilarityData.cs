@@ -20,13 +20,6 @@ public static class SimilarityData
 
     public static readonly string[] ScoreColumns = ["score", "label", "similarity", "relatedness_score", "similarity_score"];
 
-    public const string FormatsHelp =
-        "Formats (by file name and content unless --format): stsb — the STS Benchmark original sts-*.csv files " +
-        "(tab-separated, no header, not quote-aware: score in the 5th column, the sentences in the 6th and 7th); " +
-        "tsv (header row, no quoting), csv (header row, RFC 4180 quoting), jsonl (.jsonl/.jsonl.gz). Default " +
-        "columns: sentence1/sentence2, sentence_A/sentence_B, text_a/text_b or text/pair; the score from score, " +
-        "label, similarity, relatedness_score or similarity_score.";
-
     /// <summary>"stsb" when the file is named sts-*.csv, or when its first line has 7 or more tab-separated
     /// fields with a number in the 5th; else null (a generic table).</summary>
     public static bool LooksLikeStsb(string path)

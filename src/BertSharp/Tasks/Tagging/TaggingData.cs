@@ -15,19 +15,6 @@ public sealed record TaggedSentence(IReadOnlyList<string> Words, IReadOnlyList<s
 /// </summary>
 public static partial class TaggingData
 {
-    public const string TreebankSplitHelp =
-        "The NLTK treebank sample has no official split; BertSharp splits it by file order: wsj_0001–wsj_0159 " +
-        "train (3,396 sentences), wsj_0160–wsj_0179 dev (273), wsj_0180–wsj_0199 test (245). Given as --train, " +
-        "treebank.zip's dev and test parts are used unless --dev/--test are given; given as --dev or --test, that part is read.";
-
-    public const string FormatsHelp =
-        "Formats (--format, else by name): ptb — treebank.zip, a folder or .mrg files (the combined parse trees; " +
-        "-NONE- trace leaves dropped), or .pos files (word/TAG, a sentence ends at a '.' tag); conll — one word per " +
-        "line, columns separated by spaces or tabs, the word in column 0 and the tag in --tag-column (0-based, " +
-        "default the last), a blank line between sentences, -DOCSTART- lines skipped; jsonl — one object per line " +
-        "with a list of words (tokens, words) and a list of tags (tags, ner_tags, pos_tags, chunk_tags, labels), " +
-        "or the fields named by --text-column/--label-column.";
-
     public static readonly string[] WordFields = ["tokens", "words"];
     public static readonly string[] TagFields = ["tags", "ner_tags", "pos_tags", "chunk_tags", "labels"];
 

@@ -1,0 +1,36 @@
+namespace BertSharp.Cli.Commands;
+
+/// <summary>The data formats of the task commands, as their --help states them.</summary>
+public static class DataFormatHelp
+{
+    public const string ClassificationColumns =
+        "Default columns: the first of the pairs sentence1/sentence2, premise/hypothesis, question1/question2, " +
+        "question/sentence, #1 String/#2 String, text_a/text_b, text/pair present in the header (or JSON fields), " +
+        "else one text from text, sentence, review or content; the label from label, gold_label, Quality, " +
+        "is_duplicate or labels. With --text-column, a pair comes only from --pair-column.";
+
+    public const string ClassificationFormats =
+        "Formats (by extension unless --format): .jsonl/.jsonl.gz (SNLI as distributed), .tsv (GLUE-style, header " +
+        "row, no quoting), .csv (header row, RFC 4180 quoting; a .csv whose first line has tabs and no commas is " +
+        "read as TSV). Examples whose gold_label is '-' (SNLI: no annotator majority) are dropped and counted.";
+
+    public const string SimilarityFormats =
+        "Formats (by file name and content unless --format): stsb — the STS Benchmark original sts-*.csv files " +
+        "(tab-separated, no header, not quote-aware: score in the 5th column, the sentences in the 6th and 7th); " +
+        "tsv (header row, no quoting), csv (header row, RFC 4180 quoting), jsonl (.jsonl/.jsonl.gz). Default " +
+        "columns: sentence1/sentence2, sentence_A/sentence_B, text_a/text_b or text/pair; the score from score, " +
+        "label, similarity, relatedness_score or similarity_score.";
+
+    public const string Treebank =
+        "The NLTK treebank sample has no official split; BertSharp splits it by file order: wsj_0001–wsj_0159 " +
+        "train (3,396 sentences), wsj_0160–wsj_0179 dev (273), wsj_0180–wsj_0199 test (245). Given as --train, " +
+        "treebank.zip's dev and test parts are used unless --dev/--test are given; given as --dev or --test, that part is read.";
+
+    public const string TaggingFormats =
+        "Formats (--format, else by name): ptb — treebank.zip, a folder or .mrg files (the combined parse trees; " +
+        "-NONE- trace leaves dropped), or .pos files (word/TAG, a sentence ends at a '.' tag); conll — one word per " +
+        "line, columns separated by spaces or tabs, the word in column 0 and the tag in --tag-column (0-based, " +
+        "default the last), a blank line between sentences, -DOCSTART- lines skipped; jsonl — one object per line " +
+        "with a list of words (tokens, words) and a list of tags (tags, ner_tags, pos_tags, chunk_tags, labels), " +
+        "or the fields named by --text-column/--label-column.";
+}

@@ -62,9 +62,11 @@ public class RealDataFineTuneTests
         Assert.Equal("I-NP", chunks.Examples[0].Tags![1]);
     }
 
-    static JsonElement FineTune(string task, params string[] args)
+    static JsonElement FineTune(string task, params string[] args) => FineTuneIn(task, out _, args);
+
+    static JsonElement FineTuneIn(string task, out string run, params string[] args)
     {
-        var run = Path.Combine(TestPaths.TempDir($"real-{task}"), "run");
+        run = Path.Combine(TestPaths.TempDir($"real-{task}"), "run");
         var all = new List<string> { "finetune", task, "--model", TestPaths.TinyBert, "--output", run, "--max-steps", "4", "--batch-size", "8", "--max-train-examples", "64", "--max-eval-examples", "64", "--json" };
         all.AddRange(args);
         var (code, stdout, err) = BertSharp.Tests.Cli.CliRunner.Run(all.ToArray());
@@ -72,25 +74,47 @@ public class RealDataFineTuneTests
         return JsonDocument.Parse(stdout).RootElement;
     }
 
+    static List<System.Text.Json.Nodes.JsonObject> Predictions(string run, string split) =>
+        File.ReadLines(Path.Combine(run, $"predictions_{split}.jsonl")).Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!.AsObject()).ToList();
+
+    static double Pearson(double[] x, double[] y)
+    {
+        double mx = x.Average(), my = y.Average();
+        double sxy = x.Zip(y).Sum(p => (p.First - mx) * (p.Second - my));
+        return sxy / Math.Sqrt(x.Sum(v => (v - mx) * (v - mx)) * y.Sum(v => (v - my) * (v - my)));
+    }
+
     [RealDataFact("snli")]
     public void SnliSliceFineTunes()
     {
-        var r = FineTune("classify", "--train", P("snli", "snli_1.0_train_0.01.jsonl.gz"), "--dev", P("snli", "snli_1.0_dev.jsonl.gz"), "--test", P("snli", "snli_1.0_test.jsonl.gz"));
-        Assert.InRange(r.GetProperty("test").GetProperty("accuracy").GetDouble(), 0, 1);
+        var r = FineTuneIn("classify", out var run, "--train", P("snli", "snli_1.0_train_0.01.jsonl.gz"), "--dev", P("snli", "snli_1.0_dev.jsonl.gz"), "--test", P("snli", "snli_1.0_test.jsonl.gz"));
+        // The reported accuracy is the share of the written test predictions that equal their labels.
+        var rows = Predictions(run, "test");
+        Assert.Equal(64, rows.Count);
+        double share = rows.Count(x => x["prediction"]!.GetValue<string>() == x["label"]!.GetValue<string>()) / (double)rows.Count;
+        Assert.Equal(share, r.GetProperty("test").GetProperty("accuracy").GetDouble(), 1e-6);
     }
 
     [RealDataFact("stsb")]
     public void StsbSliceFineTunes()
     {
-        var r = FineTune("similarity", "--train", P("stsb", "sts-train.csv"), "--dev", P("stsb", "sts-dev.csv"), "--test", P("stsb", "sts-test.csv"));
-        Assert.InRange(r.GetProperty("test").GetProperty("pearson").GetDouble(), -1, 1);
+        var r = FineTuneIn("similarity", out var run, "--train", P("stsb", "sts-train.csv"), "--dev", P("stsb", "sts-dev.csv"), "--test", P("stsb", "sts-test.csv"));
+        // The reported Pearson correlation is that of the written test predictions with their gold scores.
+        var rows = Predictions(run, "test");
+        var gold = rows.Select(x => x["score"]!.GetValue<double>()).ToArray();
+        var predicted = rows.Select(x => x["prediction"]!.GetValue<double>()).ToArray();
+        Assert.Equal(Pearson(gold, predicted), r.GetProperty("test").GetProperty("pearson").GetDouble(), 1e-4);
     }
 
     [RealDataFact("ptb-pos")]
     public void TreebankSliceFineTunesWithItsBuiltInSplit()
     {
-        var r = FineTune("tag", "--train", P("ptb-pos", "treebank.zip"), "--max-seq-length", "32");
-        Assert.InRange(r.GetProperty("test").GetProperty("accuracy").GetDouble(), 0, 1);
+        var r = FineTuneIn("tag", out var run, "--train", P("ptb-pos", "treebank.zip"), "--max-seq-length", "32");
+        // The reported tag accuracy is the share of the written test words whose predicted tag is the gold one.
+        var rows = Predictions(run, "test");
+        var pairs = rows.SelectMany(x => x["tags"]!.AsArray().Zip(x["predicted"]!.AsArray())).ToList();
+        double share = pairs.Count(t => t.First!.GetValue<string>() == t.Second!.GetValue<string>()) / (double)pairs.Count;
+        Assert.Equal(share, r.GetProperty("test").GetProperty("accuracy").GetDouble(), 1e-6);
         Assert.False(r.GetProperty("test").TryGetProperty("f1", out _));   // POS tags are not chunk tags
     }
 }

@@ -14,8 +14,8 @@ namespace BertSharp.Modeling;
 /// Each row is read once as bf16, normalised in fp32 registers (mean, then the variance about it) and written back
 /// rounded to nearest even; the row's mean and 1/σ are kept for the backward, which returns dx in bf16 (as the
 /// cast's backward would) and the weight and bias gradients in fp32, summed over the rows in fp32 by blocks of rows.
-/// libtorch's own bf16 LayerNorm (bf16 weights) would save the casts too, but its weight gradient was 20 % off the
-/// fp64 one on [32768, 128] (docs/PERFORMANCE.md); this one is within fp32 rounding of it.
+/// libtorch's own bf16 LayerNorm (bf16 weights) would save the casts too, but its weight gradient is far off the fp64
+/// one (docs/PERFORMANCE.md); this one is within fp32 rounding of it.
 /// </remarks>
 internal sealed class Bf16LayerNorm : autograd.SingleTensorFunction<Bf16LayerNorm>
 {

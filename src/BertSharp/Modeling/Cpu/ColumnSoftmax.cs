@@ -12,8 +12,8 @@ namespace BertSharp.Modeling;
 /// </summary>
 /// <remarks>
 /// libtorch needs a pass per op for this (bias, amax, sub, exp, sum, and with bf16 products a cast to fp32 and one
-/// back), each over a 10 MB chunk that only fits in the last-level cache; on the `seed` step those passes were about
-/// a quarter of the bf16 step (docs/PERFORMANCE.md). Here one pass reads for the maximum and one reads, exponentiates
+/// back), each over a chunk that only fits in the last-level cache: a large share of the bf16 step
+/// (docs/PERFORMANCE.md). Here one pass reads for the maximum and one reads, exponentiates
 /// in fp32, accumulates and writes back in z's dtype (bf16 rounded to nearest even, as a cast would). The
 /// exponential is the classic range reduction exp(x) = 2^k·exp(r), |r| ≤ ln2/2, with a degree-7 polynomial for
 /// exp(r) (Cephes' expf coefficients): within 2 ulp of exp; .NET's own Vector512.Exp is an order of magnitude slower.

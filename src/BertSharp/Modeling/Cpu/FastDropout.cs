@@ -12,9 +12,8 @@ namespace BertSharp.Modeling;
 /// nn.Dropout, but with the mask drawn here instead of by libtorch on the CPU.
 /// </summary>
 /// <remarks>
-/// libtorch's CPU dropout draws one Mersenne-Twister double per element on one thread (8–13 ns per element); the
-/// `seed` pre-training step drops 29 M elements, so that was a fifth of the step (docs/PERFORMANCE.md). Here each
-/// mask comes from a counter-based generator (SplitMix64's output function over seed + counter·γ, the generator of
+/// libtorch's CPU dropout draws one Mersenne-Twister double per element on one thread, a large share of a training
+/// step (docs/PERFORMANCE.md). Here each mask comes from a counter-based generator (SplitMix64's output function over seed + counter·γ, the generator of
 /// Java's SplittableRandom), vectorised: every 64-bit word gives four 16-bit lanes, each compared with
 /// round(p·65536). The seed of each mask is one draw from torch's default generator, so torch.manual_seed and the
 /// RNG state a checkpoint saves govern the masks as before. Other devices and dtypes keep libtorch's dropout (on a
@@ -47,8 +46,8 @@ internal static class FastDropout
             Fill(mask.bytes, sizeof(float), seed, (ushort)threshold, BitConverter.SingleToUInt32Bits((float)scale));
             return x.mul(mask);
         }
-        // 16-bit floats: the scale in fp32 arithmetic (out of place: in-place mul_ rounds the scalar to bf16 first,
-        // 0.16 % off for p = 0.1), then a 0/1 mask.
+        // 16-bit floats: the scale in fp32 arithmetic (out of place: in-place mul_ would round the scalar to bf16
+        // first), then a 0/1 mask.
         ushort one = dt == ScalarType.BFloat16 ? (ushort)0x3F80 : (ushort)0x3C00;
         Fill(mask.bytes, sizeof(ushort), seed, (ushort)threshold, one);
         var y = x.mul(scale);

@@ -65,7 +65,7 @@ internal static class FusedLinearCrossEntropy
             gradB = zeros(bias.shape, dtype: ScalarType.Float32, device: bias.device);
             var lossSum = zeros(1, dtype: ScalarType.Float32, device: hidden.device);
             // Each chunk's logits are formed transposed, [V, n] = W·hᵀ: with the vocabulary as the GEMM's long side and
-            // the chunk's rows as its short one, the three products run 1.2–1.3× faster on a CPU than [n, V] = h·Wᵀ
+            // the chunk's rows as its short one, the three products run faster on a CPU than [n, V] = h·Wᵀ
             // (bench/StepProfile), and the weight gradient accumulates in place (addmm_) without a [V, H] temporary.
             bool inPlace = dt == gradW.dtype;   // bf16 products return bf16: added to the fp32 gradient instead (by Bf16.AddTo on the CPU)
             for (long r0 = 0; r0 < M; r0 += chunk)

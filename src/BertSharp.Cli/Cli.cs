@@ -1,6 +1,7 @@
 using System.CommandLine;
 using BertSharp.Cli.Commands;
 using BertSharp.Modeling;
+using BertSharp.Runtime;
 
 namespace BertSharp.Cli;
 
@@ -18,11 +19,7 @@ public static class Cli
     /// <summary>The dtype and kernels of the models a command builds, from --precision.</summary>
     public static ComputeOptions Compute(ParseResult r) => Compute(r.GetValue(Precision)!);
 
-    public static ComputeOptions Compute(string precision)
-    {
-        try { return ComputeOptions.ForPrecision(precision); }
-        catch (BertSharpException) { throw new BertSharpException($"--precision {precision}: choose fp32 or bf16"); }
-    }
+    public static ComputeOptions Compute(string precision) => ComputeOptions.ForPrecision(precision);
 
     public static RootCommand Build(TextWriter stdout, TextWriter stderr)
     {
@@ -55,6 +52,9 @@ public static class Cli
         {
             if (parse.Errors.Count == 0 && parse.CommandResult.Command != root)
             {
+                // The process is tuned before anything touches libtorch (ProcessTuning); not for --help or a parse
+                // error, which need no libtorch. BERTSHARP_PROCESS_TUNING=off runs it as a library user's program runs.
+                if (Environment.GetEnvironmentVariable("BERTSHARP_PROCESS_TUNING") != "off") ProcessTuning.Apply();
                 TorchRuntime.Configure(parse.GetValue(Device), parse.GetValue(Threads), parse.GetValue(Seed));
                 Compute(parse);   // a bad --precision is reported before the command starts
             }

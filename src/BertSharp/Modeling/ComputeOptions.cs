@@ -24,7 +24,7 @@ public sealed record ComputeOptions
     {
         "fp32" or "float32" => ScalarType.Float32,
         "bf16" or "bfloat16" => ScalarType.BFloat16,
-        _ => throw new BertSharpException($"precision '{precision}': choose fp32 or bf16"),
+        _ => throw new BertSharpException($"precision {precision}: choose fp32 or bf16") { Parameters = ["precision"] },
     };
 
     /// <summary>"fp32" or "bf16", as args.json records it.</summary>

@@ -21,7 +21,7 @@ public static class WordPieceTrainer
     public static List<string> Train(IReadOnlyDictionary<string, long> wordCounts, WordPieceTrainerOptions o)
     {
         if (o.VocabSize <= o.SpecialTokens.Count)
-            throw new BertSharpException($"--vocab-size {o.VocabSize} leaves no room beyond the {o.SpecialTokens.Count} special tokens");
+            throw new BertSharpException($"vocabSize {o.VocabSize} leaves no room beyond the {o.SpecialTokens.Count} special tokens") { Parameters = ["vocabSize"] };
         var words = wordCounts.Where(kv => kv.Key.Length > 0 && kv.Value > 0).OrderBy(kv => kv.Key, StringComparer.Ordinal).ToList();
 
         // The alphabet: the most frequent characters, as word-initial pieces and as "##" continuations.

@@ -13,8 +13,6 @@ public class MklTests
     static string? Vendor() => File.Exists("/proc/cpuinfo")
         ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("vendor_id"))?.Split(':')[1].Trim() : null;
 
-    static bool Applies => OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64;
-
     /// <summary>`bert bench train` in its own process: the matmul row says which path MKL took.</summary>
     static string MatmulDetail(string? dispatch)
     {
@@ -34,10 +32,9 @@ public class MklTests
             .GetProperty("detail").GetString()!;
     }
 
-    [Fact]
+    [LinuxX64Fact]
     public void TheCommandGivesMklItsFastPathUnlessToldNot()
     {
-        if (!Applies) return;
         string vendor = Vendor()!;
         string detail = MatmulDetail(null);
         if (vendor == "GenuineIntel") Assert.Contains("MKL as shipped (an Intel processor)", detail);
@@ -45,10 +42,9 @@ public class MklTests
         Assert.Contains("MKL as shipped (BERTSHARP_MKL_DISPATCH=default)", MatmulDetail("default"));
     }
 
-    [Fact]
+    [LinuxX64Fact]
     public unsafe void InThisProcessMklSeesAnIntelProcessorAndItsProductsAreRight()
     {
-        if (!Applies) return;
         Assert.True(NativeLibrary.TryLoad(File.ReadLines("/proc/self/maps").Select(l => l[Math.Max(0, l.IndexOf('/'))..])
             .First(p => p.EndsWith("/libtorch_cpu.so")), out var torchCpu));
         Assert.True(NativeLibrary.TryGetExport(torchCpu, "mkl_serv_intel_cpu_true", out var isIntel));
@@ -67,10 +63,9 @@ public class MklTests
         }
     }
 
-    [Fact]
+    [LinuxX64Fact]
     public void FreeBuffersGivesBackWhatMklKeepsBetweenProducts()
     {
-        if (!Applies) return;
         using var a = randn(1024, 1024); using var b = randn(1024, 1024);
         using (a.matmul(b)) { }
         long held = Mkl.BufferBytes();

@@ -85,8 +85,7 @@ public class WikiText2RealDataTests(ITestOutputHelper output)
         AssertClean(docs);
         long sentences = docs.Sum(d => d.Sentences.Count);
         long chars = docs.Sum(d => d.Sentences.Sum(s => (long)s.Length));
-        output.WriteLine($"train: {docs.Count} documents, {sentences} sentences, {chars:N0} chars, read in {sw.Elapsed.TotalMilliseconds:F0} ms");
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5), $"reading took {sw.Elapsed}");
+        output.WriteLine($"train: {docs.Count} documents, {sentences} sentences, {chars:N0} chars, read in {sw.Elapsed.TotalMilliseconds:F0} ms");   // bench/test-timings.sh
     }
 
     [RealDataFact("wikitext-2")]

@@ -10,13 +10,9 @@ namespace BertSharp.Tokenization;
 /// Thread-safe after construction.
 /// </summary>
 /// <remarks>
-/// Why not Microsoft.ML.Tokenizers' BertTokenizer (2.0.1)? Measured on the 26 + 2 parity cases of
-/// tests/BertSharp.Tests/fixtures/tokenizer (bert-base-uncased, LowerCaseBeforeTokenization, ApplyBasicTokenization,
-/// SplitOnSpecialTokens, IndividuallyTokenizeCjk, RemoveNonSpacingMarks all on), it matches 20 of 28. It drops
-/// symbol characters ($ + = ~ ≤ ² ½ ☃ emoji) instead of keeping them, deletes \t and \n instead of splitting on them,
-/// does not treat '_' as punctuation, does not NFD-decompose Hangul, and matches special tokens case-insensitively
-/// ("[mask]" becomes [MASK]). Its normalizer is not replaceable, and its offsets refer to normalized text, so the
-/// basic tokenizer and WordPiece are written here (they are short), with offsets into the original text.
+/// Written here rather than taken from Microsoft.ML.Tokenizers, whose BertTokenizer differs from HF's on symbols,
+/// tabs and newlines, '_', Hangul and the case of special tokens, and whose offsets refer to normalized text
+/// (docs/TOKENIZER.md has the comparison).
 /// </remarks>
 public sealed partial class BertTokenizer
 {

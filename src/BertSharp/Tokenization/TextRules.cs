@@ -11,10 +11,8 @@ namespace BertSharp.Tokenization;
 /// _is_punctuation (ASCII 33-47, 58-64, 91-96, 123-126, or category P*), _is_chinese_char (the CJK ideograph
 /// blocks), Python's per-character str.lower(), and _run_strip_accents (NFD, drop Mn).
 /// Character categories come from .NET's Unicode tables, which may be newer than the Python that HF ran on:
-/// a code point unassigned there (category Cn, deleted) but assigned here is kept. Measured against Python 3.11
-/// (Unicode 14.0), .NET 10 differs on 10,302 code points, all but one assigned after Unicode 14 (rare scripts,
-/// symbols, CJK extension I); U+1171E is Mn there and Mc here. Lower-case mappings agree everywhere (with U+0130
-/// handled below), and so do the NFD/NFC mappings of every single code point.
+/// a code point unassigned there (category Cn, deleted) but assigned here is kept (docs/TOKENIZER.md lists the
+/// differences). U+0130 is the one lower-case mapping handled specially, below.
 /// </summary>
 internal static class TextRules
 {

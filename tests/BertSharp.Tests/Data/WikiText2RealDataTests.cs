@@ -85,7 +85,7 @@ public class WikiText2RealDataTests(ITestOutputHelper output)
         AssertClean(docs);
         long sentences = docs.Sum(d => d.Sentences.Count);
         long chars = docs.Sum(d => d.Sentences.Sum(s => (long)s.Length));
-        output.WriteLine($"train: {docs.Count} documents, {sentences} sentences, {chars:N0} chars, read in {sw.Elapsed.TotalMilliseconds:F0} ms");
+        output.WriteLine($"train: {docs.Count} documents, {sentences} sentences, {chars:N0} chars, read in {sw.Elapsed.TotalMilliseconds:F0} ms");   // bench/test-timings.sh
     }
 
     [RealDataFact("wikitext-2")]

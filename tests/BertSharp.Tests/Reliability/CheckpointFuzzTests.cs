@@ -18,14 +18,15 @@ public sealed class AloneCollection;
 /// lying lengths, offsets, shapes, dtypes, duplicate names, invalid UTF-8) and of pytorch_model.bin's pickle
 /// (byte-level, spliced GLOBALs naming code, extreme integers; re-zipped with valid CRCs so the unpickler sees
 /// them), of its zip structure, and of a legacy-format file. Every load must either succeed (tensors no larger
-/// than the file) or throw <see cref="BertSharpException"/>: no other exception, no load over 5 s, managed
+/// than the file) or throw <see cref="BertSharpException"/>: no other exception, no load that hangs, managed
 /// allocation per load bounded by a small multiple of the file size, and the process's peak memory growth bounded.
+/// A fixed number of mutations from a fixed seed, so every run checks the same files; the rate is logged, not
+/// asserted (bench/test-timings.sh prints it).
 /// </summary>
 [Collection(nameof(AloneCollection))]
 public class CheckpointFuzzTests(ITestOutputHelper log)
 {
-    const int Mutations = 1000;                               // per test, from a fixed seed: the same cases every run
-    static readonly TimeSpan Hang = TimeSpan.FromSeconds(5);
+    static readonly TimeSpan Hang = TimeSpan.FromSeconds(60);   // a load takes milliseconds: this catches a loop, not slowness
     const long MaxPeakGrowth = 100L << 20;
 
     sealed class Report
@@ -36,9 +37,9 @@ public class CheckpointFuzzTests(ITestOutputHelper log)
         public readonly List<string> Failures = new();
     }
 
-    /// <summary>Loads each file <paramref name="next"/> writes (until the target or the time budget) and checks
-    /// the outcome; returns the report.</summary>
-    Report Fuzz(string name, string original, Func<Random, string, string> next, Func<string, Dictionary<string, Tensor>> load)
+    /// <summary>Loads each of the <paramref name="mutations"/> files <paramref name="next"/> writes and checks the
+    /// outcome; returns the report.</summary>
+    Report Fuzz(string name, int mutations, string original, Func<Random, string, string> next, Func<string, Dictionary<string, Tensor>> load)
     {
         var dir = TestPaths.TempDir("fuzz-" + name);
         var rng = new Random(20251126);
@@ -65,7 +66,7 @@ public class CheckpointFuzzTests(ITestOutputHelper log)
         long baseline = Environment.WorkingSet, peak = baseline;
         var clock = Stopwatch.StartNew();
         int n = 0;
-        for (; n < Mutations; n++)
+        for (; n < mutations; n++)
         {
             var path = Path.Combine(dir, $"case{n % 4}.bin");
             string mutation = next(rng, path);
@@ -341,10 +342,10 @@ public class CheckpointFuzzTests(ITestOutputHelper log)
     }
 
     [Fact]
-    public void Mutated_safetensors_files_load_or_are_refused_with_a_clear_error_in_bounded_time_and_memory()
+    public void Mutated_safetensors_files_load_or_are_refused_with_a_clear_error_in_bounded_memory()
     {
         var (header, data) = SplitSafeTensors();
-        var report = Fuzz("safetensors", CheckpointTestUtil.Fixture("model.safetensors"), (rng, path) =>
+        var report = Fuzz("safetensors", 3000, CheckpointTestUtil.Fixture("model.safetensors"), (rng, path) =>
         {
             byte[] file;
             string what;
@@ -467,13 +468,13 @@ public class CheckpointFuzzTests(ITestOutputHelper log)
     }
 
     [Fact]
-    public void Mutated_torch_save_files_load_or_are_refused_with_a_clear_error_in_bounded_time_and_memory()
+    public void Mutated_torch_save_files_load_or_are_refused_with_a_clear_error_in_bounded_memory()
     {
         int pklIndex = Array.FindIndex(TorchEntries, e => e.Name.EndsWith("/data.pkl"));
         var pkl = TorchEntries[pklIndex].Data;
         var original = File.ReadAllBytes(CheckpointTestUtil.Fixture("pytorch_model.bin"));
         var legacy = Legacy();
-        var report = Fuzz("pytorch", CheckpointTestUtil.Fixture("pytorch_model.bin"), (rng, path) =>
+        var report = Fuzz("pytorch", 3000, CheckpointTestUtil.Fixture("pytorch_model.bin"), (rng, path) =>
         {
             byte[] file;
             string what;

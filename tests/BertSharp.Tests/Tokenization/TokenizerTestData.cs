@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-
 namespace BertSharp.Tests.Tokenization;
 
 /// <summary>
@@ -15,32 +13,16 @@ internal static class TokenizerTestData
     public static string CasesPath => Path.Combine(FixturesDir, "tokenizer", "bert-base-uncased-cases.json");
     public static string TinyBertDir => Path.Combine(FixturesDir, "tiny-hf-bert");
 
-    public static string? DataDir { get; } = FindDataDir();
+    public static string? DataDir => BertSharp.Tests.Data.RealData.Dir;
 
     public static string? BertBaseUncasedVocab =>
         DataDir is null ? null : Path.Combine(DataDir, "vocab", "bert-base-uncased", "vocab.txt");
 
     public static string? SkipReasonFor(string relativePath)
     {
-        if (DataDir is null)
-            return $"test data not found: set {DataDirVariable} to a folder holding {relativePath} (or place it in ../shared/data beside the repository)";
+        if (DataDir is null) return $"test data {relativePath} not found: {BertSharp.Tests.Data.RealData.SkipReason(relativePath)}";
         string full = Path.Combine(DataDir, relativePath);
         return File.Exists(full) ? null : $"test data not found: {full} (from {DataDirVariable} or ../shared/data)";
-    }
-
-    private static string? FindDataDir()
-    {
-        string? env = Environment.GetEnvironmentVariable(DataDirVariable);
-        if (!string.IsNullOrWhiteSpace(env)) return Directory.Exists(env) ? env : null;
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "BertSharp.sln")))
-            {
-                string candidate = Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "data"));
-                return Directory.Exists(candidate) ? candidate : null;
-            }
-        }
-        return null;
     }
 }
 

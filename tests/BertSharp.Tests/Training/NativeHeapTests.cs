@@ -28,7 +28,7 @@ public class NativeHeapTests
         GC.KeepAlive(keep);
     }
 
-    [LinuxX64Fact]
+    [GlibcFact]
     public void MallocTrimBindsOnGlibc()
     {
         // CI and the development machine run Linux with glibc: the P/Invoke must bind there. After freeing a large

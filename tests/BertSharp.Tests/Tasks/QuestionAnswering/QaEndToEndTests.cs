@@ -100,7 +100,19 @@ public class QaEndToEndTests
         Assert.Equal(preds["q72"]!.GetValue<string>(), nbest["q72"]![0]!["text"]!.GetValue<string>());
         var results = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "eval_results.json")))!.AsObject();
         double f1 = results["f1"]!.GetValue<double>();
-        Assert.InRange(f1, 0, 100);
+        // The scores are those of predictions.json against the gold answers, by SQuAD's definitions (one gold answer each).
+        var gold = JsonNode.Parse(File.ReadAllText(data))!["data"]!.AsArray().SelectMany(a => a!["paragraphs"]!.AsArray())
+            .SelectMany(p => p!["qas"]!.AsArray()).ToDictionary(q => q!["id"]!.GetValue<string>(), q => q!["answers"]![0]!["text"]!.GetValue<string>());
+        static string[] Words(string s) => System.Text.RegularExpressions.Regex.Replace(
+            new string(s.ToLowerInvariant().Where(c => !char.IsPunctuation(c)).ToArray()), @"\b(a|an|the)\b", " ").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        static double F1(string[] p, string[] g)
+        {
+            int common = p.GroupBy(w => w).Sum(x => Math.Min(x.Count(), g.Count(w => w == x.Key)));
+            return common == 0 ? 0 : 2.0 * common / (p.Length + g.Length);
+        }
+        var pairs = preds.Select(kv => (P: Words(kv.Value!.GetValue<string>()), G: Words(gold[kv.Key]))).ToList();
+        Assert.Equal(100.0 * pairs.Count(x => x.P.SequenceEqual(x.G)) / pairs.Count, results["exact_match"]!.GetValue<double>(), 9);
+        Assert.Equal(100.0 * pairs.Average(x => F1(x.P, x.G)), f1, 9);
 
         // The training loss went down.
         var rows = File.ReadLines(Path.Combine(run, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject()).Where(r => r["split"]!.GetValue<string>() == "train").ToList();

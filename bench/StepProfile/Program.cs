@@ -1,4 +1,5 @@
-// Where the time of one pre-training step goes (docs/PERFORMANCE.md, "Profile of the seed step").
+// Where the time of one pre-training step goes (docs/PERFORMANCE.md, "Where the `seed` step's time goes"); its --only ablations
+// compare each fused kernel with a twin of the model that has it turned off (docs/PERFORMANCE.md, "Kernels").
 //
 // Same synthetic batch as `bert bench train` (full-length sequences, N MLM predictions per sequence), timed by
 // phase with a stopwatch (CPU ops run synchronously, so a phase's wall time is its cost):

@@ -4,10 +4,11 @@
 # unexpected exception leaves its stack trace in the run's log. Every log is kept. A run that exits with anything
 # but 0 is a failure; each failed run is then resumed with --resume to show that the checkpoint it left continues.
 # Usage: bench/pretrain-soak.sh [BERT_COMMAND]
-#   env: RUNS=50 (short runs), FULL=0 (README jobs), OUT=folder for logs and run folders, DATA=the data folder
+#   env: RUNS=50 (short runs), MEDIUM=0 (the README's batches for 100 steps), FULL=0 (README jobs), OUT=folder for logs
+#        and run folders, DATA=the data folder
 set -uo pipefail
 BERT=${1:-"dotnet run -c Release --project $(dirname "$0")/../src/BertSharp.Cli --"}
-RUNS=${RUNS:-50}; FULL=${FULL:-0}
+RUNS=${RUNS:-50}; MEDIUM=${MEDIUM:-0}; FULL=${FULL:-0}
 DATA=${DATA:-${BERTSHARP_DATA_DIR:-$(cd "$(dirname "$0")/../../shared/data" && pwd)}}
 OUT=${OUT:-$(mktemp -d /tmp/pretrain-soak.XXXXXX)}
 mkdir -p "$OUT"
@@ -35,6 +36,11 @@ for i in $(seq 1 "$RUNS"); do
   batch=$([ $(( i % 3 )) -eq 0 ] && echo 64 || echo 32)
   run "short-$i" --threads "$threads" --precision "$precision" --seed "$i" pretrain --corpus "$corpus" \
     --data-dir "$DATA" --vocab-size 4000 --batch-size "$batch" --max-steps 120 --eval-every 5 --max-eval-examples 128
+done
+# The README's data and batches of 512, evaluating every 5 steps: the first epoch ends at step 77, two steps after an
+# evaluation, as the sixth did at step 385 in the run that exited with code 2.
+for i in $(seq 1 "$MEDIUM"); do
+  run "medium-$i" --threads "$(( i % 2 + 1 ))" --seed "$i" pretrain --data-dir "$DATA" --max-steps 100 --eval-every 5 --max-eval-examples 1024
 done
 for i in $(seq 1 "$FULL"); do
   run "readme-$i" pretrain --data-dir "$DATA"

@@ -40,6 +40,7 @@ public static class Cli
         root.Add(PredictCommand.Build(ctx));
         root.Add(EmbedCommand.Build(ctx));
         root.Add(BenchCommand.Build(ctx));
+        root.Add(ExportCommand.Build(ctx));
         CommandHelp.Install(root);
         return root;
     }

@@ -84,7 +84,7 @@ public static class OnnxExport
                 throw new BertSharpException($"{dir}: holds {TaskFamily.TryOf(config)?.Description ?? $"no task model ({config.Architectures.FirstOrDefault() ?? "no architecture"})"}, not {family.Description}; only task embed exports another folder's encoder") { Parameters = ["task"] };
         }
         if (TaskFamily.TryOf(config) is null && !File.Exists(Path.Combine(dir, SentenceEmbeddingSettings.ModulesFile)))
-            throw new BertSharpException($"{dir}: architecture '{config.Architectures.FirstOrDefault() ?? "(none)"}' has no task head to export; export its encoder with task embed (mean pooling), or fine-tune it first with bert finetune") { Parameters = ["task"] };
+            throw new BertSharpException($"{dir}: holds {config.Architectures.FirstOrDefault() ?? "no architecture"}, which has no head to export; export its encoder with task embed (mean pooling), or fine-tune it first with bert finetune") { Parameters = ["task"] };
         return FineTunedModel.Load(dir);
     }
 

@@ -6,7 +6,7 @@
 // Tokenization is outside the timings (the same ids feed every engine); each call includes making the input tensors
 // and copying the outputs out.
 //
-// dotnet run -c Release --project bench/OnnxBench -- --model DIR --data FILE --onnx NAME=DIR [--onnx NAME=DIR ...]
+// dotnet run -c Release --project bench/OnnxBench -- --model DIR --data FILE --onnx NAME=DIR[@basic] [--onnx NAME=DIR ...]
 //     [--threads 2] [--rounds 5] [--latency-inputs 64] [--batches 8] [--batch-size 32] [--json OUT.json]
 using System.Diagnostics;
 using System.Globalization;
@@ -76,7 +76,14 @@ float[] BertSharpRun((long[] Ids, long[] Mask, long[] Types, int B, int L) b)
     return output.data<float>().ToArray();
 }
 model.Model.eval();
-var runners = onnxDirs.Select(o => (o.Name, Runner: new OnnxModelRunner(Path.Combine(o.Dir, OnnxExport.ModelFile), threads))).ToList();
+// NAME=DIR@basic: ONNX Runtime's basic graph rewriting only (no transformer fusions of its own at load).
+var runners = onnxDirs.Select(o =>
+{
+    var basic = o.Dir.EndsWith("@basic");
+    string dir = basic ? o.Dir[..^"@basic".Length] : o.Dir;
+    return (o.Name, Runner: new OnnxModelRunner(Path.Combine(dir, OnnxExport.ModelFile), threads,
+        basic ? Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_BASIC : Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL));
+}).ToList();
 var engines = new List<(string Name, Func<(long[], long[], long[], int, int), float[]> Run)> { ("BertSharp", BertSharpRun) };
 foreach (var (name, runner) in runners)
 {

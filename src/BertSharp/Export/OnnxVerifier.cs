@@ -76,11 +76,13 @@ public sealed class OnnxModelRunner : IDisposable
     readonly string[] outputNames;
 
     /// <param name="threads">ONNX Runtime's intra-op threads (null: its default, one per core)</param>
-    public OnnxModelRunner(string modelPath, int? threads = null)
+    /// <param name="graphOptimization">ONNX Runtime's graph rewriting when it loads the file (default: all, its own
+    /// default, which includes its transformer fusions)</param>
+    public OnnxModelRunner(string modelPath, int? threads = null, GraphOptimizationLevel graphOptimization = GraphOptimizationLevel.ORT_ENABLE_ALL)
     {
         try
         {
-            using var options = new SessionOptions();
+            using var options = new SessionOptions { GraphOptimizationLevel = graphOptimization };
             if (threads is int t) { options.IntraOpNumThreads = t; options.InterOpNumThreads = 1; }
             session = new InferenceSession(modelPath, options);
         }
@@ -261,7 +263,7 @@ public static class OnnxVerifier
             ClassificationModel m => Features(m, family, path, options),
             SimilarityModel m => Features(m, family, path, options),
             TaggingModel m => Features(m, family, path, options),
-            QuestionAnsweringModel m => Features(m, family, path, options with { Split = options.SplitArticles is null ? options.Split : DataSplit.Test }),
+            QuestionAnsweringModel m => Features(m, family, path, options with { Split = DataSplit.Test }),   // as its EvaluateFile reads
             EmbeddingModel m => Features(m, family, path, options),
             _ => throw new InvalidOperationException(model.TaskName),
         };

@@ -280,6 +280,60 @@ public class OnnxExportTests
         Assert.True(written.RootElement.GetProperty("verification").GetProperty("within_tolerance").GetBoolean());
     }
 
+    static string DevFile(TempDir d, string task)
+    {
+        var r = new Random(9);
+        string[] words = "the of and to in is it you that he was for on are with as his they be at one have this from".Split(' ');
+        string Sentence(int n) => string.Join(' ', Enumerable.Range(0, n).Select(_ => words[r.Next(words.Length)]));
+        switch (task)
+        {
+            case "similarity" or "embed":
+                return d.Write("sts-dev.csv", string.Concat(Enumerable.Range(0, 12).Select(i =>
+                    $"main-captions\tMSRvid\t2012test\t{i:D4}\t{r.Next(0, 51) / 10.0:F3}\t{Sentence(4 + r.Next(5))}\t{Sentence(3 + r.Next(6))}\n")));
+            case "tag":
+                string[] tags = ["O", "B-NP", "I-NP", "B-VP"];
+                return d.Write("dev.txt", "-DOCSTART- -X- O\n\n" + string.Concat(Enumerable.Range(0, 6).Select(_ =>
+                    string.Concat(Enumerable.Range(0, 3 + r.Next(12)).Select(w => $"{words[r.Next(words.Length)]} XX {tags[r.Next(tags.Length)]}\n")) + "\n")));
+            default:   // qa: SQuAD v1.1
+                string[] colors = ["red", "blue", "green"], things = ["cat", "car", "cup"];
+                var paragraphs = Enumerable.Range(0, 4).Select(p =>
+                {
+                    string context = string.Join(" ", things.Select((t, i) => $"The {t} is {colors[(i + p) % 3]}."));
+                    var qas = things.Select((t, i) => new System.Text.Json.Nodes.JsonObject
+                    {
+                        ["id"] = $"q{p}{i}", ["question"] = $"What is the {t}?",
+                        ["answers"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject
+                            { ["text"] = colors[(i + p) % 3], ["answer_start"] = context.IndexOf($"{t} is ", StringComparison.Ordinal) + t.Length + 4 }),
+                    }).ToArray();
+                    return (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject { ["context"] = context, ["qas"] = new System.Text.Json.Nodes.JsonArray(qas) };
+                }).ToArray();
+                var doc = new System.Text.Json.Nodes.JsonObject
+                {
+                    ["version"] = "1.1",
+                    ["data"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject { ["title"] = "A", ["paragraphs"] = new System.Text.Json.Nodes.JsonArray(paragraphs) }),
+                };
+                return d.Write("dev.json", doc.ToJsonString());
+        }
+    }
+
+    [Theory]
+    [InlineData("similarity", "pearson", 12)]
+    [InlineData("tag", "token accuracy", 6)]
+    [InlineData("qa", "span accuracy", 12)]
+    [InlineData("embed", "spearman", 12)]
+    public void VerifyDataScoresEveryTaskAlikeInBothEngines(string task, string metric, int examples)
+    {
+        string dir = TinyTaskFolders.Make(task, seed: 10);
+        using var data = new TempDir();
+        var result = OnnxExport.Export(dir, TestPaths.TempDir("onnx"), new OnnxExportOptions { Optimize = true, Verify = true, VerifyData = DevFile(data, task) });
+        var v = result.Info.Verification!;
+        Assert.True(v.WithinTolerance, v.Describe());
+        Assert.Equal(metric, v.Metric!.Metric);
+        Assert.Equal(examples, v.Metric.Examples);
+        Assert.Equal(v.Metric.BertSharp, v.Metric.OnnxRuntime, 1e-6);
+        if (v.Metric.Agreement is double agreement) Assert.Equal(1.0, agreement);
+    }
+
     [Fact]
     public void UnsupportedPositionEmbeddingsAreAOneLineError()
     {

@@ -28,16 +28,8 @@ public class MiniLmOnnxTests(ITestOutputHelper output)
     static long[] Flat(string name) =>
         Reference.GetProperty("hidden_state_inputs").GetProperty(name).EnumerateArray().SelectMany(r => r.EnumerateArray().Select(v => v.GetInt64())).ToArray();
 
-    static Dictionary<string, float[]> Run(InferenceSession session, long[] ids, long[] mask, long[] types, long batch, long length)
-    {
-        long[] shape = [batch, length];
-        using var i = OrtValue.CreateTensorValueFromMemory(ids, shape);
-        using var m = OrtValue.CreateTensorValueFromMemory(mask, shape);
-        using var t = OrtValue.CreateTensorValueFromMemory(types, shape);
-        string[] names = ["token_embeddings", "sentence_embedding"];
-        using var results = session.Run(new RunOptions(), ["input_ids", "attention_mask", "token_type_ids"], [i, m, t], names);
-        return names.Zip(results).ToDictionary(x => x.First, x => x.Second.GetTensorDataAsSpan<float>().ToArray());
-    }
+    static Dictionary<string, float[]> Run(InferenceSession session, long[] ids, long[] mask, long[] types, long batch, long length) =>
+        OnnxExportTests.RunOnnx(session, (ids, mask, types, (int)batch, (int)length)).ToDictionary(kv => kv.Key, kv => kv.Value.Data);
 
     [RealDataFact(Sub)]
     public void LastHiddenStateMatchesTheOriginalExportOnRealTokensWithin1e4() => LastHiddenStateWithin1e4(optimize: false);

@@ -74,7 +74,8 @@ internal static class TinyTaskFolders
 
 public class OnnxExportTests
 {
-    static Dictionary<string, (float[] Data, long[] Shape)> RunOnnx(InferenceSession session, (long[] Ids, long[] Mask, long[] Types, int B, int L) b)
+    /// <summary>ONNX Runtime's API directly (not the library's runner): every output of one padded batch.</summary>
+    internal static Dictionary<string, (float[] Data, long[] Shape)> RunOnnx(InferenceSession session, (long[] Ids, long[] Mask, long[] Types, int B, int L) b)
     {
         long[] shape = [b.B, b.L];
         using var ids = OrtValue.CreateTensorValueFromMemory(b.Ids, shape);

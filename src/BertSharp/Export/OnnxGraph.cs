@@ -158,8 +158,6 @@ internal sealed class OnnxGraph
         return outputs;
     }
 
-    public IReadOnlyList<NodeProto> AllNodes => graph.Node;
-
     /// <summary>The model: this graph with ONNX opset <paramref name="opset"/> (and com.microsoft 1 when used).</summary>
     public ModelProto ToModel(int opset, long irVersion, string producer, string producerVersion, string docString, IEnumerable<KeyValuePair<string, string>> metadata)
     {

@@ -1,0 +1,96 @@
+// Exact search speed of BertSharp.Search.EmbeddingIndex (docs/EMBEDDINGS.md, "Search").
+//
+// synthetic: --rows random vectors of --dim numbers (uniform in [-1, 1], normalised by the index), built, saved to
+//   --path, loaded back (memory-mapped), then searched: single queries and batches of 32, at 1 and 2 threads; each
+//   figure the median of --repeats timed runs after one untimed warm-up. Prints build/save/load times and peak RSS.
+//
+// dotnet run -c Release --project bench/SearchBench -- synthetic [--rows 1000000] [--dim 384] [--repeats 20]
+//     [--path /tmp/bertsharp-search-bench.index] [--keep]
+using System.Diagnostics;
+using System.Globalization;
+using BertSharp.Search;
+
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+var a = new Dictionary<string, string>();
+for (int i = 1; i < args.Length; i++)
+    if (args[i].StartsWith("--")) a[args[i]] = i + 1 < args.Length && !args[i + 1].StartsWith("--") ? args[++i] : "true";
+string Arg(string name, string dflt) => a.TryGetValue(name, out var v) ? v : dflt;
+string mode = args.Length > 0 ? args[0] : "--help";
+
+switch (mode)
+{
+    case "synthetic": return Synthetic();
+    default:
+        Console.WriteLine("see the comment at the top of bench/SearchBench/Program.cs");
+        return mode == "--help" ? 0 : 2;
+}
+
+int Synthetic()
+{
+    int rows = int.Parse(Arg("--rows", "1000000"));
+    int dim = int.Parse(Arg("--dim", "384"));
+    int repeats = int.Parse(Arg("--repeats", "20"));
+    string path = Arg("--path", Path.Combine(Path.GetTempPath(), "bertsharp-search-bench.index"));
+    Console.WriteLine($"{rows:N0} x {dim} random vectors, {Environment.ProcessorCount} cores, Vector512 {System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated}");
+
+    var rng = new Random(1);
+    var sw = Stopwatch.StartNew();
+    using (var builder = new EmbeddingIndexBuilder("random", dim, modelNormalizes: false, storeTexts: false, capacity: rows))
+    {
+        var v = new float[dim];
+        for (int r = 0; r < rows; r++)
+        {
+            for (int j = 0; j < dim; j++) v[j] = rng.NextSingle() * 2 - 1;
+            builder.Add(v);
+        }
+        Console.WriteLine($"build (generate + normalise + add): {sw.Elapsed.TotalSeconds:F2} s, RSS {Rss("VmRSS"):F0} MiB");
+        using var built = builder.Build();
+        sw.Restart();
+        built.Save(path);
+        Console.WriteLine($"save: {sw.Elapsed.TotalSeconds:F2} s ({new FileInfo(path).Length / 1048576.0:F0} MiB, written and flushed to disk)");
+    }
+    GC.Collect();
+    Console.WriteLine($"RSS after the built index is freed: {Rss("VmRSS"):F0} MiB");
+
+    sw.Restart();
+    using var index = EmbeddingIndex.Load(path);
+    Console.WriteLine($"load (map + check header and tables): {sw.Elapsed.TotalMilliseconds:F1} ms, RSS {Rss("VmRSS"):F0} MiB");
+    var queries = Enumerable.Range(0, 32 * (repeats + 1)).Select(_ => Enumerable.Range(0, dim).Select(_ => rng.NextSingle() * 2 - 1).ToArray()).ToArray();
+    sw.Restart();
+    index.Threads = 1;
+    index.Search(queries[0], 5);
+    Console.WriteLine($"first query (pages of the mapping touched for the first time): {sw.Elapsed.TotalMilliseconds:F0} ms, RSS {Rss("VmRSS"):F0} MiB");
+
+    Console.WriteLine("| threads | queries per call | ms per call | ms per query | queries/s |");
+    Console.WriteLine("|---|---|---|---|---|");
+    foreach (int threads in new[] { 1, 2 })
+        foreach (int batch in new[] { 1, 32 })
+        {
+            index.Threads = threads;
+            var times = new List<double>();
+            for (int rep = 0; rep <= repeats; rep++)
+            {
+                var qs = queries.Skip(rep * 32).Take(batch).ToArray();
+                var t = Stopwatch.StartNew();
+                if (batch == 1) index.Search(qs[0], 10);
+                else index.Search(qs, 10);
+                if (rep > 0) times.Add(t.Elapsed.TotalMilliseconds);
+            }
+            times.Sort();
+            double median = times[times.Count / 2];
+            Console.WriteLine($"| {threads} | {batch} | {median:F1} | {median / batch:F2} | {1000 * batch / median:F1} |");
+        }
+    Console.WriteLine($"peak RSS (VmHWM): {Rss("VmHWM"):F0} MiB; RSS now {Rss("VmRSS"):F0} MiB (the mapped file's pages count once touched)");
+    index.Dispose();
+    if (Arg("--keep", "false") != "true") File.Delete(path);
+    return 0;
+}
+
+static double Rss(string field)
+{
+    foreach (var line in File.ReadLines("/proc/self/status"))
+        if (line.StartsWith(field + ":"))
+            return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
+    return double.NaN;
+}

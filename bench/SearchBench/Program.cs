@@ -46,6 +46,17 @@ int Synthetic()
         }
         Console.WriteLine($"build (generate + normalise + add): {sw.Elapsed.TotalSeconds:F2} s, RSS {Rss("VmRSS"):F0} MiB");
         using var built = builder.Build();
+        if (Arg("--in-memory", "false") == "true")
+        {
+            var q0 = Enumerable.Range(0, dim).Select(_ => rng.NextSingle() * 2 - 1).ToArray();
+            built.Threads = 1;
+            for (int rep = 0; rep < 5; rep++)
+            {
+                var t = Stopwatch.StartNew();
+                built.Search(q0, 10);
+                Console.WriteLine($"in memory, single query, 1 thread: {t.Elapsed.TotalMilliseconds:F1} ms");
+            }
+        }
         sw.Restart();
         built.Save(path);
         Console.WriteLine($"save: {sw.Elapsed.TotalSeconds:F2} s ({new FileInfo(path).Length / 1048576.0:F0} MiB, written and flushed to disk)");
@@ -81,10 +92,30 @@ int Synthetic()
             double median = times[times.Count / 2];
             Console.WriteLine($"| {threads} | {batch} | {median:F1} | {median / batch:F2} | {1000 * batch / median:F1} |");
         }
+    Console.WriteLine($"a plain read of as many bytes (vectorised sum of a {rows:N0} x {dim} float array): {ReadBaseline((long)rows * dim):F1} ms");
     Console.WriteLine($"peak RSS (VmHWM): {Rss("VmHWM"):F0} MiB; RSS now {Rss("VmRSS"):F0} MiB (the mapped file's pages count once touched)");
     index.Dispose();
     if (Arg("--keep", "false") != "true") File.Delete(path);
     return 0;
+}
+
+// The time to stream the same number of floats from memory once: the floor for a single query.
+static unsafe double ReadBaseline(long count)
+{
+    var data = GC.AllocateUninitializedArray<float>(checked((int)count), pinned: true);
+    data.AsSpan().Fill(1);
+    var times = new List<double>();
+    fixed (float* p = data)
+        for (int rep = 0; rep < 6; rep++)
+        {
+            var t = Stopwatch.StartNew();
+            var acc = System.Runtime.Intrinsics.Vector512<float>.Zero;
+            for (long i = 0; i + 16 <= count; i += 16) acc += System.Runtime.Intrinsics.Vector512.Load(p + i);
+            if (System.Runtime.Intrinsics.Vector512.Sum(acc) < 0) Console.Write("");
+            if (rep > 0) times.Add(t.Elapsed.TotalMilliseconds);
+        }
+    times.Sort();
+    return times[times.Count / 2];
 }
 
 static double Rss(string field)

@@ -10,6 +10,8 @@ namespace BertSharp.Search;
 /// Every dot product is summed in the same order whatever tile, thread or batch computed it (chunk by chunk into one
 /// vector accumulator with fused multiply-adds, then across the lanes, then the elements past the last whole chunk
 /// one by one), so a row's score for a query is the same bits in a single search and in a batch, at any thread count.
+/// The hot methods skip tiered compilation (AggressiveOptimization): a search calls its scan loop once, so it would
+/// otherwise run unoptimised code, several times slower, for its first dozens of calls.
 /// </summary>
 internal static unsafe class DotKernels
 {
@@ -54,6 +56,7 @@ internal static unsafe class DotKernels
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Rows4x1V512(float* r0, float* r1, float* r2, float* r3, float* q, int dim, float* s)
     {
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
@@ -72,6 +75,7 @@ internal static unsafe class DotKernels
         s[3] = Tail(Vector512.Sum(a3), r3, q, i, dim);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Rows4x4V512(float* r0, float* r1, float* r2, float* r3, float* q0, float* q1, float* q2, float* q3, int dim, float* s)
     {
         Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;   // aQR: query Q, row R
@@ -110,6 +114,7 @@ internal static unsafe class DotKernels
 
     static Vector<float> LoadT(float* p) => Unsafe.ReadUnaligned<Vector<float>>(p);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Rows4x1VT(float* r0, float* r1, float* r2, float* r3, float* q, int dim, float* s)
     {
         Vector<float> a0 = default, a1 = default, a2 = default, a3 = default;
@@ -128,6 +133,7 @@ internal static unsafe class DotKernels
         s[3] = Tail(Vector.Sum(a3), r3, q, i, dim);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Rows4x2VT(float* r0, float* r1, float* r2, float* r3, float* q0, float* q1, int dim, float* s)
     {
         Vector<float> a00 = default, a01 = default, a02 = default, a03 = default;

@@ -246,6 +246,7 @@ public sealed unsafe class EmbeddingIndex : IDisposable
 
     /// <summary>Scores rows [start, end) against every query, a block of rows at a time (small enough to stay in the
     /// L2 cache while each group of queries passes over it), and offers each score to its query's heap.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     void Scan(int start, int end, float* queries, int queryCount, TopK[] heaps)
     {
         int dim = Dimension;

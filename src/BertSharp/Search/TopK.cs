@@ -30,6 +30,7 @@ internal sealed class TopK
 
     static bool Worse(float s1, int r1, float s2, int r2) => s1 < s2 || (s1 == s2 && r1 > r2);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void OfferSlow(float score, int row)
     {
         int k = _scores.Length;

@@ -5,6 +5,7 @@ internal static class VectorMath
     /// <summary>Writes <paramref name="v"/> scaled to unit length into <paramref name="into"/> (a zero vector stays zero),
     /// the squared norm summed in double so the result does not depend on the order of the elements. False, with the
     /// position of the first, when an element is NaN or infinite.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static bool TryNormalize(ReadOnlySpan<float> v, Span<float> into, out int nonFinite)
     {
         double sum = 0;

@@ -38,6 +38,7 @@ public static class Cli
         root.Add(FinetuneCommand.Build(ctx));
         root.Add(EvaluateCommand.Build(ctx));
         root.Add(PredictCommand.Build(ctx));
+        root.Add(EmbedCommand.Build(ctx));
         root.Add(BenchCommand.Build(ctx));
         CommandHelp.Install(root);
         return root;

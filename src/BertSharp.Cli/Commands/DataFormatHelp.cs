@@ -21,6 +21,14 @@ public static class DataFormatHelp
         "columns: sentence1/sentence2, sentence_A/sentence_B, text_a/text_b or text/pair; the score from score, " +
         "label, similarity, relatedness_score or similarity_score.";
 
+    public const string EmbeddingData =
+        "Data (one of three shapes, found by content): scored pairs — an STS Benchmark sts-*.csv, or a table with two texts " +
+        "and a numeric score (as for similarity), trained with CoSENT (--loss cosent) or the cosine MSE (--loss cosine); " +
+        "(anchor, positive[, negative]) — a table with columns anchor/positive[/negative] (or query/positive, sentence1/sentence2 " +
+        "without a label), trained with in-batch negatives (MultipleNegativesRankingLoss, scale 20); NLI — SNLI's JSONL or a " +
+        "premise/hypothesis/label table: each entailment pair becomes (premise, entailment, a contradiction of the same premise) " +
+        "or (premise, entailment), neutral pairs are unused, trained with in-batch negatives.";
+
     public const string Treebank =
         "The NLTK treebank sample has no official split; BertSharp splits it by file order: wsj_0001–wsj_0159 " +
         "train (3,396 sentences), wsj_0160–wsj_0179 dev (273), wsj_0180–wsj_0199 test (245). Given as --train, " +

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using BertSharp.Data;
 using BertSharp.Tasks;
 using BertSharp.Tasks.Classification;
+using BertSharp.Tasks.Embedding;
 using BertSharp.Tasks.Similarity;
 using BertSharp.Tasks.Tagging;
 
@@ -14,11 +15,12 @@ public static class FinetuneCommand
 {
     public static Command Build(CommandContext ctx)
     {
-        var cmd = new Command("finetune", "Fine-tune a BERT on a task (classify, similarity, tag, qa), from a pre-trained folder or from random initialization");
+        var cmd = new Command("finetune", "Fine-tune a BERT on a task (classify, similarity, tag, qa) or as a sentence encoder (embed), from a pre-trained folder or from random initialization");
         cmd.Add(Classify(ctx));
         cmd.Add(Similarity(ctx));
         cmd.Add(Tag(ctx));
         cmd.Add(FinetuneQaCommand.Build(ctx));
+        cmd.Add(Embed(ctx));
         return cmd;
     }
 
@@ -51,6 +53,23 @@ public static class FinetuneCommand
         var cmd = new Command("similarity", "Fine-tune a sentence-pair similarity scorer (a one-output regression head, mean squared error)").WithDetails(
             "Metrics: Pearson (selects the best model) and Spearman.\n" + DataFormatHelp.SimilarityFormats + "\n" + Common + "\n" + TextLineReader.InputRule);
         b.Finish(cmd, v => v.Data(format));
+        return cmd;
+    }
+
+    static Command Embed(CommandContext ctx)
+    {
+        var b = new Builder(ctx, EmbeddingModel.Task);
+        var format = b.Add(new Option<string?>("--format") { Description = "stsb, tsv, csv or jsonl (default: by file name and content)" });
+        b.AddColumns(pairDescription: "Column of the second text (the positive)");
+        var pooling = b.Add(new Option<string?>("--pooling") { Description = "mean, cls, max or mean-sqrt-len (several joined by +); default: the --model folder's sentence-transformers pooling, else mean" });
+        var normalize = b.Add(new Option<bool?>("--normalize") { Description = "L2-normalise the embeddings (true/false); default: as the --model folder (a Normalize module), else false" });
+        var loss = b.Add(new Option<string?>("--loss") { Description = "For scored pairs: cosent (default) or cosine (MSE of the cosine against the score / the largest score)" });
+        var cmd = new Command("embed", "Fine-tune a sentence encoder (a BertModel with sentence-transformers pooling) for embeddings").WithDetails(
+            DataFormatHelp.EmbeddingData + "\nMetrics: on scored pairs (an STS file, the usual --dev), the cosine Spearman (selects the best model) and Pearson; " +
+            "on pairs or triples, accuracy (each anchor's own positive ranked first among all the file's candidates) and MRR. The run folder is a " +
+            "sentence-transformers folder (modules.json, 1_Pooling/, sentence_bert_config.json) that `bert embed` and sentence-transformers load.\n" +
+            Common + "\n" + TextLineReader.InputRule);
+        b.Finish(cmd, v => v.Data(format), o => o with { Pooling = b.Get(pooling), Normalize = b.Get(normalize), Loss = b.Get(loss) });
         return cmd;
     }
 

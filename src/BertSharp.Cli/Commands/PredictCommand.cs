@@ -6,6 +6,7 @@ using BertSharp.Data;
 using BertSharp.Inference;
 using BertSharp.Tasks;
 using BertSharp.Tasks.Classification;
+using BertSharp.Tasks.Embedding;
 using BertSharp.Tasks.QuestionAnswering;
 using BertSharp.Tasks.Similarity;
 using BertSharp.Tasks.Tagging;
@@ -110,6 +111,8 @@ public static class PredictCommand
                 };
             case QaAnswer a:
                 return QaCliHandlers.ToJson(a, includeId: true);
+            case EmbeddingPrediction e:
+                return EmbedCommand.ToJson(null, e, input.Text);
             default:
                 throw new InvalidOperationException($"no JSON for a {prediction.GetType().Name}");
         }

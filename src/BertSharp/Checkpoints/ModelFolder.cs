@@ -193,7 +193,8 @@ public static class ModelFolder
     }
 
     /// <summary>The tensors a checkpoint of this model holds: every parameter once, tied aliases left out
-    /// (as transformers' safetensors writer does), as contiguous float CPU tensors.</summary>
+    /// (as transformers' safetensors writer does), as contiguous float CPU tensors, named as HF names them
+    /// (<see cref="BertWithHead.BareKeys"/>).</summary>
     public static Dictionary<string, Tensor> StateDict(BertWithHead model)
     {
         var d = new Dictionary<string, Tensor>();
@@ -201,7 +202,7 @@ public static class ModelFolder
         {
             // The intermediate handles (detach, to) go with the scope; the result is the caller's.
             using var scope = NewDisposeScope();
-            d[name] = p.detach().to(CPU).contiguous().DetachFromDisposeScope();
+            d[model.BareKeys && name.StartsWith("bert.") ? name["bert.".Length..] : name] = p.detach().to(CPU).contiguous().DetachFromDisposeScope();
         }
         return d;
     }

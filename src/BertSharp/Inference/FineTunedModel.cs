@@ -2,6 +2,7 @@ using BertSharp.Checkpoints;
 using BertSharp.Modeling;
 using BertSharp.Tasks;
 using BertSharp.Tasks.Classification;
+using BertSharp.Tasks.Embedding;
 using BertSharp.Tokenization;
 
 namespace BertSharp.Inference;
@@ -32,13 +33,15 @@ public sealed record LoadOptions
 /// </summary>
 public static class FineTunedModel
 {
-    /// <summary>The task name of a model folder's config ("classify", "similarity", "tag", "qa").</summary>
+    /// <summary>The task name of a model folder's config ("classify", "similarity", "tag", "qa", "embed").</summary>
     public static string TaskOf(Modeling.BertConfig c, string source = "config.json") => TaskFamily.Of(c, source).Task;
 
-    /// <summary>Loads the folder as the task model its config names.</summary>
+    /// <summary>Loads the folder as the task model its config names; a sentence-transformers folder (modules.json)
+    /// of another architecture as an <see cref="EmbeddingModel"/>.</summary>
     public static TaskModel Load(string dir, LoadOptions? options = null)
     {
         var config = ModelFolder.ReadConfig(dir);
+        if (TaskFamily.TryOf(config) is null && File.Exists(Path.Combine(dir, SentenceEmbeddingSettings.ModulesFile))) return Load<EmbeddingModel>(dir, options);
         return Load(dir, TaskFamily.Of(config, Path.Combine(dir, ModelFolder.ConfigFile)), options ?? new());
     }
 
@@ -60,6 +63,12 @@ public static class FineTunedModel
     public static T Load<T>(string dir, LoadOptions? options = null) where T : TaskModel
     {
         if (typeof(T) == typeof(TaskModel)) return (T)Load(dir, options);
+        if (typeof(T) == typeof(EmbeddingModel))
+        {
+            // Any BERT folder embeds: its encoder with the folder's pooling (a plain folder: mean pooling).
+            var o = options ?? new();
+            return (T)(TaskModel)SentenceEncoder.LoadModel(dir, o.MaxSeqLength, o.Precision, o.Device).Model;
+        }
         var config = ModelFolder.ReadConfig(dir);
         var wanted = TaskFamily.All.FirstOrDefault(f => f.ModelType == typeof(T)) ?? throw new ArgumentException($"{typeof(T).Name} is not a task model of a family");
         var family = TaskFamily.TryOf(config);

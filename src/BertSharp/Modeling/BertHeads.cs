@@ -22,6 +22,10 @@ public abstract class BertWithHead : Module
     /// <summary>HF class name written to config.json "architectures".</summary>
     public abstract string Architecture { get; }
 
+    /// <summary>Whether checkpoints of this model name the encoder's tensors without the "bert." prefix, as HF's bare
+    /// BertModel does ("embeddings.word_embeddings.weight").</summary>
+    public virtual bool BareKeys => false;
+
     /// <summary>State-dict keys that checkpoints may carry but that are aliases of other parameters here.</summary>
     public virtual IReadOnlyCollection<string> TiedAliasKeys => Array.Empty<string>();
 
@@ -42,7 +46,8 @@ public abstract class BertWithHead : Module
 
     public static BertWithHead Create(string architecture, BertConfig config, ComputeOptions? compute = null) => architecture switch
     {
-        "BertForPreTraining" or "BertForMaskedLM" or "BertModel" => new BertForPreTraining(config, compute),
+        "BertForPreTraining" or "BertForMaskedLM" => new BertForPreTraining(config, compute),
+        "BertModel" => new BertForEmbedding(config, compute),
         "BertForSequenceClassification" => new BertForSequenceClassification(config, compute),
         "BertForTokenClassification" => new BertForTokenClassification(config, compute),
         "BertForQuestionAnswering" => new BertForQuestionAnswering(config, compute),
@@ -214,6 +219,33 @@ public sealed class BertForPreTraining : BertWithHead
         using var nspF = nspLogits.to(ScalarType.Float32);
         var nsp = functional.cross_entropy(nspF, nspLabels);
         return (mlm + nsp, mlm, nsp);
+    }
+}
+
+/// <summary>
+/// HF's BertModel, the encoder without a task head (its pooler kept, so that its weights round-trip): what a
+/// sentence-transformers model holds, whose last hidden states a pooling turns into sentence embeddings
+/// (<see cref="Tasks.Embedding.SentencePooling"/>). Saved with the bare keys HF's BertModel writes.
+/// </summary>
+public sealed class BertForEmbedding : BertWithHead
+{
+    private readonly BertModel bert;
+
+    public BertForEmbedding(BertConfig config, ComputeOptions? compute = null) : base(nameof(BertForEmbedding), config, compute)
+    {
+        bert = new BertModel(config, Compute);
+        RegisterComponents();
+    }
+
+    public override BertModel Bert => bert;
+    public override string Architecture => "BertModel";
+    public override bool BareKeys => true;
+
+    /// <returns>the last hidden state, [B, L, H]</returns>
+    public Tensor Forward(Tensor inputIds, Tensor? tokenTypeIds = null, Tensor? attentionMask = null)
+    {
+        using var enc = bert.Forward(inputIds, tokenTypeIds, attentionMask);
+        return enc.LastHiddenState.alias();
     }
 }
 

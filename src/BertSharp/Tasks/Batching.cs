@@ -23,13 +23,17 @@ public sealed class Feature
     /// <summary>Question answering: the sequence positions of the answer's first and last token ([CLS], 0, when the
     /// window does not hold the whole answer).</summary>
     public int StartPosition { get; init; }
+    /// <summary>Sentence embeddings: the example's other texts (a positive, then a negative), each [CLS] … [SEP].</summary>
+    public int[][]? Texts { get; init; }
     public int EndPosition { get; init; }
     public int Length => InputIds.Length;
 }
 
-/// <summary>What a batch's labels are: a class ("labels"), a score ("labels"), a label per token ("labels"), or an
-/// answer span ("start_positions" and "end_positions").</summary>
-public enum LabelKind { Class, Score, Token, Span }
+/// <summary>What a batch's labels are: a class ("labels"), a score ("labels"), a label per token ("labels"), an
+/// answer span ("start_positions" and "end_positions"), or the other texts of sentence-embedding examples
+/// ("input_ids_K", "token_type_ids_K", "attention_mask_K" for the K-th other text of the features that have one,
+/// and their scores as "labels").</summary>
+public enum LabelKind { Class, Score, Token, Span, Texts }
 
 /// <summary>
 /// Batching for fine-tuning: dynamic padding (each batch is padded to its own longest input) and length-grouped
@@ -148,6 +152,15 @@ internal static class Batching
             case LabelKind.Span:
                 tensors["start_positions"] = tensor(items.Select(f => (long)f.StartPosition).ToArray(), device: device);
                 tensors["end_positions"] = tensor(items.Select(f => (long)f.EndPosition).ToArray(), device: device);
+                break;
+            case LabelKind.Texts:
+                tensors["labels"] = tensor(items.Select(f => f.Score).ToArray(), device: device);
+                for (int k = 1; items.Any(f => f.Texts?.Length >= k); k++)
+                {
+                    var column = items.Where(f => f.Texts?.Length >= k).Select(f => f.Texts![k - 1]).ToList();
+                    var padded = PaddedInputs(column, column.Select(ids => new int[ids.Length]).ToList(), padId, out _, device);
+                    foreach (var (name, t) in padded) tensors[$"{name}_{k}"] = t;
+                }
                 break;
         }
         return new Batch { Sequences = B, Epoch = epoch, Index = index, Tensors = tensors };

@@ -53,6 +53,12 @@ public sealed record FineTuneOptions
     public int MaxAnswerLength { get; init; } = 30;
     public bool Version2WithNegative { get; init; }
     public double NullScoreDiffThreshold { get; init; }
+    /// <summary>Sentence embeddings: the pooling ("mean", "cls", "max", "mean-sqrt-len"; several joined by '+'),
+    /// whether to L2-normalise, and the loss for scored pairs ("cosent" or "cosine"); null: the starting folder's
+    /// sentence-transformers settings (a plain BERT: mean, not normalised) and CoSENT.</summary>
+    public string? Pooling { get; init; }
+    public bool? Normalize { get; init; }
+    public string? Loss { get; init; }
 
     // The schedule.
     /// <summary>Peak learning rate and passes over the data; default by the model's size (<see cref="FineTuneDefaults"/>).</summary>
@@ -148,6 +154,16 @@ public static class FineTuneArgs
         .Add("--pair-column", o => o.Data.PairColumn, (o, v) => o with { Data = o.Data with { PairColumn = v } })
         .Add("--label-column", o => o.Data.LabelColumn, (o, v) => o with { Data = o.Data with { LabelColumn = v } })
         .Add("--no-header", o => o.Data.NoHeader, (o, v) => o with { Data = o.Data with { NoHeader = v } }));
+
+    /// <summary>Sentence embeddings: tables with text, pair and label columns; pooling, normalisation, loss.</summary>
+    public static RunArgs<FineTuneOptions> Embedding { get; } = Tail(Schedule()
+        .Add("--text-column", o => o.Data.TextColumn, (o, v) => o with { Data = o.Data with { TextColumn = v } })
+        .Add("--pair-column", o => o.Data.PairColumn, (o, v) => o with { Data = o.Data with { PairColumn = v } })
+        .Add("--label-column", o => o.Data.LabelColumn, (o, v) => o with { Data = o.Data with { LabelColumn = v } })
+        .Add("--no-header", o => o.Data.NoHeader, (o, v) => o with { Data = o.Data with { NoHeader = v } })
+        .Add("--pooling", o => o.Pooling, (o, v) => o with { Pooling = v })
+        .Add("--normalize", o => o.Normalize, (o, v) => o with { Normalize = v })
+        .Add("--loss", o => o.Loss, (o, v) => o with { Loss = v }));
 
     /// <summary>Tagging: CoNLL tag column, JSONL fields, the entity scheme.</summary>
     public static RunArgs<FineTuneOptions> Tagging { get; } = Tail(Schedule()

@@ -96,6 +96,7 @@ public static class FineTuneRun
         {
             taskModel = family.Create(model, tokenizer, maxSeq, folder: null);
             family.Apply(taskModel, o);
+            taskModel.PrepareTraining(train.Examples, dev.Set.Examples);
         }
         catch { model.Dispose(); throw; }
         taskModel.BatchSize = o.EvalBatchSize ?? family.DefaultEvalBatchSize(o.BatchSize);

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using BertSharp.Modeling;
 using BertSharp.Tasks.Classification;
+using BertSharp.Tasks.Embedding;
 using BertSharp.Tasks.QuestionAnswering;
 using BertSharp.Tasks.Similarity;
 using BertSharp.Tasks.Tagging;
@@ -16,7 +17,7 @@ namespace BertSharp.Tasks;
 /// </summary>
 public abstract class TaskFamily
 {
-    /// <summary>"classify", "similarity", "tag" or "qa".</summary>
+    /// <summary>"classify", "similarity", "tag", "qa" or "embed".</summary>
     public abstract string Task { get; }
     public abstract string Architecture { get; }
     /// <summary>The <see cref="TaskModel"/> class of the family.</summary>
@@ -40,7 +41,7 @@ public abstract class TaskFamily
 
     /// <summary>Every family a model folder can hold.</summary>
     public static IReadOnlyList<TaskFamily> All { get; } =
-        [SimilarityModel.Family, ClassificationModel.Family, TaggingModel.Family, QuestionAnsweringModel.Family];
+        [SimilarityModel.Family, ClassificationModel.Family, TaggingModel.Family, QuestionAnsweringModel.Family, EmbeddingModel.Family];
 
     public static TaskFamily Named(string task) =>
         All.FirstOrDefault(f => f.Task == task)

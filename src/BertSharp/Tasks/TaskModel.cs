@@ -151,6 +151,10 @@ public abstract class TaskModel<TExample> : TaskModel
 
     // ---- the training side ----
 
+    /// <summary>Called once before training, with the training and dev examples (a task whose metrics depend on the
+    /// kind of dev data chooses its selection metric here).</summary>
+    public virtual void PrepareTraining(IReadOnlyList<TExample> train, IReadOnlyList<TExample> dev) { }
+
     /// <summary>What a batch's labels are.</summary>
     public abstract LabelKind LabelKind { get; }
     /// <summary>Training features (labels the model does not know are ignored by the loss).</summary>

@@ -151,7 +151,7 @@ public sealed class RunFolder
             Directory.CreateDirectory(stage);
             write(stage);
             Point("staged-written");
-            foreach (var f in Directory.EnumerateFiles(stage)) AtomicFile.FlushFileToDisk(f);
+            foreach (var f in Directory.EnumerateFiles(stage, "*", SearchOption.AllDirectories)) AtomicFile.FlushFileToDisk(f);
             AtomicFile.WriteAllText(Path.Combine(stage, CompleteMarker), "");
             Point("staged");
         }
@@ -184,10 +184,13 @@ public sealed class RunFolder
             DeleteFolder(stage);
             return;
         }
-        var staged = Directory.GetFiles(stage).Where(f => Path.GetFileName(f) != CompleteMarker).ToList();
-        var weights = staged.Where(f => WeightsFileNames.Contains(Path.GetFileName(f))).ToList();
+        // Files in sub-folders too (a sentence encoder's 1_Pooling/config.json), under their relative paths.
+        string Target(string f) => Path.Combine(dir, Path.GetRelativePath(stage, f));
+        foreach (var sub in Directory.GetDirectories(stage, "*", SearchOption.AllDirectories)) Directory.CreateDirectory(Target(sub));
+        var staged = Directory.GetFiles(stage, "*", SearchOption.AllDirectories).Where(f => f != Path.Combine(stage, CompleteMarker)).ToList();
+        var weights = staged.Where(f => Path.GetDirectoryName(f) == stage && WeightsFileNames.Contains(Path.GetFileName(f))).ToList();
         var others = staged.Except(weights).ToList();
-        var changed = others.Where(f => !SameContent(f, Path.Combine(dir, Path.GetFileName(f)))).ToList();
+        var changed = others.Where(f => !SameContent(f, Target(f))).ToList();
         if (changed.Count > 0)
         {
             foreach (var name in WeightsFileNames)
@@ -196,12 +199,12 @@ public sealed class RunFolder
         }
         foreach (var f in changed)
         {
-            File.Move(f, Path.Combine(dir, Path.GetFileName(f)), overwrite: true);
-            Point("moved " + Path.GetFileName(f));
+            File.Move(f, Target(f), overwrite: true);
+            Point("moved " + Path.GetRelativePath(stage, f));
         }
         foreach (var f in weights)
         {
-            File.Move(f, Path.Combine(dir, Path.GetFileName(f)), overwrite: true);
+            File.Move(f, Target(f), overwrite: true);
             Point("moved " + Path.GetFileName(f));
         }
         AtomicFile.FlushFolderToDisk(dir);

@@ -143,11 +143,11 @@ public class CliTests
             help[(help.IndexOf("Commands:", StringComparison.Ordinal) + "Commands:".Length)..].Split('\n', StringSplitOptions.RemoveEmptyEntries).ToList();
         var (code, stdout, _) = Run("--help");
         Assert.Equal(0, code);
-        Assert.Equal(["info", "tokenize", "fill-mask", "vocab", "pretrain", "finetune", "evaluate", "predict", "bench"],
+        Assert.Equal(["info", "tokenize", "fill-mask", "vocab", "pretrain", "finetune", "evaluate", "predict", "embed", "bench"],
             Commands(stdout).Select(l => l.Trim().Split(' ')[0]));
         Assert.DoesNotContain("Text files are UTF-8", stdout);
         var finetune = Run("finetune", "--help").Out;
-        Assert.Equal(["classify", "similarity", "tag", "qa"], Commands(finetune).Select(l => l.Trim().Split(' ')[0]));
+        Assert.Equal(["classify", "similarity", "tag", "qa", "embed"], Commands(finetune).Select(l => l.Trim().Split(' ')[0]));
         var classify = Run("finetune", "classify", "--help").Out;
         Assert.Contains("Details:", classify);
         Assert.Contains("Default columns:", classify);

@@ -39,6 +39,7 @@ public static class Cli
         root.Add(EvaluateCommand.Build(ctx));
         root.Add(PredictCommand.Build(ctx));
         root.Add(EmbedCommand.Build(ctx));
+        root.Add(SearchCommand.Build(ctx));
         root.Add(BenchCommand.Build(ctx));
         CommandHelp.Install(root);
         return root;

@@ -20,7 +20,7 @@ public sealed unsafe class EmbeddingIndexBuilder : IDisposable
     /// <param name="capacity">Rows to make room for at once (it grows as needed).</param>
     public EmbeddingIndexBuilder(string model, int dimension, bool modelNormalizes = false, bool storeTexts = true, int capacity = 1024)
     {
-        if (string.IsNullOrWhiteSpace(model)) throw new BertSharpException("an index needs the name of its model") { Parameters = ["model"] };
+        if (string.IsNullOrWhiteSpace(model)) throw new BertSharpException("an index needs the name of the model that makes its vectors");
         if (dimension < 1) throw new BertSharpException($"dimension must be 1 or more (got {dimension})") { Parameters = ["dimension"] };
         Model = model;
         Dimension = dimension;

@@ -53,22 +53,6 @@ internal static class EmbeddingIndexFile
 
     static long Align(long x, int to) => (x + to - 1) / to * to;
 
-    /// <summary>A .npy 1.0 header for an N × D little-endian float32 matrix, padded with spaces to a multiple of 64 bytes.</summary>
-    internal static byte[] NpyHeader(long rows, int dimension)
-    {
-        string dict = $"{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {dimension}), }}";
-        int total = (int)Align(10 + dict.Length + 1, 64);
-        var header = new byte[total];
-        header[0] = 0x93;
-        "NUMPY"u8.CopyTo(header.AsSpan(1));
-        header[6] = 1;   // version 1.0
-        header[7] = 0;
-        BinaryPrimitives.WriteUInt16LittleEndian(header.AsSpan(8), (ushort)(total - 10));
-        var text = Encoding.ASCII.GetBytes(dict.PadRight(total - 10 - 1) + "\n");
-        text.CopyTo(header, 10);
-        return header;
-    }
-
     public static void Write(string path, EmbeddingIndex index)
     {
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("index files are written on little-endian machines");
@@ -80,7 +64,7 @@ internal static class EmbeddingIndexFile
         int n = index.Count, d = index.Dimension;
         byte[] model = Encoding.UTF8.GetBytes(index.Model);
         long npyOffset = Align(HeaderSize + model.Length, 64);
-        byte[] npy = NpyHeader(n, d);
+        byte[] npy = NpyFile.Header(n, d);
         long matrixOffset = npyOffset + npy.Length;
         long linesOffset = matrixOffset + (long)n * d * sizeof(float);
 

@@ -5,9 +5,16 @@
 //   figure the median of --repeats timed runs after one untimed warm-up. Prints build/save/load times and peak RSS.
 //
 // dotnet run -c Release --project bench/SearchBench -- synthetic [--rows 1000000] [--dim 384] [--repeats 20]
-//     [--path /tmp/bertsharp-search-bench.index] [--keep]
+//     [--path /tmp/bertsharp-search-bench.index] [--keep] [--in-memory]
+//
+// stsb: indexes both sentences of every pair of an STS-B file (row 2p: sentence 1 of pair p, row 2p + 1: sentence 2)
+//   with a sentence encoder, searches each sentence, and counts how often its pair partner is among the 5 nearest
+//   other rows (its own row left out), overall and by gold score; chance is 5 / (rows - 1).
+//
+// dotnet run -c Release --project bench/SearchBench -- stsb MODEL_DIR [--data ../shared/data/stsb/sts-test.csv] [--top 5]
 using System.Diagnostics;
 using System.Globalization;
+using BertSharp.Inference;
 using BertSharp.Search;
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
@@ -21,6 +28,7 @@ string mode = args.Length > 0 ? args[0] : "--help";
 switch (mode)
 {
     case "synthetic": return Synthetic();
+    case "stsb": return Stsb(args.Length > 1 ? args[1] : throw new ArgumentException("stsb MODEL_DIR"));
     default:
         Console.WriteLine("see the comment at the top of bench/SearchBench/Program.cs");
         return mode == "--help" ? 0 : 2;
@@ -96,6 +104,47 @@ int Synthetic()
     Console.WriteLine($"peak RSS (VmHWM): {Rss("VmHWM"):F0} MiB; RSS now {Rss("VmRSS"):F0} MiB (the mapped file's pages count once touched)");
     index.Dispose();
     if (Arg("--keep", "false") != "true") File.Delete(path);
+    return 0;
+}
+
+int Stsb(string modelDir)
+{
+    string data = Arg("--data", "../shared/data/stsb/sts-test.csv");
+    int top = int.Parse(Arg("--top", "5"));
+    // tab-separated: genre, file, year, id, score, sentence 1, sentence 2 (some lines add source columns after)
+    var pairs = File.ReadLines(data).Select(l => l.Split('\t')).Select(f => (Score: double.Parse(f[4], CultureInfo.InvariantCulture), A: f[5], B: f[6])).ToList();
+    var texts = pairs.SelectMany(p => new[] { p.A, p.B }).ToList();
+    BertSharp.Runtime.ProcessTuning.Apply();   // as the `bert` command does, before anything touches libtorch
+    using var encoder = SentenceEncoder.Load(modelDir, new SentenceEncoderOptions { BatchSize = 64 });
+    var sw = Stopwatch.StartNew();
+    using var index = SemanticSearch.BuildIndex(encoder, texts.Select((t, i) => new CorpusText(i + 1, t)).ToList());
+    double embedSeconds = sw.Elapsed.TotalSeconds;
+    sw.Restart();
+    var queries = encoder.Encode(texts);
+    double queryEmbedSeconds = sw.Elapsed.TotalSeconds;
+    sw.Restart();
+    var results = index.Search(queries, top + 1);
+    double searchSeconds = sw.Elapsed.TotalSeconds;
+    int hits = 0, textHits = 0;
+    var buckets = new SortedDictionary<int, (int Hits, int Total)>();
+    for (int row = 0; row < texts.Count; row++)
+    {
+        int partner = row ^ 1;
+        var others = results[row].Where(h => h.Index != row).Take(top).ToList();
+        bool hit = others.Any(h => h.Index == partner);
+        hits += hit ? 1 : 0;
+        textHits += others.Any(h => h.Text == texts[partner]) ? 1 : 0;
+        int bucket = (int)Math.Min(4, Math.Floor(pairs[row / 2].Score));
+        var b = buckets.GetValueOrDefault(bucket);
+        buckets[bucket] = (b.Hits + (hit ? 1 : 0), b.Total + 1);
+    }
+    int n = texts.Count;
+    Console.WriteLine($"{data}: {pairs.Count} pairs, {n} sentences; model {modelDir}; indexed in {embedSeconds:F1} s, queries embedded in {queryEmbedSeconds:F1} s, {n} searches (one batch) in {searchSeconds * 1000:F0} ms");
+    Console.WriteLine($"partner among the {top} nearest other sentences: {hits}/{n} = {100.0 * hits / n:F1} % (by text, a copy of the partner counting too: {100.0 * textHits / n:F1} %); chance {top}/{n - 1} = {100.0 * top / (n - 1):F2} %");
+    Console.WriteLine("| gold score | sentences | partner in top 5 |");
+    Console.WriteLine("|---|---|---|");
+    foreach (var (bucket, (h, t)) in buckets)
+        Console.WriteLine($"| {(bucket == 4 ? "4-5" : $"{bucket}-{bucket + 1}")} | {t} | {100.0 * h / t:F1} % |");
     return 0;
 }
 

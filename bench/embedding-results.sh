@@ -15,8 +15,12 @@ cd "$(dirname "$0")/.."
 out=${1:-runs/embedding-results}
 data=${2:-${BERTSHARP_DATA_DIR:-../shared/data}}
 mkdir -p "$out"
-[[ -n ${TABLE_ONLY:-} ]] || dotnet build src/BertSharp.Cli -c Release -v q -nologo >/dev/null
-bert=src/BertSharp.Cli/bin/Release/net10.0/bert
+# BERT=path runs another build (e.g. a `dotnet publish` copy, so that rebuilding the tree mid-run changes nothing)
+if [[ -z ${BERT:-} ]]; then
+  [[ -n ${TABLE_ONLY:-} ]] || dotnet build src/BertSharp.Cli -c Release -v q -nologo >/dev/null
+  BERT=src/BertSharp.Cli/bin/Release/net10.0/bert
+fi
+bert=$BERT
 minilm=$data/models/all-MiniLM-L6-v2
 sts=(--dev "$data/stsb/sts-dev.csv" --test "$data/stsb/sts-test.csv")
 stsb=(--train "$data/stsb/sts-train.csv" "${sts[@]}")

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.ExceptionServices;
 
 namespace BertSharp.Training;
 
@@ -36,7 +37,7 @@ internal sealed class Prefetcher<T> : IDisposable where T : IDisposable
     public bool TryTake(out T item)
     {
         if (queue.TryTake(out item!, Timeout.Infinite)) return true;
-        if (failure != null) throw failure;
+        if (failure != null) ExceptionDispatchInfo.Capture(failure).Throw();   // with the producer's stack trace
         return false;
     }
 

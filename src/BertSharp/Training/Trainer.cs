@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BertSharp.Checkpoints;
@@ -87,6 +88,8 @@ public sealed class Trainer
         long step = state.Step;
         int epoch = state.Epoch, nextBatch = state.NextBatch;
         OnStart?.Invoke(step);
+        try
+        {
         while (step < TotalSteps)
         {
             if (cancel.IsCancellationRequested)
@@ -159,7 +162,24 @@ public sealed class Trainer
             }
             heap?.AfterStep();
         }
+        }
+        catch (ExternalException e)
+        {
+            // libtorch failed inside TorchSharp (out of memory, a kernel error): nothing the user gave was wrong, and
+            // the checkpoint the run last completed is intact.
+            throw Failed(step + 1, $"libtorch failed: {e.Message.ReplaceLineEndings(" ").Trim()}", e);
+        }
         return Result(step, state, lastEval);
+    }
+
+    /// <summary>The error for a failure that stops the run at <paramref name="step"/>, naming the checkpoint to resume from.</summary>
+    BertSharpException Failed(long step, string what, Exception inner)
+    {
+        var found = RunFolder.FindCheckpoint(run.LastCheckpoint);
+        string next = found is null
+            ? "no checkpoint was saved yet; start the run again"
+            : $"the last checkpoint, {found}{(savedStep is long s ? $" (step {s})" : "")}, is intact: resume to continue from it";
+        return new BertSharpException($"step {step}: {what}; {next}", inner) { Parameters = ["resume"] };
     }
 
     TrainingResult Result(long step, State state, IReadOnlyDictionary<string, double>? lastEval) =>

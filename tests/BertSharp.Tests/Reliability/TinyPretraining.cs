@@ -47,6 +47,8 @@ internal sealed class FaultyTask(ITrainingTask inner) : ITrainingTask
     public long NanLossAtStep { get; init; } = -1;
     public long NanGradientAtStep { get; init; } = -1;
     public int NanValidationAtEvaluation { get; init; } = -1;
+    /// <summary>The step whose loss throws what TorchSharp throws when libtorch fails.</summary>
+    public long NativeFailureAtStep { get; init; } = -1;
 
     public BertWithHead Model => inner.Model;
     public int BatchesPerEpoch => inner.BatchesPerEpoch;
@@ -59,6 +61,11 @@ internal sealed class FaultyTask(ITrainingTask inner) : ITrainingTask
     {
         var l = inner.Loss(batch);
         long step = ++_lossCalls; // one micro-batch per step in these tests
+        if (step == NativeFailureAtStep)
+        {
+            l.Loss.Dispose();
+            throw new System.Runtime.InteropServices.ExternalException("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: you tried to allocate 1073741824 bytes.");
+        }
         if (step == NanLossAtStep) return l with { Loss = l.Loss * double.NaN };
         if (step == NanGradientAtStep)
         {

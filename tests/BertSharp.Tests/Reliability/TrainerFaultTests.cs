@@ -57,6 +57,25 @@ public class TrainerFaultTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void A_libtorch_failure_stops_naming_the_step_and_the_intact_checkpoint_and_resume_finishes_the_same_run()
+    {
+        var (corpus, expected) = Straight.Value;
+        var output = Path.Combine(TestPaths.TempDir("native-failure"), "run");
+        var t = TinyPretraining.Make(corpus, output, resume: false, wrap: task => new FaultyTask(task) { NativeFailureAtStep = 7 });
+        var e = Assert.Throws<BertSharpException>(() => t.Train());
+        log.WriteLine(e.Message);
+        Assert.StartsWith("step 7: libtorch failed: [enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory", e.Message);
+        Assert.EndsWith($"the last checkpoint, {new RunFolder(output).LastCheckpoint} (step 6), is intact: resume to continue from it", e.Message);
+        Assert.Equal(["resume"], e.Parameters);
+        AssertLastGoodCheckpoint(output, 6);
+
+        TinyPretraining.Make(corpus, output, resume: true).Train();
+        var losses = TinyPretraining.TrainLosses(output);
+        Assert.Equal(expected.Keys.Order(), losses.Keys.Order());
+        foreach (var (step, loss) in expected) Assert.Equal(loss, losses[step]) /* bit for bit: no more than the steps since the checkpoint lost */;
+    }
+
+    [Fact]
     public void A_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint()
     {
         var (corpus, _) = Straight.Value;

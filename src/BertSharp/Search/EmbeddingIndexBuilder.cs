@@ -77,7 +77,8 @@ public sealed unsafe class EmbeddingIndexBuilder : IDisposable
     {
         var memory = _memory ?? throw new ObjectDisposedException(nameof(EmbeddingIndexBuilder));
         int count = Count;
-        memory.Resize(Math.Max(1, (long)count * Dimension) * sizeof(float));   // give back the unused capacity
+        // Give back unused capacity only when it is much (an aligned realloc copies: the rows would be in memory twice).
+        if (_capacity > count + count / 4 + 1024) memory.Resize(Math.Max(1, (long)count * Dimension) * sizeof(float));
         _memory = null;
         return new EmbeddingIndex(memory, 0, count, Dimension, Model, ModelNormalizes, _lines.ToArray(), _texts?.ToArray());
     }

@@ -35,9 +35,10 @@ public static class FineTunedModel
     /// <summary>The task name of a model folder's config ("classify", "similarity", "tag", "qa").</summary>
     public static string TaskOf(Modeling.BertConfig c, string source = "config.json") => TaskFamily.Of(c, source).Task;
 
-    /// <summary>Loads the folder as the task model its config names.</summary>
+    /// <summary>Loads the folder (or Hub model: <see cref="Hub.ModelSource"/>) as the task model its config names.</summary>
     public static TaskModel Load(string dir, LoadOptions? options = null)
     {
+        dir = Hub.ModelSource.Resolve(dir);
         var config = ModelFolder.ReadConfig(dir);
         return Load(dir, TaskFamily.Of(config, Path.Combine(dir, ModelFolder.ConfigFile)), options ?? new());
     }
@@ -60,6 +61,7 @@ public static class FineTunedModel
     public static T Load<T>(string dir, LoadOptions? options = null) where T : TaskModel
     {
         if (typeof(T) == typeof(TaskModel)) return (T)Load(dir, options);
+        dir = Hub.ModelSource.Resolve(dir);
         var config = ModelFolder.ReadConfig(dir);
         var wanted = TaskFamily.All.FirstOrDefault(f => f.ModelType == typeof(T)) ?? throw new ArgumentException($"{typeof(T).Name} is not a task model of a family");
         var family = TaskFamily.TryOf(config);

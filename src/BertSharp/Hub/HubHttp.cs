@@ -113,7 +113,7 @@ internal sealed class HubHttp(HubOptions options)
     /// <summary>
     /// Downloads <paramref name="meta"/>'s file into <paramref name="partPath"/>: continues a partial file left there
     /// with a Range request, and resumes the same way when the connection breaks, up to
-    /// <see cref="HubOptions.ResumeRetries"/> times in a row without progress; then checks the size and the content
+    /// <see cref="HubOptions.ResumeRetries"/> times in a row without new data; then checks the size and the content
     /// against the ETag. On a checksum mismatch the partial file is deleted.
     /// </summary>
     public async Task DownloadAsync(HubFileMetadata meta, string partPath, string displayUrl, IProgress<DownloadProgress>? progress, CancellationToken cancellationToken)
@@ -127,15 +127,19 @@ internal sealed class HubHttp(HubOptions options)
             progress?.Report(new DownloadProgress(displayUrl, have, meta.Size, false));
             while (have < meta.Size)
             {
+                long before = have;
                 try
                 {
                     have = await ReceiveAsync(meta, file, have, displayUrl, progress, cancellationToken).ConfigureAwait(false);
                     if (have < meta.Size) throw new HubRequestException(HubFailure.Interrupted, $"the connection closed after {have:N0} of {meta.Size:N0} bytes");
                 }
-                catch (HubRequestException e) when (e.Kind is HubFailure.Interrupted or HubFailure.Network && failures < options.ResumeRetries)
+                catch (HubRequestException e) when (e.Kind is HubFailure.Interrupted or HubFailure.Network)
                 {
-                    failures = have > LastProgress(e) ? 0 : failures;
-                    failures++;
+                    // As huggingface_hub: any data received resets the count of attempts left.
+                    bool progressed = file.Position > LastStart(e, before);
+                    have = file.Position;
+                    failures = progressed ? 1 : failures + 1;
+                    if (failures > options.ResumeRetries) throw;
                     await Task.Delay(options.RetryDelay, cancellationToken).ConfigureAwait(false);
                 }
             }
@@ -150,7 +154,8 @@ internal sealed class HubHttp(HubOptions options)
         }
     }
 
-    static long LastProgress(HubRequestException e) => e.Data["start"] is long start ? start : long.MaxValue;
+    /// <summary>Where the failed attempt started (a reply that ignored Range restarts at 0).</summary>
+    static long LastStart(HubRequestException e, long have) => e.Data["start"] is long start ? start : have;
 
     /// <summary>One GET from <paramref name="have"/> on; returns the bytes the file holds afterwards.</summary>
     async Task<long> ReceiveAsync(HubFileMetadata meta, FileStream file, long have, string displayUrl, IProgress<DownloadProgress>? progress, CancellationToken cancellationToken)

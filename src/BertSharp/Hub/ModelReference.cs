@@ -31,7 +31,7 @@ public sealed record ModelReference
     public static ModelReference Parse(string folderOrId)
     {
         if (string.IsNullOrWhiteSpace(folderOrId))
-            throw new BertSharpException("give a model folder or a Hub model id (name, org/name or org/name@revision)") { Parameters = ["model"] };
+            throw new BertSharpException("give a model folder or a Hub model id (name, org/name or org/name@revision)");
         if (Directory.Exists(folderOrId)) return new ModelReference { Folder = folderOrId };
         if (File.Exists(folderOrId)) ModelFolder.RequireFolder(folderOrId);   // says it is a file
         int at = folderOrId.IndexOf('@');
@@ -39,7 +39,7 @@ public sealed record ModelReference
         string? revision = at < 0 ? DefaultRevision : folderOrId[(at + 1)..];
         string? problem = RepoIdProblem(id) ?? RevisionProblem(revision);
         if (problem != null)
-            throw new BertSharpException($"{folderOrId}: model folder not found, and not a Hub model id ({problem})") { Parameters = ["model"] };
+            throw new BertSharpException($"{folderOrId}: model folder not found, and not a Hub model id ({problem})");
         return new ModelReference { RepoId = id, Revision = revision };
     }
 
@@ -47,7 +47,7 @@ public sealed record ModelReference
     public static ModelReference ForHub(string repoId, string revision = DefaultRevision)
     {
         if ((RepoIdProblem(repoId) ?? RevisionProblem(revision)) is { } problem)
-            throw new BertSharpException($"{repoId}@{revision}: not a Hub model id ({problem})") { Parameters = ["model"] };
+            throw new BertSharpException($"{repoId}@{revision}: not a Hub model id ({problem})");
         return new ModelReference { RepoId = repoId, Revision = revision };
     }
 

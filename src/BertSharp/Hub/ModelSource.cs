@@ -268,7 +268,7 @@ public static class ModelSource
                     : $"{Id}: gated or private on {Endpoint}, and the token in HF_TOKEN has no access ({e.Message}): request access at {Endpoint}/{reference.RepoId} or set HF_TOKEN to another token",
                 HubFailure.InvalidToken => $"{Id}: {Endpoint} does not accept the token in HF_TOKEN ({e.Message}): set a valid one, or unset HF_TOKEN for public models",
                 HubFailure.Network => $"{Id}: cannot reach {Endpoint} ({e.Message}) and the model is not in {inCache}: check the network (or HF_ENDPOINT); models already in the cache also work offline (HF_HUB_OFFLINE=1)",
-                HubFailure.Interrupted => $"{Id}/{file}: the download broke off {options.ResumeRetries + 1} times ({e.Message}); run again to resume it",
+                HubFailure.Interrupted => $"{Id}/{file}: the download kept breaking off ({e.Message}); run again to resume it",
                 HubFailure.Server => $"{Id}/{file}: {Endpoint} answered {e.Message} and the model is not in {inCache}: try again later",
                 _ => $"{Id}/{file}: {Endpoint}: {e.Message}; check HF_ENDPOINT",
             };

@@ -15,6 +15,8 @@ public sealed record LoadOptions
     public string Precision { get; init; } = "fp32";
     /// <summary>"cpu", "cuda" or "cuda:N".</summary>
     public string Device { get; init; } = "cpu";
+    /// <summary>Where a Hub id is fetched from and cached (default: <see cref="Hub.HubOptions.FromEnvironment()"/>).</summary>
+    public Hub.HubOptions? Hub { get; init; }
 }
 
 /// <summary>
@@ -38,7 +40,7 @@ public static class FineTunedModel
     /// <summary>Loads the folder (or Hub model: <see cref="Hub.ModelSource"/>) as the task model its config names.</summary>
     public static TaskModel Load(string dir, LoadOptions? options = null)
     {
-        dir = Hub.ModelSource.Resolve(dir);
+        dir = Hub.ModelSource.Resolve(dir, options?.Hub);
         var config = ModelFolder.ReadConfig(dir);
         return Load(dir, TaskFamily.Of(config, Path.Combine(dir, ModelFolder.ConfigFile)), options ?? new());
     }
@@ -61,7 +63,7 @@ public static class FineTunedModel
     public static T Load<T>(string dir, LoadOptions? options = null) where T : TaskModel
     {
         if (typeof(T) == typeof(TaskModel)) return (T)Load(dir, options);
-        dir = Hub.ModelSource.Resolve(dir);
+        dir = Hub.ModelSource.Resolve(dir, options?.Hub);
         var config = ModelFolder.ReadConfig(dir);
         var wanted = TaskFamily.All.FirstOrDefault(f => f.ModelType == typeof(T)) ?? throw new ArgumentException($"{typeof(T).Name} is not a task model of a family");
         var family = TaskFamily.TryOf(config);

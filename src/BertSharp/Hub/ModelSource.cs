@@ -178,8 +178,8 @@ public static class ModelSource
             foreach (var f in ModelFiles.SentenceTransformers.Skip(1)) have(f, false);
         }
 
-        /// <summary>The sub-folders modules.json names (a module at the root, path "", brings no folder), and whether
-        /// each is a Dense module (which has weights of its own).</summary>
+        /// <summary>The sub-folders modules.json names that hold files (a module at the root, path "", brings no folder;
+        /// a Normalize module's folder is empty), and whether each is a Dense module (which has weights of its own).</summary>
         IEnumerable<(string Path, bool Dense)> Modules(string modulesJson)
         {
             JsonElement root;
@@ -194,8 +194,9 @@ public static class ModelSource
                 if (path.Length == 0) continue;
                 if (path.Contains('\\') || path.Split('/').Any(s => s is "" or "." or ".."))
                     throw new BertSharpException($"{Id}: modules.json names the path '{path}', which is not a folder inside the model");
-                bool dense = module.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String && t.GetString()!.EndsWith(".Dense", StringComparison.Ordinal);
-                result.Add((path, dense));
+                string type = module.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "";
+                if (type.EndsWith(".Normalize", StringComparison.Ordinal)) continue;
+                result.Add((path, type.EndsWith(".Dense", StringComparison.Ordinal)));
             }
             return result;
         }

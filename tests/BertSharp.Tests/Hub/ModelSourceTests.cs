@@ -71,7 +71,8 @@ public class ModelSourceTests
             Assert.Equal("NO_EXIST", PythonTryToLoadFromCache(cache, TinySentence, absent));
         Assert.True(File.Exists(Path.Combine(cache, "CACHEDIR.TAG")));
         Assert.True(Directory.Exists(Path.Combine(cache, ".locks", "models--bertsharp-test--tiny-sentence")));
-        Assert.False(Directory.Exists(Path.Combine(folder, "2_Normalize")));   // a Normalize module has no files
+        Assert.False(Directory.Exists(Path.Combine(folder, "2_Normalize")));   // a Normalize module has no files: not asked for
+        Assert.DoesNotContain(hub.Requests, r => r.Path.Contains("2_Normalize"));
     }
 
     [Fact]

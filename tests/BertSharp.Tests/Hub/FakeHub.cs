@@ -19,21 +19,15 @@ public sealed class FakeHub : IDisposable
 {
     public const string Token = "hf_fake_token_with_access";
 
-    readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-    readonly CancellationTokenSource _stop = new();
-    readonly Task _loop;
+    readonly Data.LocalHttpServer _server;
     readonly ConcurrentDictionary<string, Repo> _repos = new(StringComparer.Ordinal);
     readonly ConcurrentDictionary<string, string> _aliases = new(StringComparer.Ordinal);
     readonly ConcurrentDictionary<string, byte[]> _lfs = new(StringComparer.Ordinal);
     readonly ConcurrentQueue<Request> _requests = new();
 
-    public FakeHub()
-    {
-        _listener.Start();
-        _loop = Task.Run(AcceptLoop);
-    }
+    public FakeHub() => _server = new Data.LocalHttpServer(Respond);
 
-    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+    public int Port => _server.Port;
     public string Endpoint => $"http://127.0.0.1:{Port}";
     /// <summary>The CDN's host: the same server under another name, as the Hub's CDN is another host.</summary>
     public string CdnAuthority => $"localhost:{Port}";
@@ -111,48 +105,21 @@ public sealed class FakeHub : IDisposable
     /// object), another file's path.</summary>
     public static string FaultKey(string file, byte[] bytes) => IsLfs(file) ? Sha256(bytes) : file;
 
-    async Task AcceptLoop()
+    async Task Respond(string head, NetworkStream stream, TcpClient client, CancellationToken stop)
     {
-        while (!_stop.IsCancellationRequested)
-        {
-            TcpClient client;
-            try { client = await _listener.AcceptTcpClientAsync(_stop.Token); }
-            catch (Exception) { return; }
-            _ = Task.Run(() => Handle(client));
-        }
-    }
-
-    async Task Handle(TcpClient client)
-    {
-        using (client)
-        {
-            try
-            {
-                var stream = client.GetStream();
-                var header = new StringBuilder();
-                var buf = new byte[1];
-                while (!header.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal))
-                {
-                    int n = await stream.ReadAsync(buf, _stop.Token);
-                    if (n == 0) return;
-                    header.Append((char)buf[0]);
-                }
-                var lines = header.ToString().Split("\r\n");
-                var first = lines[0].Split(' ');
-                var headers = lines.Skip(1).Where(l => l.Contains(':'))
-                    .GroupBy(l => l[..l.IndexOf(':')].Trim(), StringComparer.OrdinalIgnoreCase)
-                    .ToDictionary(g => g.Key, g => g.First()[(g.First().IndexOf(':') + 1)..].Trim(), StringComparer.OrdinalIgnoreCase);
-                var request = new Request(first[0], headers.GetValueOrDefault("Host") ?? "", first[1], headers.GetValueOrDefault("Range"), headers.GetValueOrDefault("Authorization"));
-                _requests.Enqueue(request);
-                await Answer(stream, client, request);
-            }
-            catch (Exception) { }
-        }
+        var lines = head[..head.IndexOf("\r\n\r\n", StringComparison.Ordinal)].Split("\r\n");
+        var first = lines[0].Split(' ');
+        var headers = lines.Skip(1).Where(l => l.Contains(':'))
+            .GroupBy(l => l[..l.IndexOf(':')].Trim(), StringComparer.OrdinalIgnoreCase)
+            .ToDictionary(g => g.Key, g => g.First()[(g.First().IndexOf(':') + 1)..].Trim(), StringComparer.OrdinalIgnoreCase);
+        var request = new Request(first[0], headers.GetValueOrDefault("Host") ?? "", first[1], headers.GetValueOrDefault("Range"), headers.GetValueOrDefault("Authorization"));
+        _requests.Enqueue(request);
+        await Answer(stream, client, request, stop);
     }
 
     sealed record Response(int Status, Dictionary<string, string> Headers, byte[] Body, string? FaultKey = null, long BodyOffset = 0);
 
-    async Task Answer(NetworkStream stream, TcpClient client, Request request)
+    async Task Answer(NetworkStream stream, TcpClient client, Request request, CancellationToken stop)
     {
         var r = Route(request);
         bool head = request.Method == "HEAD";
@@ -171,7 +138,7 @@ public sealed class FakeHub : IDisposable
         var text = new StringBuilder($"HTTP/1.1 {r.Status} {Reason(r.Status)}\r\n");
         foreach (var (k, v) in r.Headers) text.Append($"{k}: {v}\r\n");
         text.Append($"Content-Length: {body.Length}\r\nConnection: close\r\n\r\n");
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(text.ToString()), _stop.Token);
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(text.ToString()), stop);
         if (!head)
         {
             int sent = 0;
@@ -181,16 +148,16 @@ public sealed class FakeHub : IDisposable
                 if (n <= 0)
                 {
                     // Cut: the connection closes with the body short of its Content-Length.
-                    await stream.FlushAsync(_stop.Token);
+                    await stream.FlushAsync(stop);
                     client.Client.Close();
                     return;
                 }
-                await stream.WriteAsync(body.AsMemory(sent, n), _stop.Token);
+                await stream.WriteAsync(body.AsMemory(sent, n), stop);
                 sent += n;
-                if (SlowBodyMs > 0) await Task.Delay(SlowBodyMs, _stop.Token);
+                if (SlowBodyMs > 0) await Task.Delay(SlowBodyMs, stop);
             }
         }
-        await stream.FlushAsync(_stop.Token);
+        await stream.FlushAsync(stop);
         client.Client.Shutdown(SocketShutdown.Send);
     }
 
@@ -262,11 +229,5 @@ public sealed class FakeHub : IDisposable
         return new Response(200, headers, bytes, faultKey);
     }
 
-    public void Dispose()
-    {
-        _stop.Cancel();
-        _listener.Stop();
-        try { _loop.Wait(TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
-        _stop.Dispose();
-    }
+    public void Dispose() => _server.Dispose();
 }

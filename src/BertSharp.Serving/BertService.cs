@@ -39,10 +39,11 @@ public sealed class BertService : IAsyncDisposable
         queue = new InferenceQueue(model, Options.Batching);
     }
 
-    /// <summary>Loads a model folder as `bert predict` does (its task from config.json; a sentence-transformers or
+    /// <summary>Loads a model folder (or Hub id) as `bert predict` does (its task from config.json; a sentence-transformers or
     /// plain BERT folder as an embedding model).</summary>
     public static BertService Load(string modelDir, ServeOptions? options = null, LoadOptions? load = null)
     {
+        modelDir = Hub.ModelSource.Resolve(modelDir, load?.Hub);
         // A folder of no task family (a pre-trained BERT) serves as an embedding model: mean pooling of its encoder.
         var model = TaskFamily.TryOf(Checkpoints.ModelFolder.ReadConfig(modelDir)) is null
             ? FineTunedModel.Load<EmbeddingModel>(modelDir, load)

@@ -18,7 +18,7 @@ public static class ServeCommand
 
     public static Command Build(CommandContext ctx)
     {
-        var model = new Argument<string>("MODEL") { Description = "A model folder: a fine-tuned classify, similarity, tag or qa folder, or an embedding model (sentence-transformers folder, `bert finetune embed` run, any BERT folder)" };
+        var model = new Argument<string>("MODEL") { Description = "A model folder: a fine-tuned classify, similarity, tag or qa folder, or an embedding model (sentence-transformers folder, `bert finetune embed` run, any BERT folder); or a Hub id (org/name[@revision])" };
         var host = new Option<string>("--host") { Description = "Address to listen on: localhost, 0.0.0.0 (every interface) or an IP address", DefaultValueFactory = _ => "localhost" };
         var port = new Option<int>("--port") { Description = "Port (0: any free port, printed at start)", DefaultValueFactory = _ => 8080 };
         var d = new ServeOptions();
@@ -47,9 +47,9 @@ public static class ServeCommand
                     MaxQueuedInputs = r.GetValue(maxQueue),
                 },
                 MaxClientBatchSize = r.GetValue(maxClient), MaxRequestBytes = r.GetValue(maxBytes), Truncate = r.GetValue(truncate),
-                ApiKey = r.GetValue(apiKey) ?? Environment.GetEnvironmentVariable(ApiKeyVariable),
+                ApiKey = r.GetValue(apiKey) ?? Environment.GetEnvironmentVariable(ApiKeyVariable), ModelId = r.GetRequiredValue(model),
             };
-            string dir = r.GetRequiredValue(model);
+            string dir = ModelArgument.Resolve(ctx, r.GetRequiredValue(model));
             var service = BertService.Load(dir, options, new LoadOptions { MaxSeqLength = r.GetValue(maxSeq), Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)! });
             try
             {

@@ -24,7 +24,7 @@ public static class SearchCommand
 
     static Command BuildIndex(CommandContext ctx)
     {
-        var model = new Argument<string>("MODEL") { Description = "A sentence-embedding model folder" };
+        var model = new Argument<string>("MODEL") { Description = "A sentence-embedding model: a folder (sentence-transformers, a `bert finetune embed` run, any BERT folder) or a Hub id: name, org/name or org/name@revision" };
         var input = new Option<string>("--input") { Description = "The corpus: one text per line (blank lines skipped), or a table with --text-column", Required = true };
         var output = new Option<string>("--output") { Description = "The index file to write", Required = true };
         var column = new Option<string?>("--text-column") { Description = "Index this column of a TSV/CSV/JSONL file (a header name or a 0-based index; .jsonl: default \"text\")" };
@@ -42,7 +42,7 @@ public static class SearchCommand
             var clock = Stopwatch.StartNew();
             EmbeddingIndex index;
             using (var bar = new ConsoleProgress(texts.Count, label: "embedding", output: ctx.Err, interactive: ReferenceEquals(ctx.Err, Console.Error) && !Console.IsErrorRedirected))
-                index = SemanticSearch.BuildIndex(encoder, texts, new IndexCorpusOptions { StoreTexts = !r.GetValue(noTexts) },
+                index = SemanticSearch.BuildIndex(encoder, texts, new IndexCorpusOptions { StoreTexts = !r.GetValue(noTexts), ModelName = modelArg },
                     new InlineProgress<IndexingProgress>(p => bar.Update(p.Embedded, sequencesPerSecond: p.TextsPerSecond)));
             using (index)
             {
@@ -62,7 +62,7 @@ public static class SearchCommand
         var input = new Option<string?>("--input") { Description = "Read queries from this file, one per line (- for stdin)" };
         var topK = new Option<int>("--top-k") { Description = "Results per query", DefaultValueFactory = _ => 5 };
         var json = new Option<bool>("--json") { Description = "Write one JSON line per query" };
-        var model = new Option<string?>("--model") { Description = "Embed the queries with this model instead of the one the index names (it must make vectors of the same dimension)" };
+        var model = new Option<string?>("--model") { Description = "Embed the queries with this model (a folder or a Hub id) instead of the one the index names; it must make vectors of the same dimension" };
         var cmd = new Command("query", "Find the texts of an index closest to each query, by cosine similarity (exact)") { indexArg, texts, input, topK, json, model };
         cmd.WithDetails("Plain output: for each query, its text, then one line per result: rank, score, line number in the corpus, text. " +
             "--json: {\"query\": …, \"hits\": [{\"rank\", \"score\", \"line\", \"index\", \"text\"}]} per line.");
@@ -79,7 +79,7 @@ public static class SearchCommand
             foreach (var note in search.Encoder.Notes) ctx.Err.WriteLine($"note: {note}");
             if (r.GetValue(Cli.Threads) is int threads) search.Index.Threads = threads;
             if (!search.UsesIndexModel)
-                ctx.Err.WriteLine($"warning: the index was built with {search.Index.Model}; the queries are embedded with {search.Encoder.Source}");
+                ctx.Err.WriteLine($"warning: the index was built with {search.Index.Model}; the queries are embedded with {search.QueryModel}");
             bool asJson = r.GetValue(json);
             for (int start = 0; start < queries.Length; start += QueriesPerPass)
             {

@@ -14,6 +14,9 @@ public sealed record IndexCorpusOptions
     public string? TextColumn { get; init; }
     /// <summary>Store the texts in the index (else only their line numbers).</summary>
     public bool StoreTexts { get; init; } = true;
+    /// <summary>The model name the index records (default: the encoder's folder, <see cref="SemanticSearch.ModelName(string)"/>).
+    /// Give the Hub id the encoder was loaded from, so that the index names the id rather than a cache folder.</summary>
+    public string? ModelName { get; init; }
     /// <summary>Texts handed to the encoder at a time (it sorts each chunk by length and batches it); progress is
     /// reported after each.</summary>
     public int ChunkSize { get; init; } = 1024;
@@ -22,8 +25,10 @@ public sealed record IndexCorpusOptions
 /// <summary>
 /// Semantic search over a corpus: a sentence encoder and an exact cosine index of the corpus it embedded.
 /// <code>
-/// using var encoder = SentenceEncoder.Load("sentence-transformers/all-MiniLM-L6-v2");
-/// using (var index = SemanticSearch.BuildIndex(encoder, "corpus.txt")) index.Save("corpus.index");
+/// const string model = "sentence-transformers/all-MiniLM-L6-v2";        // a Hub id or a folder
+/// using var encoder = SentenceEncoder.Load(model);
+/// using (var index = SemanticSearch.BuildIndex(encoder, "corpus.txt", new IndexCorpusOptions { ModelName = model }))
+///     index.Save("corpus.index");
 /// using var search = SemanticSearch.Open("corpus.index");                 // loads the model the index names
 /// foreach (var hit in search.Search("How do I reset my password?", topK: 5))
 ///     Console.WriteLine($"{hit.Score:F3} line {hit.Line}: {hit.Text}");
@@ -35,14 +40,17 @@ public sealed class SemanticSearch : IDisposable
 
     /// <summary>Searches <paramref name="index"/> with queries embedded by <paramref name="encoder"/>, which must make
     /// vectors of the index's dimension, and be the index's model unless <paramref name="allowOtherModel"/>.</summary>
-    public SemanticSearch(EmbeddingIndex index, SentenceEncoder encoder, bool allowOtherModel = false)
-        : this(index, encoder, allowOtherModel, ownsIndex: false, ownsEncoder: false) { }
+    /// <param name="modelName">The encoder's model as the index would name it (default: its folder); the Hub id it was
+    /// loaded from, if it was.</param>
+    public SemanticSearch(EmbeddingIndex index, SentenceEncoder encoder, bool allowOtherModel = false, string? modelName = null)
+        : this(index, encoder, allowOtherModel, modelName, ownsIndex: false, ownsEncoder: false) { }
 
-    SemanticSearch(EmbeddingIndex index, SentenceEncoder encoder, bool allowOtherModel, bool ownsIndex, bool ownsEncoder)
+    SemanticSearch(EmbeddingIndex index, SentenceEncoder encoder, bool allowOtherModel, string? modelName, bool ownsIndex, bool ownsEncoder)
     {
         ArgumentNullException.ThrowIfNull(index);
         ArgumentNullException.ThrowIfNull(encoder);
-        index.CheckQueryModel(ModelName(encoder), encoder.Dimension, allowOtherModel);
+        QueryModel = ModelName(modelName ?? encoder.Source);
+        index.CheckQueryModel(QueryModel, encoder.Dimension, allowOtherModel);
         Index = index;
         Encoder = encoder;
         _ownsIndex = ownsIndex;
@@ -52,11 +60,14 @@ public sealed class SemanticSearch : IDisposable
     public EmbeddingIndex Index { get; }
     public SentenceEncoder Encoder { get; }
 
-    /// <summary>Whether the queries are embedded with the model the index was built with (not another of its dimension).</summary>
-    public bool UsesIndexModel => EmbeddingIndex.SameModel(ModelName(Encoder), Index.Model);
+    /// <summary>The model the queries are embedded with, named as an index names its model.</summary>
+    public string QueryModel { get; }
 
-    /// <summary>Opens an index file and loads the model it names, or <paramref name="model"/> instead (a folder; then
-    /// only its dimension must match).</summary>
+    /// <summary>Whether the queries are embedded with the model the index was built with (not another of its dimension).</summary>
+    public bool UsesIndexModel => EmbeddingIndex.SameModel(QueryModel, Index.Model);
+
+    /// <summary>Opens an index file and loads the model it names (a folder or a Hub id), or <paramref name="model"/>
+    /// instead (then only its dimension must match).</summary>
     public static SemanticSearch Open(string indexPath, string? model = null, SentenceEncoderOptions? options = null)
     {
         var index = EmbeddingIndex.Load(indexPath);
@@ -68,7 +79,7 @@ public sealed class SemanticSearch : IDisposable
             {
                 throw new BertSharpException($"{indexPath}: its model {index.Model} cannot be loaded here ({e.Message}); give the model to embed the queries with (--model)", e);
             }
-            return new SemanticSearch(index, encoder, allowOtherModel: model != null, ownsIndex: true, ownsEncoder: true);
+            return new SemanticSearch(index, encoder, allowOtherModel: model != null, model ?? index.Model, ownsIndex: true, ownsEncoder: true);
         }
         catch
         {
@@ -89,10 +100,10 @@ public sealed class SemanticSearch : IDisposable
         return Index.Search(Encoder.Encode(queries), topK);
     }
 
-    /// <summary>The name an index records for the model of <paramref name="encoder"/>: its source, a folder made absolute
-    /// so the index finds its model from any working folder.</summary>
-    public static string ModelName(SentenceEncoder encoder) =>
-        Directory.Exists(encoder.Source) ? Path.TrimEndingDirectorySeparator(Path.GetFullPath(encoder.Source)) : encoder.Source;
+    /// <summary>The name an index records for a model: a Hub id as it is, a folder made absolute so the index finds its
+    /// model from any working folder.</summary>
+    public static string ModelName(string folderOrId) =>
+        Directory.Exists(folderOrId) ? Path.TrimEndingDirectorySeparator(Path.GetFullPath(folderOrId)) : folderOrId;
 
     /// <summary>Embeds the texts of a corpus file (<see cref="SearchCorpus.Read"/>) once, in chunks, into an index.</summary>
     public static EmbeddingIndex BuildIndex(SentenceEncoder encoder, string corpusPath, IndexCorpusOptions? options = null,
@@ -110,7 +121,7 @@ public sealed class SemanticSearch : IDisposable
         ArgumentNullException.ThrowIfNull(texts);
         options ??= new();
         if (options.ChunkSize < 1) throw new BertSharpException($"chunkSize must be 1 or more (got {options.ChunkSize})") { Parameters = ["chunkSize"] };
-        using var builder = new EmbeddingIndexBuilder(ModelName(encoder), encoder.Dimension, encoder.Normalized, options.StoreTexts, texts.Count);
+        using var builder = new EmbeddingIndexBuilder(ModelName(options.ModelName ?? encoder.Source), encoder.Dimension, encoder.Normalized, options.StoreTexts, texts.Count);
         var clock = Stopwatch.StartNew();
         progress?.Report(new IndexingProgress(0, texts.Count, 0));
         var chunk = new List<string>(options.ChunkSize);

@@ -174,6 +174,30 @@ public class SemanticSearchTests
         Assert.Contains(texts[0], okOut);
     }
 
+    [Fact]
+    public void An_index_built_from_a_hub_id_names_the_id_and_opens_offline()
+    {
+        using var hub = new BertSharp.Tests.Hub.FakeHub();
+        const string id = BertSharp.Tests.Hub.HubFixtures.TinySentence;
+        hub.AddRepo(id, BertSharp.Tests.Hub.HubFixtures.TinySentenceFiles());
+        using var dir = new TempDir();
+        var online = new BertSharp.Hub.HubOptions { Endpoint = hub.Endpoint, CacheDir = dir.File("hub") };
+        var (corpus, texts, lines) = Corpus(dir, 8);
+        using (var encoder = SentenceEncoder.Load(id, new SentenceEncoderOptions { Hub = online }))
+        using (var index = SemanticSearch.BuildIndex(encoder, corpus, new IndexCorpusOptions { ModelName = id }))
+        {
+            Assert.Equal(id, index.Model);   // not the cache folder it was loaded from
+            Assert.True(index.ModelNormalizes);
+            index.Save(dir.File("c.index"));
+        }
+        int requests = hub.Requests.Count;
+        using var search = SemanticSearch.Open(dir.File("c.index"), options: new SentenceEncoderOptions { Hub = online with { Offline = true } });
+        Assert.Equal(requests, hub.Requests.Count);
+        Assert.Equal(id, search.QueryModel);
+        Assert.True(search.UsesIndexModel);
+        Assert.Equal(lines[3], search.Search(texts[3], 1)[0].Line);
+    }
+
     const string MiniLm = "models/all-MiniLM-L6-v2";
 
     [RealDataFact(MiniLm)]

@@ -59,11 +59,12 @@ public sealed class SentenceEncoder : IEmbeddingGenerator<string, Embedding<floa
     public static SentenceEncoder Load(string folder, SentenceEncoderOptions? options = null)
     {
         options ??= new();
+        string source = folder;
         folder = Hub.ModelSource.Resolve(folder, options.Hub);
         if (options.BatchSize < 1) throw new BertSharpException($"batchSize must be at least 1, got {options.BatchSize}") { Parameters = ["batchSize"] };
         var (embedding, notes) = LoadModel(folder, options.MaxSeqLength, options.Precision, options.Device);
         embedding.BatchSize = options.BatchSize;
-        return new SentenceEncoder(embedding, folder, options, notes);
+        return new SentenceEncoder(embedding, source, options, notes);
     }
 
     /// <summary>Any BERT folder as an <see cref="EmbeddingModel"/>, with notes for the user (the pooling a plain
@@ -89,7 +90,7 @@ public sealed class SentenceEncoder : IEmbeddingGenerator<string, Embedding<floa
         catch { bert.Dispose(); throw; }
     }
 
-    /// <summary>The folder the model was loaded from.</summary>
+    /// <summary>The folder or Hub id the model was loaded from, as given.</summary>
     public string Source { get; }
     /// <summary>The length of an embedding.</summary>
     public int Dimension => model.Dimension;

@@ -26,11 +26,11 @@ hey -n 200 -c 8 -m POST -T application/json -d "$body" "$url" >/dev/null   # war
 
 summary() {   # hey's text report → requests/s, p50 ms, p99 ms, non-200 count
   local rps p50 p99 ok total
-  rps=$(sed -n 's/ *Requests\/sec: *\([0-9.]*\)/\1/p' "$1")
+  rps=$(awk '/Requests\/sec:/ {print $2}' "$1")
   p50=$(awk '/50% in/ {print $3 * 1000}' "$1")
   p99=$(awk '/99% in/ {print $3 * 1000}' "$1")
-  ok=$(sed -n 's/ *\[200\] *\([0-9]*\) responses/\1/p' "$1"); ok=${ok:-0}
-  total=$(awk '/responses/ {s += $2} END {print s + 0}' "$1")
+  ok=$(awk '$1 == "[200]" {print $2}' "$1"); ok=${ok:-0}   # hey separates "[200]" and the count with a tab
+  total=$(awk '/^ *\[[0-9]+\]/ {s += $2} END {print s + 0}' "$1")
   echo "$rps|$p50|$p99|$(( total - ok ))|$total"
 }
 echo "| clients | requests/s | p50 ms | p99 ms | non-200 | requests |"

@@ -7,7 +7,7 @@ namespace BertSharp.Cli;
 
 /// <summary>The `bert` command: parses options and calls the library. Errors caused by input print one line
 /// (the stack trace only with --verbose); exit code 1 for such errors and for I/O failures (disk full,
-/// permission denied), 2 for bugs.</summary>
+/// permission denied), 2 for bugs (always with their stack trace).</summary>
 public static class Cli
 {
     public static readonly Option<string> Device = new("--device") { Description = "Device to run on: cpu, cuda, cuda:N", DefaultValueFactory = _ => "cpu", Recursive = true };
@@ -39,6 +39,8 @@ public static class Cli
         root.Add(EvaluateCommand.Build(ctx));
         root.Add(PredictCommand.Build(ctx));
         root.Add(EmbedCommand.Build(ctx));
+        root.Add(SearchCommand.Build(ctx));
+        root.Add(ServeCommand.Build(ctx));
         root.Add(BenchCommand.Build(ctx));
         root.Add(ExportCommand.Build(ctx));
         CommandHelp.Install(root);
@@ -75,14 +77,12 @@ public static class Cli
             if (verbose) stderr.WriteLine(e);
             return 1;
         }
-        catch (Exception e) when (!verbose)
-        {
-            stderr.WriteLine($"error: {e.GetType().Name}: {e.Message.Split('\n')[0]} (run with --verbose for the stack trace)");
-            return 2;
-        }
         catch (Exception e)
         {
-            stderr.WriteLine($"error: {e}");
+            // A bug, by this command's own definition: its stack trace always goes with it, since a rare one may not
+            // come back when run again with --verbose.
+            stderr.WriteLine($"error: {e.GetType().Name}: {e.Message.Split('\n')[0]} (a bug in BertSharp; please report it with the stack trace below)");
+            stderr.WriteLine(e);
             return 2;
         }
     }

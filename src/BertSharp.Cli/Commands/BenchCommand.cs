@@ -42,9 +42,17 @@ public static class BenchCommand
                 Cli.Compute(r).Dtype, r.GetValue(steps), device) }, device, withPeak: true, precision: r.GetValue(Cli.Precision)!);
         });
 
-        var infer = new Command("infer", "Time sequence-classification inference on synthetic batches") { preset, batch, seqLen, steps, vocabSize };
+        var model = new Option<string?>("--model") { Description = "Time this model (folder or Hub id) on the texts of --input instead of a synthetic preset: tokenize, forward, pooling or head" };
+        var input = new Option<string?>("--input") { Description = "With --model: inputs, one per line (a tab between the two texts of a pair, or JSON as bert predict reads)" };
+        var rounds = new Option<int>("--rounds") { Description = "With --model: timed passes over the inputs (engines alternate round by round)", DefaultValueFactory = _ => 3 };
+        var maxInputs = new Option<int?>("--max-inputs") { Description = "With --model: use only the first N inputs" };
+        var infer = new Command("infer", "Time inference: a synthetic preset (sequence classification), or a real model on real text (--model, --input)")
+            { preset, batch, seqLen, steps, vocabSize, model, input, rounds, maxInputs };
         infer.SetAction(r =>
         {
+            if (r.GetValue(model) is { } modelArg)
+                return InferModel(ctx, r, ModelArgument.Resolve(ctx, modelArg), r.GetValue(input) ?? throw new BertSharpException("--model needs --input (the texts to run)"),
+                    r.GetValue(batch) ?? 32, r.GetValue(rounds), r.GetValue(maxInputs), r.GetValue(json));
             var (config, shape) = Resolve(r);
             var device = TorchRuntime.ParseDevice(r.GetValue(Cli.Device)!);
             return Print(ctx, r.GetValue(json), new[] { Benchmarks.Inference(config, shape.BatchSize, shape.SeqLength, Cli.Compute(r).Dtype,
@@ -59,6 +67,29 @@ public static class BenchCommand
             return Print(ctx, r.GetValue(json), All(ctx, r.GetValue(dataDir), device), device, withPeak: false, precision: "fp32");
         });
         return cmd;
+    }
+
+    /// <summary>`bench infer --model`: a real model's inference on the lines of a file, engine by engine.</summary>
+    static int InferModel(CommandContext ctx, ParseResult r, string modelDir, string inputPath, int batchSize, int rounds, int? maxInputs, bool json)
+    {
+        using var reader = TextLineReader.Open(inputPath, keepTabs: true);
+        var inputs = new List<Tasks.PredictInput>();
+        while (reader.TryReadLine(out var line) && (maxInputs is not int m || inputs.Count < m))
+            if (!string.IsNullOrWhiteSpace(line)) inputs.Add(PredictCommand.Parse(line, reader));
+        using var taskModel = Inference.FineTunedModel.Load(modelDir, new Inference.LoadOptions { Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)! });
+        taskModel.BatchSize = batchSize;
+        var engines = new List<InferenceComparison.Engine> { new($"BertSharp ({r.GetValue(Cli.Precision)})", b => taskModel.Predict(b)) };
+        var timings = InferenceComparison.Run(engines, inputs, batchSize, rounds);
+        if (json)
+        {
+            ctx.Out.WriteLine(JsonSerializer.Serialize(timings, JsonOptions));
+            return 0;
+        }
+        ctx.Out.WriteLine($"{modelDir} ({taskModel.TaskName}), {inputs.Count} inputs from {inputPath}, batch {batchSize}, {rounds} rounds, {TorchSharp.torch.get_num_threads()} thread(s)");
+        ctx.Out.WriteLine($"{"engine",-28} {"seq/s",9} {"p50 ms",9} {"p99 ms",9} {"peak RSS",10}  rounds (seq/s)");
+        foreach (var t in timings)
+            ctx.Out.WriteLine($"{t.Engine,-28} {t.SequencesPerSecond,9:F1} {t.P50Ms,9:F2} {t.P99Ms,9:F2} {t.PeakRssBytes / 1048576.0,8:F0} MB  {string.Join(" ", t.RoundRates.Select(x => x.ToString("F1")))}");
+        return 0;
     }
 
     static List<BenchResult> All(CommandContext ctx, string? dataDir, Device device)

@@ -12,7 +12,7 @@ public static class EmbedCommand
 {
     public static Command Build(CommandContext ctx)
     {
-        var model = new Argument<string>("MODEL") { Description = "A model folder: sentence-transformers (modules.json, pooling), a `bert finetune embed` run, or any BERT folder (mean pooling)" };
+        var model = new Argument<string>("MODEL") { Description = "A model folder — sentence-transformers (modules.json, pooling), a `bert finetune embed` run, or any BERT folder (mean pooling) — or a Hub id: name, org/name or org/name@revision (fetched into the Hugging Face cache)" };
         var texts = new Argument<string[]>("TEXT") { Description = "Texts to embed, one per argument; without any, lines are read from --input or stdin", Arity = ArgumentArity.ZeroOrMore };
         var input = new Option<string?>("--input") { Description = "Read texts from this file (- for stdin), one per line (an empty line is an empty text)" };
         var output = new Option<string?>("--output", "-o") { Description = "Write to this file instead of stdout: NAME.npy writes a float32 matrix [texts, dimensions] (numpy.load reads it), any other name JSON lines" };
@@ -32,7 +32,7 @@ public static class EmbedCommand
             if (args.Length > 0 && file != null) throw new BertSharpException("give either TEXT arguments or --input, not both");
             var lines = args.Length > 0 ? args.ToList() : ReadLines(file);
             if (lines.Count == 0) throw new BertSharpException($"{(file is null or "-" ? "stdin" : file)}: no texts (an empty file)");
-            using var encoder = SentenceEncoder.Load(r.GetRequiredValue(model), new SentenceEncoderOptions
+            using var encoder = SentenceEncoder.Load(ModelArgument.Resolve(ctx, r.GetRequiredValue(model)), new SentenceEncoderOptions
             {
                 BatchSize = r.GetValue(batch), MaxSeqLength = r.GetValue(maxSeq), Chunk = r.GetValue(chunk), ChunkOverlap = r.GetValue(overlap),
                 Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)!,

@@ -14,7 +14,7 @@ public static class EvaluateCommand
 {
     public static Command Build(CommandContext ctx)
     {
-        var dir = new Argument<string>("MODEL_DIR") { Description = "A fine-tuned model folder (bert finetune's run folder, or an HF folder with a classification head)" };
+        var dir = new Argument<string>("MODEL_DIR") { Description = "A fine-tuned model folder (bert finetune's run folder, or an HF folder with a classification head), or a Hub id: name, org/name or org/name@revision" };
         var data = new Option<string>("--data") { Description = "Labelled data in one of the task's formats (see bert finetune classify|similarity|tag --help)", Required = true };
         var json = new Option<bool>("--json") { Description = "Write the metrics to stdout as JSON (the report goes to stderr)" };
         var predictions = new Option<string?>("--predictions") { Description = "Also write one JSON line per example (gold and predicted) to this file" };
@@ -39,7 +39,7 @@ public static class EvaluateCommand
         foreach (var opt in qa.All.Where(o => o != data && o != json && o != maxSeq)) cmd.Add(opt);
         cmd.SetAction(r =>
         {
-            string modelDir = r.GetRequiredValue(dir);
+            string modelDir = ModelArgument.Resolve(ctx, r.GetRequiredValue(dir));
             using var model = FineTunedModel.Load(modelDir, new LoadOptions { MaxSeqLength = r.GetValue(maxSeq), Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)! });
             foreach (var m in model.LoadReport?.Messages() ?? []) ctx.Err.WriteLine($"warning: {m}");
             model.BatchSize = r.GetValue(batch);

@@ -9,13 +9,13 @@ public static class FillMaskCommand
 {
     public static Command Build(CommandContext ctx)
     {
-        var dir = new Argument<string>("MODEL_DIR") { Description = "A model folder with a masked-LM head (pre-trained)" };
+        var dir = new Argument<string>("MODEL_DIR") { Description = "A model folder with a masked-LM head (pre-trained), or a Hub id: name, org/name or org/name@revision" };
         var text = new Argument<string>("TEXT") { Description = "Text with one or more [MASK] tokens" };
         var pair = new Option<string?>("--pair") { Description = "Second segment (sentence B), which may also hold [MASK]" };
         var topK = new Option<int>("--top-k") { Description = "Predictions to show per [MASK]", DefaultValueFactory = _ => 5 };
         var json = new Option<bool>("--json") { Description = "Write one JSON document to stdout" };
         var cmd = new Command("fill-mask", "Predict the tokens behind [MASK] with a pre-trained model") { dir, text, pair, topK, json };
-        cmd.SetAction(r => Run(ctx, new FillMask(r.GetRequiredValue(dir), new LoadOptions { Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)! }),
+        cmd.SetAction(r => Run(ctx, new FillMask(ModelArgument.Resolve(ctx, r.GetRequiredValue(dir)), new LoadOptions { Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)! }),
             r.GetRequiredValue(text), r.GetValue(pair), r.GetValue(topK), r.GetValue(json)));
         return cmd;
     }

@@ -125,7 +125,7 @@ public static class FinetuneCommand
             dev = Add(new Option<string?>("--dev") { Description = "Evaluation data, scored each epoch (required unless --train has a built-in split)" });
             test = Add(new Option<string?>("--test") { Description = "Test data, scored once with the best model at the end" });
             output = Add(new Option<string>("--output") { Description = "Run folder", DefaultValueFactory = _ => d.OutputFolder });
-            model = Add(new Option<string?>("--model") { Description = "Starting model folder (a `bert pretrain` run folder or an HF BERT folder); with --init random only its config and vocabulary are used" });
+            model = Add(new Option<string?>("--model") { Description = "Starting model: a folder (a `bert pretrain` run folder or an HF BERT folder) or a Hub id (org/name[@revision]); with --init random only its config and vocabulary are used" });
             init = Add(new Option<string?>("--init") { Description = "pretrained (default: the weights of --model) or random (a from-scratch baseline)" });
             preset = Add(new Option<string?>("--model-preset") { Description = "With --init random and no --model: the architecture preset (seed, tiny, mini, small, medium, base, large; default seed)" });
             vocab = Add(new Option<string?>("--vocab") { Description = "With --init random and no --model: the vocab.txt" });
@@ -174,7 +174,7 @@ public static class FinetuneCommand
                 {
                     Task = task, Output = r.GetValue(output), Resume = r.GetValue(resume),
                     Train = r.GetValue(train), Dev = r.GetValue(dev), Test = r.GetValue(test), Data = data(this),
-                    Model = r.GetValue(model), RandomInit = initMode == "random", ModelPreset = r.GetValue(preset), Vocab = r.GetValue(vocab),
+                    Model = ModelArgument.Pin(ctx, r.GetValue(model)), RandomInit = initMode == "random", ModelPreset = r.GetValue(preset), Vocab = r.GetValue(vocab),
                     LowerCase = !r.GetValue(cased), MaxSeqLength = r.GetValue(maxSeq), BatchSize = r.GetValue(batch), EvalBatchSize = r.GetValue(evalBatch),
                     MaxTrainExamples = r.GetValue(maxTrain), MaxEvalExamples = r.GetValue(maxEval), GroupByLength = !r.GetValue(noGrouping),
                     LearningRate = r.GetValue(lr), Epochs = r.GetValue(epochs), MaxSteps = r.GetValue(maxSteps), WarmupRatio = r.GetValue(warmup),

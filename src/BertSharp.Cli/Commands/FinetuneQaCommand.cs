@@ -17,7 +17,7 @@ public static class FinetuneQaCommand
         var dev = Add(new Option<string?>("--dev") { Description = "SQuAD JSON file to evaluate on (the best model by F1 is kept)" });
         var split = Add(new Option<int?>("--split-articles") { Description = "Use ONE file: train on the first N articles of --train (file order) and evaluate on the rest, instead of --dev" });
         var output = Add(new Option<string>("--output") { Description = "Run folder", DefaultValueFactory = _ => d.OutputFolder });
-        var model = Add(new Option<string?>("--model") { Description = "Pre-trained model folder (a new qa_outputs head is added); with --init random, only its config and vocab.txt are used" });
+        var model = Add(new Option<string?>("--model") { Description = "Pre-trained model folder or Hub id (org/name[@revision]; a new qa_outputs head is added); with --init random, only its config and vocab.txt are used" });
         var init = Add(new Option<string>("--init") { Description = "pretrained (weights from --model) or random (same size as --model, or --model-preset with --vocab)", DefaultValueFactory = _ => "pretrained" });
         init.AcceptOnlyFromAmong("pretrained", "random");
         var preset = Add(new Option<string?>("--model-preset") { Description = "Model size for --init random without --model: tiny, mini, small, medium, base, large, seed (default seed)" });
@@ -46,7 +46,7 @@ public static class FinetuneQaCommand
             {
                 Output = r.GetValue(output), Resume = r.GetValue(resume),
                 Train = r.GetValue(train), Dev = r.GetValue(dev), SplitArticles = r.GetValue(split), MaxEvalExamples = r.GetValue(maxEval),
-                Model = r.GetValue(model), RandomInit = r.GetValue(init) == "random", ModelPreset = r.GetValue(preset), Vocab = r.GetValue(vocab), LowerCase = !r.GetValue(cased),
+                Model = ModelArgument.Pin(ctx, r.GetValue(model)), RandomInit = r.GetValue(init) == "random", ModelPreset = r.GetValue(preset), Vocab = r.GetValue(vocab), LowerCase = !r.GetValue(cased),
                 MaxSeqLength = r.GetValue(s.MaxSeqLength), DocStride = r.GetValue(s.DocStride), MaxQueryLength = r.GetValue(s.MaxQueryLength),
                 NBestSize = r.GetValue(s.NBestSize) ?? d.NBestSize, MaxAnswerLength = r.GetValue(s.MaxAnswerLength) ?? d.MaxAnswerLength,
                 Version2WithNegative = r.GetValue(v2), NullScoreDiffThreshold = r.GetValue(s.NullScoreDiffThreshold) ?? d.NullScoreDiffThreshold,

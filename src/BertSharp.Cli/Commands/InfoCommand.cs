@@ -10,10 +10,10 @@ public static class InfoCommand
 {
     public static Command Build(CommandContext ctx)
     {
-        var dir = new Argument<string>("MODEL_DIR") { Description = "A model folder (config.json, vocab.txt, model.safetensors or pytorch_model.bin)" };
+        var dir = new Argument<string>("MODEL_DIR") { Description = "A model folder (config.json, vocab.txt, model.safetensors or pytorch_model.bin), or a Hub id: name, org/name or org/name@revision" };
         var json = new Option<bool>("--json") { Description = "Write one JSON document to stdout" };
         var cmd = new Command("info", "Show a model folder's configuration, parameter counts by part, and files") { dir, json };
-        cmd.SetAction(r => Run(ctx, r.GetRequiredValue(dir), r.GetValue(json), r.GetValue(Cli.Precision)!, r.GetValue(Cli.Device)!));
+        cmd.SetAction(r => Run(ctx, ModelArgument.Resolve(ctx, r.GetRequiredValue(dir)), r.GetValue(json), r.GetValue(Cli.Precision)!, r.GetValue(Cli.Device)!));
         return cmd;
     }
 
@@ -23,7 +23,8 @@ public static class InfoCommand
         using var _ = model;
         var parts = ModelSummary.CountByPart(model);
         long total = parts.Sum(p => p.Count);
-        var files = new DirectoryInfo(dir).GetFiles().OrderBy(f => f.Name, StringComparer.Ordinal).Select(f => (f.Name, f.Length)).ToList();
+        // A Hub snapshot holds symlinks to its blobs: the size shown is the target's.
+        var files = new DirectoryInfo(dir).GetFiles().OrderBy(f => f.Name, StringComparer.Ordinal).Select(f => (f.Name, (f.ResolveLinkTarget(true) as FileInfo ?? f).Length)).ToList();
         var c = model.Config;
         if (json)
         {

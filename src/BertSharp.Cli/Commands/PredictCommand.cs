@@ -20,7 +20,7 @@ public static class PredictCommand
 
     public static Command Build(CommandContext ctx)
     {
-        var dir = new Argument<string>("MODEL_DIR") { Description = "A fine-tuned model folder" };
+        var dir = new Argument<string>("MODEL_DIR") { Description = "A fine-tuned model folder, or a Hub id: name, org/name or org/name@revision" };
         var texts = new Argument<string[]>("TEXT") { Description = "Inputs, one per argument (tagging: words separated by spaces); without any, lines are read from --input or stdin", Arity = ArgumentArity.ZeroOrMore };
         var pair = new Option<string?>("--pair") { Description = "Second text of a pair, with one TEXT" };
         var input = new Option<string?>("--input") { Description = "Read inputs from this file (- for stdin): one per line, a tab between the two texts of a pair, or a JSON object {\"text\": …, \"pair\": …} ({\"words\": […]} for tagging)" };
@@ -35,7 +35,7 @@ public static class PredictCommand
         foreach (var opt in qa.All.Where(o => o != input && o != maxSeq)) cmd.Add(opt);
         cmd.SetAction(r =>
         {
-            string modelDir = r.GetRequiredValue(dir);
+            string modelDir = ModelArgument.Resolve(ctx, r.GetRequiredValue(dir));
             var load = new LoadOptions { MaxSeqLength = r.GetValue(maxSeq), Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)! };
             // --question/--context ask for question answering: a folder of another task is refused as not one.
             bool asksQa = r.GetValue(qa.Question) != null || r.GetValue(qa.Context) != null;

@@ -10,14 +10,14 @@ public static class TokenizeCommand
 {
     public static Command Build(CommandContext ctx)
     {
-        var dir = new Argument<string>("MODEL_DIR") { Description = "A model folder (vocab.txt, tokenizer_config.json)" };
+        var dir = new Argument<string>("MODEL_DIR") { Description = "A model folder (vocab.txt, tokenizer_config.json), or a Hub id: name, org/name or org/name@revision" };
         var text = new Argument<string?>("TEXT") { Description = "Text to tokenize; without it, JSONL lines {\"text\": …, \"pair\": …} are read from --file or stdin", Arity = ArgumentArity.ZeroOrOne };
         var pair = new Option<string?>("--pair") { Description = "Second segment (sentence B)" };
         var file = new Option<string?>("--file") { Description = "Read JSONL inputs from this file (- for stdin); one JSON line is written per input, in order; empty lines are skipped. " + TextLineReader.InputRule };
         var maxLength = new Option<int?>("--max-length") { Description = "Truncate to this many tokens including [CLS]/[SEP] (default: the tokenizer's model_max_length)" };
         var json = new Option<bool>("--json") { Description = "Write JSON to stdout" };
         var cmd = new Command("tokenize", "Show WordPiece tokens, input_ids and token_type_ids for a text or a pair") { dir, text, pair, file, maxLength, json };
-        cmd.SetAction(r => Run(ctx, r.GetRequiredValue(dir), r.GetValue(text), r.GetValue(pair), r.GetValue(file), r.GetValue(maxLength), r.GetValue(json)));
+        cmd.SetAction(r => Run(ctx, ModelArgument.Resolve(ctx, r.GetRequiredValue(dir)), r.GetValue(text), r.GetValue(pair), r.GetValue(file), r.GetValue(maxLength), r.GetValue(json)));
         return cmd;
     }
 

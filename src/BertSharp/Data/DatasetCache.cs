@@ -145,43 +145,69 @@ public readonly record struct DownloadProgress(string Url, long BytesReceived, l
 }
 
 /// <summary>A one-line console progress bar for downloads (<c>\r</c>-redrawn, at most ~10 times a second),
-/// e.g. <c>wikitext-2-v1.zip [#########-----------]  45.0%  2.0 / 4.5 MB</c>.</summary>
+/// e.g. <c>wikitext-2-v1.zip [#########-----------]  45.0%  2.0 / 4.5 MB  3.1 MB/s</c> (the speed once a download
+/// has run half a second). Without a label, each download is labelled with its URL's file name.</summary>
 public sealed class DownloadProgressBar : IProgress<DownloadProgress>
 {
     readonly TextWriter _writer;
-    readonly string _label;
+    readonly string? _label;
     long _lastTicks;
     int _lastWidth;
+    string? _url;
+    long _startTicks, _startBytes;
 
     public DownloadProgressBar(TextWriter? writer = null, string? label = null)
     {
         _writer = writer ?? Console.Error;
-        _label = label ?? "download";
+        _label = label;
     }
 
     public void Report(DownloadProgress value)
     {
         long now = Environment.TickCount64;
+        if (value.Url != _url)
+        {
+            // A new download: its speed counts from here (a resumed one's bytes already there excluded).
+            _url = value.Url;
+            _startTicks = now;
+            _startBytes = value.BytesReceived;
+        }
         if (!value.Completed && value.BytesReceived > 0 && now - _lastTicks < 100) return;
         _lastTicks = now;
-        string line = Format(_label, value);
+        double seconds = (now - _startTicks) / 1000.0;
+        double? speed = seconds >= 0.5 ? (value.BytesReceived - _startBytes) / seconds : null;
+        string line = Format(_label ?? LabelOf(value.Url), value, speed);
         _writer.Write("\r" + line.PadRight(_lastWidth));
         _lastWidth = line.Length;
-        if (value.Completed) _writer.WriteLine();
+        if (value.Completed)
+        {
+            _writer.WriteLine();
+            _url = null;
+            _lastWidth = 0;
+        }
         _writer.Flush();
     }
 
-    /// <summary>The bar's text for one progress value.</summary>
-    public static string Format(string label, DownloadProgress p)
+    /// <summary>The last segment of a URL's path ("download" when it has none).</summary>
+    static string LabelOf(string url)
     {
-        static string Mb(long bytes) => (bytes / 1e6).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture);
+        string path = Uri.TryCreate(url, UriKind.Absolute, out var uri) ? uri.AbsolutePath : url;
+        string name = Uri.UnescapeDataString(path.TrimEnd('/').Split('/')[^1]);
+        return name.Length > 0 ? name : "download";
+    }
+
+    /// <summary>The bar's text for one progress value, with the speed in bytes per second when known.</summary>
+    public static string Format(string label, DownloadProgress p, double? bytesPerSecond = null)
+    {
+        static string Mb(double bytes) => (bytes / 1e6).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture);
+        string speed = bytesPerSecond is { } bps ? $"  {Mb(bps)} MB/s" : "";
         if (p.Percent is { } pct)
         {
             const int width = 20;
             int filled = (int)Math.Clamp(Math.Round(pct / 100 * width), 0, width);
             return string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"{label} [{new string('#', filled)}{new string('-', width - filled)}] {pct,5:0.0}%  {Mb(p.BytesReceived)} / {Mb(p.TotalBytes!.Value)} MB");
+                $"{label} [{new string('#', filled)}{new string('-', width - filled)}] {pct,5:0.0}%  {Mb(p.BytesReceived)} / {Mb(p.TotalBytes!.Value)} MB{speed}");
         }
-        return $"{label} {Mb(p.BytesReceived)} MB";
+        return $"{label} {Mb(p.BytesReceived)} MB{speed}";
     }
 }

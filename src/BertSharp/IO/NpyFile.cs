@@ -29,7 +29,7 @@ public static class NpyFile
 
     /// <summary>The magic, the version, the header length and the header dictionary padded with spaces so that
     /// the data starts at a multiple of 64 bytes, as NumPy writes it.</summary>
-    static byte[] Header(int rows, int columns)
+    internal static byte[] Header(int rows, int columns)
     {
         string dict = string.Create(CultureInfo.InvariantCulture, $"{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {columns}), }}");
         int unpadded = Magic.Length + 2 + dict.Length + 1;

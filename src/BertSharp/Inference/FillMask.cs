@@ -23,6 +23,7 @@ public sealed class FillMask : IDisposable
     public FillMask(string modelDir, LoadOptions? options = null)
     {
         options ??= new();
+        modelDir = Hub.ModelSource.Resolve(modelDir, options.Hub);
         var (m, report) = ModelFolder.Load(modelDir, "BertForPreTraining", compute: ComputeOptions.ForPrecision(options.Precision), device: options.Device);
         model = (BertForPreTraining)m;
         device = model.parameters().First().device;

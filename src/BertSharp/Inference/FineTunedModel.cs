@@ -16,6 +16,8 @@ public sealed record LoadOptions
     public string Precision { get; init; } = "fp32";
     /// <summary>"cpu", "cuda" or "cuda:N".</summary>
     public string Device { get; init; } = "cpu";
+    /// <summary>Where a Hub id is fetched from and cached (default: <see cref="Hub.HubOptions.FromEnvironment()"/>).</summary>
+    public Hub.HubOptions? Hub { get; init; }
 }
 
 /// <summary>
@@ -36,10 +38,11 @@ public static class FineTunedModel
     /// <summary>The task name of a model folder's config ("classify", "similarity", "tag", "qa", "embed").</summary>
     public static string TaskOf(Modeling.BertConfig c, string source = "config.json") => TaskFamily.Of(c, source).Task;
 
-    /// <summary>Loads the folder as the task model its config names; a sentence-transformers folder (modules.json)
-    /// of another architecture as an <see cref="EmbeddingModel"/>.</summary>
+    /// <summary>Loads the folder (or Hub model: <see cref="Hub.ModelSource"/>) as the task model its config names; a
+    /// sentence-transformers folder (modules.json) of another architecture as an <see cref="EmbeddingModel"/>.</summary>
     public static TaskModel Load(string dir, LoadOptions? options = null)
     {
+        dir = Hub.ModelSource.Resolve(dir, options?.Hub);
         var config = ModelFolder.ReadConfig(dir);
         if (TaskFamily.TryOf(config) is null && File.Exists(Path.Combine(dir, SentenceEmbeddingSettings.ModulesFile))) return Load<EmbeddingModel>(dir, options);
         return Load(dir, TaskFamily.Of(config, Path.Combine(dir, ModelFolder.ConfigFile)), options ?? new());
@@ -63,6 +66,7 @@ public static class FineTunedModel
     public static T Load<T>(string dir, LoadOptions? options = null) where T : TaskModel
     {
         if (typeof(T) == typeof(TaskModel)) return (T)Load(dir, options);
+        dir = Hub.ModelSource.Resolve(dir, options?.Hub);
         if (typeof(T) == typeof(EmbeddingModel))
         {
             // Any BERT folder embeds: its encoder with the folder's pooling (a plain folder: mean pooling).

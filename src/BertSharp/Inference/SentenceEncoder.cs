@@ -22,6 +22,8 @@ public sealed record SentenceEncoderOptions
     public string Precision { get; init; } = "fp32";
     /// <summary>"cpu", "cuda" or "cuda:N".</summary>
     public string Device { get; init; } = "cpu";
+    /// <summary>Where a Hub id is fetched from and cached (default: <see cref="Hub.HubOptions.FromEnvironment()"/>).</summary>
+    public Hub.HubOptions? Hub { get; init; }
 }
 
 /// <summary>
@@ -52,14 +54,17 @@ public sealed class SentenceEncoder : IEmbeddingGenerator<string, Embedding<floa
         metadata = new EmbeddingGeneratorMetadata("BertSharp", null, source, model.Dimension);
     }
 
-    /// <summary>Loads a model folder (a sentence-transformers folder, a `bert finetune embed` run, or any BERT folder).</summary>
+    /// <summary>Loads a model folder (a sentence-transformers folder, a `bert finetune embed` run, or any BERT folder),
+    /// or a Hub id such as "sentence-transformers/all-MiniLM-L6-v2" (<see cref="Hub.ModelSource"/>).</summary>
     public static SentenceEncoder Load(string folder, SentenceEncoderOptions? options = null)
     {
         options ??= new();
+        string source = folder;
+        folder = Hub.ModelSource.Resolve(folder, options.Hub);
         if (options.BatchSize < 1) throw new BertSharpException($"batchSize must be at least 1, got {options.BatchSize}") { Parameters = ["batchSize"] };
         var (embedding, notes) = LoadModel(folder, options.MaxSeqLength, options.Precision, options.Device);
         embedding.BatchSize = options.BatchSize;
-        return new SentenceEncoder(embedding, folder, options, notes);
+        return new SentenceEncoder(embedding, source, options, notes);
     }
 
     /// <summary>Any BERT folder as an <see cref="EmbeddingModel"/>, with notes for the user (the pooling a plain
@@ -85,7 +90,7 @@ public sealed class SentenceEncoder : IEmbeddingGenerator<string, Embedding<floa
         catch { bert.Dispose(); throw; }
     }
 
-    /// <summary>The folder the model was loaded from.</summary>
+    /// <summary>The folder or Hub id the model was loaded from, as given.</summary>
     public string Source { get; }
     /// <summary>The length of an embedding.</summary>
     public int Dimension => model.Dimension;

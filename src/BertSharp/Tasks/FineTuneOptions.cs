@@ -30,7 +30,8 @@ public sealed record FineTuneOptions
     public int? MaxEvalExamples { get; init; }
 
     // The starting model.
-    /// <summary>The starting model folder: a `bert pretrain` run folder or any HF BERT folder. With
+    /// <summary>The starting model: a folder (a `bert pretrain` run folder or any HF BERT folder) or a Hub id
+    /// (org/name[@revision], fetched by <see cref="Hub.ModelSource"/>). With
     /// <see cref="RandomInit"/>, only its config.json and vocab.txt are used.</summary>
     public string? Model { get; init; }
     /// <summary>Random initialization (a from-scratch baseline): the architecture from <see cref="Model"/>'s

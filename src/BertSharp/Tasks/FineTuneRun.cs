@@ -120,23 +120,24 @@ public static class FineTuneRun
     /// another size is re-initialized), or random weights of the folder's or a preset's size.</summary>
     static (BertWithHead, BertTokenizer) CreateModel<T>(TaskFamily<T> family, FineTuneOptions o, IReadOnlyList<T> train, Action<string> note)
     {
+        string? modelDir = o.Model is null ? null : Hub.ModelSource.Resolve(o.Model);   // a folder, or a Hub id's snapshot
         if (!o.RandomInit)
         {
             if (o.Model is null) throw new BertSharpException("give model (a pre-trained model folder), or randomInit with modelPreset and vocab") { Parameters = ["model", "randomInit", "modelPreset", "vocab"] };
             if (o.ModelPreset != null || o.Vocab != null) throw new BertSharpException("modelPreset and vocab go with randomInit; a model folder brings its own") { Parameters = ["modelPreset", "vocab", "randomInit", "model"] };
-            var (model, report) = ModelFolder.Load(o.Model, family.Architecture, c => family.Configure(c, train), newHead: true, compute: ComputeOptions.ForPrecision(o.Precision), device: o.Device);
+            var (model, report) = ModelFolder.Load(modelDir!, family.Architecture, c => family.Configure(c, train), newHead: true, compute: ComputeOptions.ForPrecision(o.Precision), device: o.Device);
             model.train();
             note($"model: {o.Model} ({DescribeSize(model.Config)})");
             foreach (var m in report.Messages()) note(m);
-            return (model, BertTokenizer.FromFolder(o.Model));
+            return (model, BertTokenizer.FromFolder(modelDir!));
         }
         BertConfig config;
         BertTokenizer tokenizer;
         if (o.Model != null)
         {
             if (o.ModelPreset != null || o.Vocab != null) throw new BertSharpException("with randomInit, give either model (its config and vocabulary) or modelPreset and vocab") { Parameters = ["randomInit", "model", "modelPreset", "vocab"] };
-            config = ModelFolder.ReadConfig(o.Model);
-            tokenizer = BertTokenizer.FromFolder(o.Model);
+            config = ModelFolder.ReadConfig(modelDir!);
+            tokenizer = BertTokenizer.FromFolder(modelDir!);
         }
         else
         {

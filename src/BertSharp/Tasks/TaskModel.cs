@@ -57,6 +57,12 @@ public abstract class TaskModel : IDisposable
     /// <summary>"classify", "similarity", "tag" or "qa" (see <see cref="TaskFamily"/>).</summary>
     public abstract string TaskName { get; }
 
+    /// <summary>Whether inputs are pairs (true), single texts (false), or either (null: unknown, or both work).</summary>
+    public virtual bool? TakesPairs => null;
+
+    /// <summary>Whether inputs longer than <see cref="MaxSeqLength"/> are cut (true) or handled whole in windows (false).</summary>
+    public virtual bool CutsLongInputs => true;
+
     /// <summary>Predictions in input order: a <see cref="TaskPrediction"/> of this task's kind per input.</summary>
     public abstract IReadOnlyList<TaskPrediction> Predict(IReadOnlyList<PredictInput> inputs);
 

@@ -143,7 +143,7 @@ public class CliTests
             help[(help.IndexOf("Commands:", StringComparison.Ordinal) + "Commands:".Length)..].Split('\n', StringSplitOptions.RemoveEmptyEntries).ToList();
         var (code, stdout, _) = Run("--help");
         Assert.Equal(0, code);
-        Assert.Equal(["info", "tokenize", "fill-mask", "vocab", "pretrain", "finetune", "evaluate", "predict", "embed", "bench", "export"],
+        Assert.Equal(["info", "tokenize", "fill-mask", "vocab", "pretrain", "finetune", "evaluate", "predict", "embed", "search", "serve", "bench", "export"],
             Commands(stdout).Select(l => l.Trim().Split(' ')[0]));
         Assert.DoesNotContain("Text files are UTF-8", stdout);
         var finetune = Run("finetune", "--help").Out;

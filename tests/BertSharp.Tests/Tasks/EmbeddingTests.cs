@@ -252,6 +252,11 @@ public class EmbeddingTests
         }
         foreach (var f in new[] { "modules.json", "1_Pooling/config.json", "sentence_bert_config.json", "config.json", "model.safetensors", "vocab.txt" })
             Assert.True(File.Exists(Path.Combine(output, f)), f);
+        // The keys sentence-transformers 2.2's Pooling takes, and no others (it refuses unknown ones).
+        var pooling = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "1_Pooling", "config.json"))).RootElement;
+        Assert.Equal(["pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens", "pooling_mode_mean_tokens", "word_embedding_dimension"],
+            pooling.EnumerateObject().Select(p => p.Name).Order());
+        Assert.True(pooling.GetProperty("pooling_mode_mean_tokens").GetBoolean());
         var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "config.json"))).RootElement;
         Assert.Equal("BertModel", config.GetProperty("architectures")[0].GetString());
         // HF BertModel's bare keys, as sentence-transformers saves them

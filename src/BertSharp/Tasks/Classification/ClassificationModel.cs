@@ -30,6 +30,11 @@ public sealed class ClassificationModel : TaskModel<ClassificationExample>
     private readonly Dictionary<string, int> labelIds;
 
     public IReadOnlyList<string> Labels => Config.Labels;
+
+    /// <summary>config.json's record of whether the model was fine-tuned on text pairs.</summary>
+    public const string PairsKey = "bertsharp_text_pairs";
+
+    public override bool? TakesPairs => Config.Extra[PairsKey] is System.Text.Json.Nodes.JsonValue v && v.TryGetValue(out bool b) ? b : null;
     public override string TaskName => Task;
     public override LabelKind LabelKind => LabelKind.Class;
     public override string SelectionMetric => "accuracy";
@@ -61,6 +66,7 @@ public sealed class ClassificationModel : TaskModel<ClassificationExample>
             var labels = ClassificationData.LabelSet(train.Select(e => e.Label));
             if (labels.Count < 2) throw new BertSharpException($"the training data has {labels.Count} label{(labels.Count == 1 ? $" ('{labels[0]}')" : "s")}; classification needs at least 2");
             ClassificationModel.Configure(c, labels);
+            c.Extra[PairsKey] = train.Any(e => e.Pair != null);
         }
 
         public override TaskModel<ClassificationExample> Create(BertWithHead model, BertTokenizer tokenizer, int? maxSeqLength, string? folder) =>

@@ -155,9 +155,9 @@ public sealed record SentenceEmbeddingSettings
         var indented = new JsonSerializerOptions { WriteIndented = true };
         AtomicFile.WriteAllText(Path.Combine(dir, ModulesFile), modules.ToJsonString(indented));
         var pooling = new JsonObject { ["word_embedding_dimension"] = hiddenSize };
+        // Only the four keys every sentence-transformers version knows: 2.2 and older refuse the later ones
+        // (weightedmean, lasttoken), and newer versions default them to false.
         foreach (var (key, mode) in ModeKeys) pooling[key] = Pooling.Contains(mode);
-        pooling["pooling_mode_weightedmean_tokens"] = false;
-        pooling["pooling_mode_lasttoken"] = false;
         Directory.CreateDirectory(Path.Combine(dir, PoolingFolder));
         AtomicFile.WriteAllText(Path.Combine(dir, PoolingFolder, "config.json"), pooling.ToJsonString(indented));
         if (Normalize) Directory.CreateDirectory(Path.Combine(dir, NormalizeFolder));

@@ -56,6 +56,8 @@ public sealed class QuestionAnsweringModel : TaskModel<SquadExample>
     }
 
     public override int MaxSeqLength => settings.MaxSeqLength;
+    public override bool? TakesPairs => true;
+    public override bool CutsLongInputs => false;
     public override string TaskName => Task;
 
     /// <summary>The question-answering family: a qa_outputs head (start and end logits), no labels.</summary>

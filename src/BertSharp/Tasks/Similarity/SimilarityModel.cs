@@ -26,6 +26,7 @@ public sealed class SimilarityModel : TaskModel<SimilarityExample>
         if (model.Config.NumLabels != 1) throw new BertSharpException($"similarity needs a one-output (regression) head; the model has {model.Config.NumLabels} labels");
     }
 
+    public override bool? TakesPairs => true;
     public override string TaskName => Task;
     public override LabelKind LabelKind => LabelKind.Score;
     public override string SelectionMetric => "pearson";

@@ -38,6 +38,8 @@ public sealed class TaggingModel : TaskModel<TaggedSentence>
     /// <summary>Null: seqeval's default (lenient) entity reading; a scheme: seqeval's strict mode with it.</summary>
     public EntityScheme? StrictScheme { get; set; }
 
+    public override bool? TakesPairs => false;
+    public override bool CutsLongInputs => false;
     public override string TaskName => Task;
     public override LabelKind LabelKind => LabelKind.Token;
     public override string SelectionMetric => ChunkTags ? "f1" : "accuracy";

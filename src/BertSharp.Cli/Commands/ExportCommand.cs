@@ -17,7 +17,7 @@ public static class ExportCommand
 
     static Command BuildOnnx(CommandContext ctx)
     {
-        var model = new Argument<string>("MODEL") { Description = "A fine-tuned model folder (classify, similarity, tag, qa, embed) or a sentence-transformers folder" };
+        var model = new Argument<string>("MODEL") { Description = "A fine-tuned model (classify, similarity, tag, qa, embed) or a sentence-transformers model: " + ModelArgument.Help };
         var output = new Option<string>("--output", "-o") { Description = "The folder to write: model.onnx, onnx_config.json, the tokenizer files, config.json", Required = true };
         var optimize = new Option<bool>("--optimize") { Description = "Emit ONNX Runtime's fused operators (EmbedLayerNormalization, Attention, SkipLayerNormalization, BiasGelu); the file then runs in ONNX Runtime only" };
         var quantize = new Option<string?>("--quantize") { Description = "int8: dynamically quantized linear weights (int8 per output column, activations quantized at run time)" };
@@ -40,7 +40,7 @@ public static class ExportCommand
             "Unsupported (a one-line error): position_embedding_type other than absolute, hidden_act other than gelu, gelu_new, gelu_pytorch_tanh, relu, tanh; models of 2 GB or more.");
         cmd.SetAction(r =>
         {
-            string dir = r.GetRequiredValue(model), outDir = r.GetRequiredValue(output);
+            string dir = ModelArgument.Resolve(ctx, r.GetRequiredValue(model)), outDir = r.GetRequiredValue(output);
             var options = new OnnxExportOptions
             {
                 Optimize = r.GetValue(optimize), Quantize = r.GetValue(quantize), Task = r.GetValue(task),

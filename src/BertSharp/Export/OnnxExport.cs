@@ -32,6 +32,8 @@ public sealed record OnnxExportOptions
     public DataFileOptions VerifyDataOptions { get; init; } = new();
     /// <summary>ONNX Runtime's intra-op threads when verifying (default: its own choice).</summary>
     public int? Threads { get; init; }
+    /// <summary>Where a Hub id given as the model is fetched from and cached (default: <see cref="Hub.HubOptions.FromEnvironment()"/>).</summary>
+    public Hub.HubOptions? Hub { get; init; }
 }
 
 /// <summary>An exported folder: its model.onnx and what onnx_config.json says of it.</summary>
@@ -61,11 +63,12 @@ public static class OnnxExport
     internal static BertSharpException Unsupported(string what, string supported) =>
         new($"cannot export to ONNX: {what} is not supported (supported: {supported})");
 
-    /// <summary>Exports the model folder <paramref name="modelDir"/> into <paramref name="outputDir"/> (created, or
-    /// its files of the same names replaced).</summary>
+    /// <summary>Exports the model folder (or Hub model: <see cref="Hub.ModelSource"/>) <paramref name="modelDir"/> into
+    /// <paramref name="outputDir"/> (created, or its files of the same names replaced).</summary>
     public static OnnxExportResult Export(string modelDir, string outputDir, OnnxExportOptions? options = null)
     {
         options ??= new();
+        modelDir = Hub.ModelSource.Resolve(modelDir, options.Hub);
         var config = ModelFolder.ReadConfig(modelDir);
         CheckExportable(config, Path.Combine(modelDir, ModelFolder.ConfigFile));
         if (Path.GetFullPath(outputDir).TrimEnd(Path.DirectorySeparatorChar) == Path.GetFullPath(modelDir).TrimEnd(Path.DirectorySeparatorChar))

@@ -393,3 +393,21 @@ public class OnnxExportTests
         Assert.Contains("--quantize 'int4': the supported quantization is int8", err);
     }
 }
+
+/// <summary>A Hub id exports as a folder does (the fake Hub of the Hub tests).</summary>
+public class OnnxExportHubTests
+{
+    [Fact]
+    public void AHubIdIsFetchedThenExported()
+    {
+        using var hub = new Hub.FakeHub();
+        hub.AddRepo(Hub.HubFixtures.TinyClassifier, Hub.HubFixtures.TinyClassifierFiles());
+        var options = Hub.HubFixtures.Options(hub, TestPaths.TempDir("hub-cache"));
+        string onnxDir = TestPaths.TempDir("onnx");
+        var result = OnnxExport.Export(Hub.HubFixtures.TinyClassifier, onnxDir, new OnnxExportOptions { Hub = options, Verify = true });
+        Assert.Equal("classify", result.Info.Task);
+        Assert.True(result.Info.Verification!.WithinTolerance, result.Info.Verification.Describe());
+        Assert.StartsWith(options.CacheDir, result.Info.Source);
+        Assert.True(File.Exists(Path.Combine(onnxDir, "vocab.txt")));
+    }
+}

@@ -9,6 +9,7 @@ namespace BertSharp.Tests.Export;
 
 /// <summary>all-MiniLM-L6-v2 exported by BertSharp, run by ONNX Runtime, against the fixture's engines: ONNX Runtime on
 /// the model's original ONNX export (last_hidden_state) and transformers (sentence embeddings).</summary>
+[Collection(SerialCollection.Name)]   // loads models: the global generator (see OnnxExportTests)
 public class MiniLmOnnxTests(ITestOutputHelper output)
 {
     const string Sub = "models/all-MiniLM-L6-v2";

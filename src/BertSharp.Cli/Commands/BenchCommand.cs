@@ -46,13 +46,14 @@ public static class BenchCommand
         var input = new Option<string?>("--input") { Description = "With --model: inputs, one per line (a tab between the two texts of a pair, or JSON as bert predict reads)" };
         var rounds = new Option<int>("--rounds") { Description = "With --model: timed passes over the inputs (engines alternate round by round)", DefaultValueFactory = _ => 3 };
         var maxInputs = new Option<int?>("--max-inputs") { Description = "With --model: use only the first N inputs" };
+        var onnx = new Option<string?>("--onnx") { Description = "With --model: also run ONNX Runtime on this model.onnx (e.g. from bert export onnx), on the same inputs in the same process, rounds alternating" };
         var infer = new Command("infer", "Time inference: a synthetic preset (sequence classification), or a real model on real text (--model, --input)")
-            { preset, batch, seqLen, steps, vocabSize, model, input, rounds, maxInputs };
+            { preset, batch, seqLen, steps, vocabSize, model, input, rounds, maxInputs, onnx };
         infer.SetAction(r =>
         {
             if (r.GetValue(model) is { } modelArg)
                 return InferModel(ctx, r, ModelArgument.Resolve(ctx, modelArg), r.GetValue(input) ?? throw new BertSharpException("--model needs --input (the texts to run)"),
-                    r.GetValue(batch) ?? 32, r.GetValue(rounds), r.GetValue(maxInputs), r.GetValue(json));
+                    r.GetValue(batch) ?? 32, r.GetValue(rounds), r.GetValue(maxInputs), r.GetValue(onnx), r.GetValue(json));
             var (config, shape) = Resolve(r);
             var device = TorchRuntime.ParseDevice(r.GetValue(Cli.Device)!);
             return Print(ctx, r.GetValue(json), new[] { Benchmarks.Inference(config, shape.BatchSize, shape.SeqLength, Cli.Compute(r).Dtype,
@@ -70,7 +71,7 @@ public static class BenchCommand
     }
 
     /// <summary>`bench infer --model`: a real model's inference on the lines of a file, engine by engine.</summary>
-    static int InferModel(CommandContext ctx, ParseResult r, string modelDir, string inputPath, int batchSize, int rounds, int? maxInputs, bool json)
+    static int InferModel(CommandContext ctx, ParseResult r, string modelDir, string inputPath, int batchSize, int rounds, int? maxInputs, string? onnxPath, bool json)
     {
         using var reader = TextLineReader.Open(inputPath, keepTabs: true);
         var inputs = new List<Tasks.PredictInput>();
@@ -79,6 +80,8 @@ public static class BenchCommand
         using var taskModel = Inference.FineTunedModel.Load(modelDir, new Inference.LoadOptions { Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)! });
         taskModel.BatchSize = batchSize;
         var engines = new List<InferenceComparison.Engine> { new($"BertSharp ({r.GetValue(Cli.Precision)})", b => taskModel.Predict(b)) };
+        using var runner = onnxPath is null ? null : new Export.OnnxModelRunner(onnxPath, TorchSharp.torch.get_num_threads());
+        if (runner != null) engines.Add(new("ONNX Runtime", b => RunOnnx(runner, taskModel, b)));
         var timings = InferenceComparison.Run(engines, inputs, batchSize, rounds);
         if (json)
         {
@@ -89,7 +92,29 @@ public static class BenchCommand
         ctx.Out.WriteLine($"{"engine",-28} {"seq/s",9} {"p50 ms",9} {"p99 ms",9} {"peak RSS",10}  rounds (seq/s)");
         foreach (var t in timings)
             ctx.Out.WriteLine($"{t.Engine,-28} {t.SequencesPerSecond,9:F1} {t.P50Ms,9:F2} {t.P99Ms,9:F2} {t.PeakRssBytes / 1048576.0,8:F0} MB  {string.Join(" ", t.RoundRates.Select(x => x.ToString("F1")))}");
+        if (timings.Count == 2)
+            ctx.Out.WriteLine($"BertSharp / ONNX Runtime: throughput {timings[0].SequencesPerSecond / timings[1].SequencesPerSecond:F2}x, p50 latency {timings[0].P50Ms / timings[1].P50Ms:F2}x (above 1 is slower)");
         return 0;
+    }
+
+    /// <summary>ONNX Runtime's side of a batch: the same tokenization (BertSharp's tokenizer, the model's length), padded
+    /// to the batch's longest input, run, outputs copied out (the exported graph holds the head or pooling).</summary>
+    static void RunOnnx(Export.OnnxModelRunner runner, Tasks.TaskModel model, IReadOnlyList<Tasks.PredictInput> batch)
+    {
+        var encodings = batch.Select(i => model.Tokenizer.Encode(i.Text, i.Pair, model.MaxSeqLength)).ToList();
+        int B = encodings.Count, L = encodings.Max(e => e.Length);
+        var ids = new long[B * L];
+        var mask = new long[B * L];
+        var types = new long[B * L];
+        if (model.Tokenizer.PadId != 0) Array.Fill(ids, model.Tokenizer.PadId);
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < encodings[b].Length; t++)
+            {
+                ids[b * L + t] = encodings[b].InputIds[t];
+                types[b * L + t] = encodings[b].TokenTypeIds[t];
+                mask[b * L + t] = 1;
+            }
+        runner.Run(ids, mask, types, B, L);
     }
 
     static List<BenchResult> All(CommandContext ctx, string? dataDir, Device device)

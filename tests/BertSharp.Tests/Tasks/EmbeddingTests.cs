@@ -10,6 +10,7 @@ namespace BertSharp.Tests.Tasks;
 
 /// <summary>Sentence embeddings on the tiny fixture model: pooling by hand, sentence-transformers metadata, the data
 /// shapes, the encoder's API and CLI, and fine-tuning an encoder until it beats its starting point.</summary>
+[Collection(SerialCollection.Name)] // the fine-tuning tests' seeded runs: libtorch's generator is process-global
 public class EmbeddingTests
 {
     static readonly string[] Vocabulary = File.ReadAllLines(Path.Combine(TestPaths.TinyBert, "vocab.txt")).Where(w => w.Length > 2 && w.All(char.IsLetter)).ToArray();

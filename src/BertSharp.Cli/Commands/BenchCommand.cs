@@ -46,14 +46,15 @@ public static class BenchCommand
         var input = new Option<string?>("--input") { Description = "With --model: inputs, one per line (a tab between the two texts of a pair, or JSON as bert predict reads)" };
         var rounds = new Option<int>("--rounds") { Description = "With --model: timed passes over the inputs (engines alternate round by round)", DefaultValueFactory = _ => 3 };
         var maxInputs = new Option<int?>("--max-inputs") { Description = "With --model: use only the first N inputs" };
+        var engine = new Option<string>("--engine") { Description = "With --model: what runs BertSharp's forward: torch or onnxruntime (the model exported with --optimize at load)", DefaultValueFactory = _ => "torch" };
         var onnx = new Option<string?>("--onnx") { Description = "With --model: also run ONNX Runtime on this model.onnx (e.g. from bert export onnx), on the same inputs in the same process, rounds alternating" };
         var infer = new Command("infer", "Time inference: a synthetic preset (sequence classification), or a real model on real text (--model, --input)")
-            { preset, batch, seqLen, steps, vocabSize, model, input, rounds, maxInputs, onnx };
+            { preset, batch, seqLen, steps, vocabSize, model, input, rounds, maxInputs, onnx, engine };
         infer.SetAction(r =>
         {
             if (r.GetValue(model) is { } modelArg)
                 return InferModel(ctx, r, ModelArgument.Resolve(ctx, modelArg), r.GetValue(input) ?? throw new BertSharpException("--model needs --input (the texts to run)"),
-                    r.GetValue(batch) ?? 32, r.GetValue(rounds), r.GetValue(maxInputs), r.GetValue(onnx), r.GetValue(json));
+                    r.GetValue(batch) ?? 32, r.GetValue(rounds), r.GetValue(maxInputs), r.GetValue(onnx), r.GetValue(engine)!, r.GetValue(json));
             var (config, shape) = Resolve(r);
             var device = TorchRuntime.ParseDevice(r.GetValue(Cli.Device)!);
             return Print(ctx, r.GetValue(json), new[] { Benchmarks.Inference(config, shape.BatchSize, shape.SeqLength, Cli.Compute(r).Dtype,
@@ -71,15 +72,15 @@ public static class BenchCommand
     }
 
     /// <summary>`bench infer --model`: a real model's inference on the lines of a file, engine by engine.</summary>
-    static int InferModel(CommandContext ctx, ParseResult r, string modelDir, string inputPath, int batchSize, int rounds, int? maxInputs, string? onnxPath, bool json)
+    static int InferModel(CommandContext ctx, ParseResult r, string modelDir, string inputPath, int batchSize, int rounds, int? maxInputs, string? onnxPath, string engineName, bool json)
     {
         using var reader = TextLineReader.Open(inputPath, keepTabs: true);
         var inputs = new List<Tasks.PredictInput>();
         while (reader.TryReadLine(out var line) && (maxInputs is not int m || inputs.Count < m))
             if (!string.IsNullOrWhiteSpace(line)) inputs.Add(PredictCommand.Parse(line, reader));
-        using var taskModel = Inference.FineTunedModel.Load(modelDir, new Inference.LoadOptions { Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)! });
+        using var taskModel = Inference.FineTunedModel.Load(modelDir, new Inference.LoadOptions { Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)!, Engine = engineName });
         taskModel.BatchSize = batchSize;
-        var engines = new List<InferenceComparison.Engine> { new($"BertSharp ({r.GetValue(Cli.Precision)})", b => taskModel.Predict(b)) };
+        var engines = new List<InferenceComparison.Engine> { new($"BertSharp ({engineName}, {r.GetValue(Cli.Precision)})", b => taskModel.Predict(b)) };
         using var runner = onnxPath is null ? null : new Export.OnnxModelRunner(onnxPath, TorchSharp.torch.get_num_threads());
         if (runner != null) engines.Add(new("ONNX Runtime", b => RunOnnx(runner, taskModel, b)));
         var timings = InferenceComparison.Run(engines, inputs, batchSize, rounds);

@@ -16,6 +16,8 @@ public sealed record LoadOptions
     public string Precision { get; init; } = "fp32";
     /// <summary>"cpu", "cuda" or "cuda:N".</summary>
     public string Device { get; init; } = "cpu";
+    /// <summary>What runs the forward pass: "torch" (libtorch, the default) or "onnxruntime" (<see cref="InferenceEngine"/>).</summary>
+    public string Engine { get; init; } = InferenceEngine.Torch;
     /// <summary>Where a Hub id is fetched from and cached (default: <see cref="Hub.HubOptions.FromEnvironment()"/>).</summary>
     public Hub.HubOptions? Hub { get; init; }
 }
@@ -56,6 +58,7 @@ public static class FineTunedModel
         {
             var taskModel = family.Wrap(model, tokenizer, o.MaxSeqLength, dir);
             taskModel.LoadReport = report;
+            InferenceEngine.Attach(taskModel, o.Engine, dir);
             return taskModel;
         }
         catch { model.Dispose(); throw; }
@@ -71,7 +74,10 @@ public static class FineTunedModel
         {
             // Any BERT folder embeds: its encoder with the folder's pooling (a plain folder: mean pooling).
             var o = options ?? new();
-            return (T)(TaskModel)SentenceEncoder.LoadModel(dir, o.MaxSeqLength, o.Precision, o.Device).Model;
+            var embedding = SentenceEncoder.LoadModel(dir, o.MaxSeqLength, o.Precision, o.Device).Model;
+            try { InferenceEngine.Attach(embedding, o.Engine, dir); }
+            catch { embedding.Dispose(); throw; }
+            return (T)(TaskModel)embedding;
         }
         var config = ModelFolder.ReadConfig(dir);
         var wanted = TaskFamily.All.FirstOrDefault(f => f.ModelType == typeof(T)) ?? throw new ArgumentException($"{typeof(T).Name} is not a task model of a family");

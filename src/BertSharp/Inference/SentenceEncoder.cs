@@ -22,6 +22,8 @@ public sealed record SentenceEncoderOptions
     public string Precision { get; init; } = "fp32";
     /// <summary>"cpu", "cuda" or "cuda:N".</summary>
     public string Device { get; init; } = "cpu";
+    /// <summary>What runs the forward pass: "torch" (default) or "onnxruntime" (<see cref="InferenceEngine"/>).</summary>
+    public string Engine { get; init; } = InferenceEngine.Torch;
     /// <summary>Where a Hub id is fetched from and cached (default: <see cref="Hub.HubOptions.FromEnvironment()"/>).</summary>
     public Hub.HubOptions? Hub { get; init; }
 }
@@ -64,6 +66,8 @@ public sealed class SentenceEncoder : IEmbeddingGenerator<string, Embedding<floa
         if (options.BatchSize < 1) throw new BertSharpException($"batchSize must be at least 1, got {options.BatchSize}") { Parameters = ["batchSize"] };
         var (embedding, notes) = LoadModel(folder, options.MaxSeqLength, options.Precision, options.Device);
         embedding.BatchSize = options.BatchSize;
+        try { InferenceEngine.Attach(embedding, options.Engine, folder); }
+        catch { embedding.Dispose(); throw; }
         return new SentenceEncoder(embedding, source, options, notes);
     }
 

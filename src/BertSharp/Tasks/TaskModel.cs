@@ -84,9 +84,14 @@ public abstract class TaskModel : IDisposable
             throw new BertSharpException($"maxSeqLength {maxSeqLength} exceeds the model's max_position_embeddings {config.MaxPositionEmbeddings}") { Parameters = ["maxSeqLength"] };
     }
 
+    /// <summary>The ONNX Runtime forward this model predicts with when loaded with the "onnxruntime" engine
+    /// (<see cref="Inference.InferenceEngine"/>); null: libtorch. Training always runs in libtorch.</summary>
+    internal Inference.InferenceEngine? Engine { get; set; }
+
     /// <summary>[B, C] (sequence heads) or [B, L, C] (token head) logits, as float32.</summary>
     protected Tensor Logits(Batch b)
     {
+        if (Engine is { } engine && !Model.training) return engine.Output(b, "logits");
         using var logits = Model switch
         {
             BertForSequenceClassification s => s.Forward(b["input_ids"], b["token_type_ids"], b["attention_mask"]),
@@ -133,7 +138,11 @@ public abstract class TaskModel : IDisposable
     /// <summary>A metric value safe to log: NaN (an undefined correlation) becomes 0.</summary>
     protected static double Finite(double v) => double.IsFinite(v) ? v : 0;
 
-    public void Dispose() => Model.Dispose();
+    public void Dispose()
+    {
+        Engine?.Dispose();
+        Model.Dispose();
+    }
 }
 
 /// <summary>

@@ -125,6 +125,17 @@ public sealed class EmbeddingModel : TaskModel<EmbeddingExample>
     {
         var result = new float[sequences.Count][];
         if (sequences.Count == 0) return result;
+        // The exported graph ends with the folder's own normalisation: usable unless an unnormalised vector is wanted
+        // from a normalising model.
+        if (Engine is { } engine && (normalize || !Settings.Normalize))
+        {
+            foreach (var idx in Batching.EvalOrder(sequences.Select(s => s.Length).ToList(), Math.Max(1, BatchSize)))
+            {
+                var (flat, d) = engine.Output(idx.Select(i => sequences[i]).ToList(), Tokenizer.PadId, "sentence_embedding");
+                for (int j = 0; j < idx.Length; j++) result[idx[j]] = flat.AsSpan(j * d, d).ToArray();
+            }
+            return result;
+        }
         Evaluating(() =>
         {
             foreach (var idx in Batching.EvalOrder(sequences.Select(s => s.Length).ToList(), Math.Max(1, BatchSize)))
@@ -152,7 +163,8 @@ public sealed class EmbeddingModel : TaskModel<EmbeddingExample>
         int room = MaxSeqLength - 2;
         int stride = room - Math.Clamp(overlap ?? room / 4, 0, room - 1);
         var pieces = new int[texts.Count][];
-        Parallel.For(0, texts.Count, i => pieces[i] = Pieces(texts[i]));
+        if (texts.Count == 1) pieces[0] = Pieces(texts[0]);   // no thread-pool hop for a single text
+        else Parallel.For(0, texts.Count, i => pieces[i] = Pieces(texts[i]));
         var windows = new List<int[]>();
         var owners = new List<int>();
         for (int i = 0; i < texts.Count; i++)

@@ -1,0 +1,93 @@
+using BertSharp.Export;
+using BertSharp.Tasks;
+using BertSharp.Training;
+using static TorchSharp.torch;
+
+namespace BertSharp.Inference;
+
+/// <summary>
+/// The forward pass of a loaded model run by ONNX Runtime instead of libtorch (<see cref="LoadOptions.Engine"/>
+/// "onnxruntime"): the model is exported with <c>bert export onnx --optimize</c>'s graph into a temporary folder when it
+/// is loaded, and each batch's padded inputs go through it; tokenization, batching and post-processing stay
+/// BertSharp's. At batch 1 libtorch's fixed cost per operator call dominates, which ONNX Runtime avoids
+/// (docs/SERVING.md). For classify, similarity, tag and embed models.
+/// </summary>
+public sealed class InferenceEngine : IDisposable
+{
+    public const string Torch = "torch";
+    public const string OnnxRuntime = "onnxruntime";
+
+    readonly OnnxModelRunner runner;
+    readonly string folder;
+
+    InferenceEngine(OnnxModelRunner runner, string folder)
+    {
+        this.runner = runner;
+        this.folder = folder;
+    }
+
+    /// <summary>Attaches an ONNX Runtime engine to <paramref name="model"/> when <paramref name="engine"/> asks for one.</summary>
+    internal static void Attach(TaskModel model, string engine, string? sourceDir)
+    {
+        switch (engine)
+        {
+            case Torch: return;
+            case OnnxRuntime: break;
+            default: throw new BertSharpException($"engine '{engine}': choose {Torch} or {OnnxRuntime}") { Parameters = ["engine"] };
+        }
+        if (model is Tasks.QuestionAnswering.QuestionAnsweringModel)
+            throw new BertSharpException($"engine {OnnxRuntime} runs classify, similarity, tag and embed models; question answering runs in libtorch") { Parameters = ["engine"] };
+        if (model.Device.type != TorchSharp.DeviceType.CPU)
+            throw new BertSharpException($"engine {OnnxRuntime} runs on the CPU; use the {Torch} engine on {model.Device}") { Parameters = ["engine", "device"] };
+        var dir = Path.Combine(Path.GetTempPath(), $"bertsharp-onnx-{Guid.NewGuid():N}");
+        try
+        {
+            var result = OnnxExport.Export(model, dir, new OnnxExportOptions { Optimize = true }, sourceDir);
+            model.Engine = new InferenceEngine(new OnnxModelRunner(result.ModelPath, get_num_threads()), dir);
+        }
+        catch
+        {
+            TryDelete(dir);
+            throw;
+        }
+    }
+
+    /// <summary>One output of the graph for a padded batch (input_ids, token_type_ids, attention_mask), as a float32 CPU tensor.</summary>
+    internal Tensor Output(Batch batch, string name) => Output(batch.Tensors, name);
+
+    internal Tensor Output(IReadOnlyDictionary<string, Tensor> inputs, string name)
+    {
+        var ids = inputs["input_ids"];
+        int B = (int)ids.shape[0], L = (int)ids.shape[1];
+        long[] Data(string key) { using var t = inputs[key].cpu().to(ScalarType.Int64); return t.data<long>().ToArray(); }
+        var outputs = runner.Run(Data("input_ids"), Data("attention_mask"), Data("token_type_ids"), B, L);
+        var (data, shape) = outputs[name];
+        return tensor(data, shape);
+    }
+
+    /// <summary>One output for token sequences ([CLS] … [SEP], token type 0) padded to the longest: its rows and width,
+    /// with no libtorch call on the way.</summary>
+    internal (float[] Data, int Width) Output(IReadOnlyList<int[]> sequences, int padId, string name)
+    {
+        int B = sequences.Count, L = sequences.Max(q => q.Length);
+        var ids = new long[B * L];
+        var mask = new long[B * L];
+        if (padId != 0) Array.Fill(ids, padId);
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < sequences[b].Length; t++) { ids[b * L + t] = sequences[b][t]; mask[b * L + t] = 1; }
+        var (data, shape) = runner.Run(ids, mask, new long[B * L], B, L)[name];
+        return (data, (int)shape[^1]);
+    }
+
+    static void TryDelete(string dir)
+    {
+        try { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+    }
+
+    public void Dispose()
+    {
+        runner.Dispose();
+        TryDelete(folder);
+    }
+}

@@ -21,7 +21,8 @@ internal static unsafe class DotKernels
 
     public static Width Best => Vector512.IsHardwareAccelerated ? Width.Vector512 : Width.VectorT;
 
-    /// <summary>Queries per tile of a batch: 4 × 4 accumulators fit 32 registers of 512 bits; 16 registers (AVX2) hold 4 × 2.</summary>
+    /// <summary>Queries per tile of a batch: as many as keep the tile's accumulators in vector registers (AVX-512 has
+    /// twice AVX2's register file).</summary>
     public static int QueriesPerTile(Width width) => width == Width.Vector512 ? 4 : 2;
 
     /// <summary>Scores rows r0..r3 against <paramref name="queries"/>[0..count) (count 1, or <see cref="QueriesPerTile"/>):

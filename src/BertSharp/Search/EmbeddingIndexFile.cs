@@ -37,7 +37,7 @@ namespace BertSharp.Search;
 /// </code>
 /// numpy reads the matrix with <c>f.seek(npy_offset); np.load(f)</c>, or maps it with
 /// <c>np.memmap(path, '&lt;f4', 'r', matrix_offset, (N, D))</c>. The CRCs catch a damaged header or table; the matrix
-/// has none (checking it would read all 1.5 GB of a million-row index at every load).
+/// has none (checking it would read the whole matrix at every load, which mapping exists to avoid).
 /// </summary>
 internal static class EmbeddingIndexFile
 {

@@ -57,7 +57,7 @@ internal sealed unsafe class NativeVectorMemory : VectorMemory
 }
 
 /// <summary>A whole file mapped read-only: its pages are read on first touch and shared with the page cache,
-/// so a 1.5 GB index loads without reading it, let alone copying it.</summary>
+/// so a large index loads without reading it, let alone copying it.</summary>
 internal sealed unsafe class MappedVectorMemory : VectorMemory
 {
     readonly MemoryMappedFile _file;

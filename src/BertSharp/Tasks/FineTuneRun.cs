@@ -88,14 +88,15 @@ public static class FineTuneRun
         family.CheckData(train, dev.Set, o);
 
         TorchRuntime.Seed(seed);
-        var (model, tokenizer) = CreateModel(family, o, train.Examples, Note);
+        string? modelDir = o.Model is null ? null : Hub.ModelSource.Resolve(o.Model);   // a folder, or a Hub id's snapshot
+        var (model, tokenizer) = CreateModel(family, o, modelDir, train.Examples, Note);
         int maxSeq = o.MaxSeqLength ?? family.DefaultMaxSeqLength(model.Config);
         tokenizer = new BertTokenizer(tokenizer.Vocabulary, tokenizer.Options with { ModelMaxLength = maxSeq });
         TaskModel<TExample> taskModel;
         try
         {
             taskModel = family.Create(model, tokenizer, maxSeq, folder: null);
-            family.Apply(taskModel, o);
+            family.Apply(taskModel, o with { Model = modelDir });
             taskModel.PrepareTraining(train.Examples, dev.Set.Examples);
         }
         catch { model.Dispose(); throw; }
@@ -118,9 +119,8 @@ public static class FineTuneRun
 
     /// <summary>The model to fine-tune: a folder's weights with a new head (reported as newly initialized; a head of
     /// another size is re-initialized), or random weights of the folder's or a preset's size.</summary>
-    static (BertWithHead, BertTokenizer) CreateModel<T>(TaskFamily<T> family, FineTuneOptions o, IReadOnlyList<T> train, Action<string> note)
+    static (BertWithHead, BertTokenizer) CreateModel<T>(TaskFamily<T> family, FineTuneOptions o, string? modelDir, IReadOnlyList<T> train, Action<string> note)
     {
-        string? modelDir = o.Model is null ? null : Hub.ModelSource.Resolve(o.Model);   // a folder, or a Hub id's snapshot
         if (!o.RandomInit)
         {
             if (o.Model is null) throw new BertSharpException("give model (a pre-trained model folder), or randomInit with modelPreset and vocab") { Parameters = ["model", "randomInit", "modelPreset", "vocab"] };

@@ -115,6 +115,8 @@ public abstract class TaskFamily<TExample> : TaskFamily
     /// version2WithNegative).</summary>
     public virtual void CheckData(ExampleSet<TExample> train, ExampleSet<TExample> dev, FineTuneOptions options) { }
 
-    /// <summary>Applies the family's own options to a new task model (question-answering windows, an entity scheme).</summary>
+    /// <summary>Applies the family's own options to a new task model (question-answering windows, an entity scheme, a
+    /// sentence encoder's pooling); <see cref="FineTuneOptions.Model"/> is then the starting folder as resolved (a Hub
+    /// id's snapshot folder).</summary>
     public virtual void Apply(TaskModel<TExample> model, FineTuneOptions options) { }
 }

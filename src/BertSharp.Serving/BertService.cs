@@ -74,7 +74,7 @@ public sealed class BertService : IAsyncDisposable
         var result = new JsonArray();
         foreach (EmbeddingPrediction p in predictions)
         {
-            var v = normalize && !embedding.Settings.Normalize ? Normalized(p.Vector) : p.Vector;
+            var v = normalize && !embedding.Settings.Normalize ? Search.VectorMath.Normalized(p.Vector) : p.Vector;
             result.Add(new JsonArray(v.Select(x => (JsonNode?)JsonValue.Create(x)).ToArray()));
         }
         return result;
@@ -262,12 +262,6 @@ public sealed class BertService : IAsyncDisposable
             total += Math.Min(n, Model.MaxSeqLength);
         }
         return (int)Math.Min(total, int.MaxValue);
-    }
-
-    static float[] Normalized(float[] v)
-    {
-        double norm = Math.Sqrt(v.Sum(x => (double)x * x));
-        return norm < 1e-12 ? v : v.Select(x => (float)(x / norm)).ToArray();
     }
 
     static JsonNode ToJson(TaskPrediction p) => p switch

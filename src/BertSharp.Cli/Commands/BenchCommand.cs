@@ -103,19 +103,7 @@ public static class BenchCommand
     static void RunOnnx(Export.OnnxModelRunner runner, Tasks.TaskModel model, IReadOnlyList<Tasks.PredictInput> batch)
     {
         var encodings = batch.Select(i => model.Tokenizer.Encode(i.Text, i.Pair, model.MaxSeqLength)).ToList();
-        int B = encodings.Count, L = encodings.Max(e => e.Length);
-        var ids = new long[B * L];
-        var mask = new long[B * L];
-        var types = new long[B * L];
-        if (model.Tokenizer.PadId != 0) Array.Fill(ids, model.Tokenizer.PadId);
-        for (int b = 0; b < B; b++)
-            for (int t = 0; t < encodings[b].Length; t++)
-            {
-                ids[b * L + t] = encodings[b].InputIds[t];
-                types[b * L + t] = encodings[b].TokenTypeIds[t];
-                mask[b * L + t] = 1;
-            }
-        runner.Run(ids, mask, types, B, L);
+        runner.Run(encodings.Select(e => e.InputIds).ToList(), encodings.Select(e => e.TokenTypeIds).ToList(), model.Tokenizer.PadId);
     }
 
     static List<BenchResult> All(CommandContext ctx, string? dataDir, Device device)

@@ -114,6 +114,14 @@ public sealed class OnnxModelRunner : IDisposable
         return outputs;
     }
 
+    /// <summary>Runs token sequences ([CLS] … [SEP]) padded to the longest of them (token types all 0 when
+    /// <paramref name="tokenTypeIds"/> is null); every output as a flat float array with its shape.</summary>
+    public Dictionary<string, (float[] Data, long[] Shape)> Run(IReadOnlyList<int[]> inputIds, IReadOnlyList<int[]>? tokenTypeIds, int padId)
+    {
+        var p = Tasks.Batching.Pad(inputIds, tokenTypeIds, padId);
+        return Run(p.InputIds, p.AttentionMask, p.TokenTypeIds, p.Batch, p.Length);
+    }
+
     public void Dispose()
     {
         runOptions.Dispose();

@@ -74,10 +74,7 @@ public static class FineTunedModel
         {
             // Any BERT folder embeds: its encoder with the folder's pooling (a plain folder: mean pooling).
             var o = options ?? new();
-            var embedding = SentenceEncoder.LoadModel(dir, o.MaxSeqLength, o.Precision, o.Device).Model;
-            try { InferenceEngine.Attach(embedding, o.Engine, dir); }
-            catch { embedding.Dispose(); throw; }
-            return (T)(TaskModel)embedding;
+            return (T)(TaskModel)SentenceEncoder.LoadModel(dir, o.MaxSeqLength, o.Precision, o.Device, o.Engine).Model;
         }
         var config = ModelFolder.ReadConfig(dir);
         var wanted = TaskFamily.All.FirstOrDefault(f => f.ModelType == typeof(T)) ?? throw new ArgumentException($"{typeof(T).Name} is not a task model of a family");

@@ -69,13 +69,7 @@ public sealed class InferenceEngine : IDisposable
     /// with no libtorch call on the way.</summary>
     internal (float[] Data, int Width) Output(IReadOnlyList<int[]> sequences, int padId, string name)
     {
-        int B = sequences.Count, L = sequences.Max(q => q.Length);
-        var ids = new long[B * L];
-        var mask = new long[B * L];
-        if (padId != 0) Array.Fill(ids, padId);
-        for (int b = 0; b < B; b++)
-            for (int t = 0; t < sequences[b].Length; t++) { ids[b * L + t] = sequences[b][t]; mask[b * L + t] = 1; }
-        var (data, shape) = runner.Run(ids, mask, new long[B * L], B, L)[name];
+        var (data, shape) = runner.Run(sequences, null, padId)[name];
         return (data, (int)shape[^1]);
     }
 

@@ -64,22 +64,19 @@ public sealed class SentenceEncoder : IEmbeddingGenerator<string, Embedding<floa
         string source = folder;
         folder = Hub.ModelSource.Resolve(folder, options.Hub);
         if (options.BatchSize < 1) throw new BertSharpException($"batchSize must be at least 1, got {options.BatchSize}") { Parameters = ["batchSize"] };
-        var (embedding, notes) = LoadModel(folder, options.MaxSeqLength, options.Precision, options.Device);
+        var (embedding, notes) = LoadModel(folder, options.MaxSeqLength, options.Precision, options.Device, options.Engine);
         embedding.BatchSize = options.BatchSize;
-        try { InferenceEngine.Attach(embedding, options.Engine, folder); }
-        catch { embedding.Dispose(); throw; }
         return new SentenceEncoder(embedding, source, options, notes);
     }
 
     /// <summary>Any BERT folder as an <see cref="EmbeddingModel"/>, with notes for the user (the pooling a plain
-    /// folder gets; task heads left out).</summary>
-    internal static (EmbeddingModel Model, IReadOnlyList<string> Notes) LoadModel(string folder, int? maxSeqLength, string precision, string device)
+    /// folder gets; task heads left out), its forward run by <paramref name="engine"/> (<see cref="InferenceEngine"/>).</summary>
+    internal static (EmbeddingModel Model, IReadOnlyList<string> Notes) LoadModel(string folder, int? maxSeqLength, string precision, string device, string engine)
     {
-        var config = ModelFolder.ReadConfig(folder);
-        var tokenizer = BertTokenizer.FromFolder(folder);
         var (bert, report) = ModelFolder.Load(folder, "BertModel", compute: ComputeOptions.ForPrecision(precision), device: device);
         try
         {
+            var tokenizer = BertTokenizer.FromFolder(folder);
             var embedding = (EmbeddingModel)EmbeddingModel.Family.Wrap(bert, tokenizer, maxSeqLength, folder);
             embedding.LoadReport = report;
             var notes = new List<string>();
@@ -87,8 +84,9 @@ public sealed class SentenceEncoder : IEmbeddingGenerator<string, Embedding<floa
                 notes.Add($"{folder}: no sentence-transformers files (modules.json); embedding with mean pooling over the last hidden states, not normalised");
             if (report.NewlyInitialized.Count > 0)
                 notes.Add($"{folder}: {report.NewlyInitialized.Count} encoder tensors are not in the checkpoint and were initialized at random: [{string.Join(", ", report.NewlyInitialized.Take(5))}{(report.NewlyInitialized.Count > 5 ? ", …" : "")}]");
-            if (TaskFamily.TryOf(config) is { } family && family.Task != EmbeddingModel.Task)
+            if (TaskFamily.TryOf(bert.Config) is { } family && family.Task != EmbeddingModel.Task)
                 notes.Add($"{folder}: holds {family.Description}; embedding with its encoder, its head left out");
+            InferenceEngine.Attach(embedding, engine, folder);
             return (embedding, notes);
         }
         catch { bert.Dispose(); throw; }

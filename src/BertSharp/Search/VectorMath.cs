@@ -1,6 +1,7 @@
 namespace BertSharp.Search;
 
-internal static class VectorMath
+/// <summary>Vector helpers shared by search, embeddings and serving.</summary>
+public static class VectorMath
 {
     /// <summary>Writes <paramref name="v"/> scaled to unit length into <paramref name="into"/> (a zero vector stays zero),
     /// the squared norm summed in double so the result does not depend on the order of the elements. False, with the
@@ -20,5 +21,14 @@ internal static class VectorMath
         double scale = 1 / Math.Sqrt(sum);
         for (int i = 0; i < v.Length; i++) into[i] = (float)(v[i] * scale);
         return true;
+    }
+
+    /// <summary><paramref name="v"/> scaled to unit length, as a new array (a zero vector stays zero, a vector with a
+    /// NaN or infinite element is returned unchanged).</summary>
+    public static float[] Normalized(ReadOnlySpan<float> v)
+    {
+        var into = new float[v.Length];
+        if (!TryNormalize(v, into, out _)) v.CopyTo(into);
+        return into;
     }
 }

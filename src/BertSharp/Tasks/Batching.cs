@@ -29,6 +29,9 @@ public sealed class Feature
     public int Length => InputIds.Length;
 }
 
+/// <summary>Token sequences padded to one length, row-major [<see cref="Batch"/>, <see cref="Length"/>].</summary>
+public sealed record PaddedArrays(long[] InputIds, long[] TokenTypeIds, long[] AttentionMask, int Batch, int Length);
+
 /// <summary>What a batch's labels are: a class ("labels"), a score ("labels"), a label per token ("labels"), an
 /// answer span ("start_positions" and "end_positions"), or the other texts of sentence-embedding examples
 /// ("input_ids_K", "token_type_ids_K", "attention_mask_K" for the K-th other text of the features that have one,
@@ -95,11 +98,11 @@ internal static class Batching
         return batches.ToArray();
     }
 
-    /// <summary>The encoder inputs of a batch padded to its longest sequence: input_ids (the pad id after each
-    /// sequence), token_type_ids and attention_mask, each [B, L] on <paramref name="device"/> (default: the CPU).</summary>
-    public static Dictionary<string, Tensor> PaddedInputs(IReadOnlyList<int[]> inputIds, IReadOnlyList<int[]> tokenTypeIds, int padId, out int length, Device? device = null)
+    /// <summary>Sequences padded to the longest of them, row-major [B, L]: input_ids (the pad id after each sequence),
+    /// token_type_ids (all 0 when <paramref name="tokenTypeIds"/> is null) and attention_mask.</summary>
+    public static PaddedArrays Pad(IReadOnlyList<int[]> inputIds, IReadOnlyList<int[]>? tokenTypeIds, int padId)
     {
-        int B = inputIds.Count, L = length = inputIds.Max(s => s.Length);
+        int B = inputIds.Count, L = inputIds.Max(s => s.Length);
         var ids = new long[B * L];
         var types = new long[B * L];
         var mask = new long[B * L];
@@ -107,20 +110,30 @@ internal static class Batching
         for (int b = 0; b < B; b++)
         {
             var seq = inputIds[b];
-            var seqTypes = tokenTypeIds[b];
+            var seqTypes = tokenTypeIds?[b];
             for (int t = 0; t < seq.Length; t++)
             {
                 ids[b * L + t] = seq[t];
-                types[b * L + t] = seqTypes[t];
+                if (seqTypes != null) types[b * L + t] = seqTypes[t];
                 mask[b * L + t] = 1;
             }
         }
+        return new PaddedArrays(ids, types, mask, B, L);
+    }
+
+    /// <summary>The encoder inputs of a batch padded to its longest sequence (<see cref="Pad"/>): input_ids,
+    /// token_type_ids and attention_mask, each [B, L] on <paramref name="device"/> (default: the CPU).</summary>
+    public static Dictionary<string, Tensor> PaddedInputs(IReadOnlyList<int[]> inputIds, IReadOnlyList<int[]>? tokenTypeIds, int padId, out int length, Device? device = null)
+    {
+        var p = Pad(inputIds, tokenTypeIds, padId);
+        length = p.Length;
+        long[] shape = [p.Batch, p.Length];
         device ??= CPU;
         return new Dictionary<string, Tensor>
         {
-            ["input_ids"] = tensor(ids, new long[] { B, L }, device: device),
-            ["token_type_ids"] = tensor(types, new long[] { B, L }, device: device),
-            ["attention_mask"] = tensor(mask, new long[] { B, L }, device: device),
+            ["input_ids"] = tensor(p.InputIds, shape, device: device),
+            ["token_type_ids"] = tensor(p.TokenTypeIds, shape, device: device),
+            ["attention_mask"] = tensor(p.AttentionMask, shape, device: device),
         };
     }
 
@@ -158,7 +171,7 @@ internal static class Batching
                 for (int k = 1; items.Any(f => f.Texts?.Length >= k); k++)
                 {
                     var column = items.Where(f => f.Texts?.Length >= k).Select(f => f.Texts![k - 1]).ToList();
-                    var padded = PaddedInputs(column, column.Select(ids => new int[ids.Length]).ToList(), padId, out _, device);
+                    var padded = PaddedInputs(column, null, padId, out _, device);
                     foreach (var (name, t) in padded) tensors[$"{name}_{k}"] = t;
                 }
                 break;

@@ -175,12 +175,15 @@ public sealed class Trainer
     /// <summary>The error for a failure that stops the run at <paramref name="step"/>, naming the checkpoint to resume from.</summary>
     BertSharpException Failed(long step, string what, Exception inner)
     {
-        var found = RunFolder.FindCheckpoint(run.LastCheckpoint);
-        string next = found is null
-            ? "no checkpoint was saved yet; start the run again"
-            : $"the last checkpoint, {found}{(savedStep is long s ? $" (step {s})" : "")}, is intact: resume to continue from it";
+        string next = LastCheckpoint() is { } last
+            ? $"the last checkpoint, {last}, is intact: resume to continue from it"
+            : "no checkpoint was saved yet; start the run again";
         return new BertSharpException($"step {step}: {what}; {next}", inner) { Parameters = ["resume"] };
     }
+
+    /// <summary>The complete checkpoint a resume would start from, with the step it holds when known ("…/last (step 6)"); null when none.</summary>
+    string? LastCheckpoint() =>
+        RunFolder.FindCheckpoint(run.LastCheckpoint) is { } found ? $"{found}{(savedStep is long s ? $" (step {s})" : "")}" : null;
 
     TrainingResult Result(long step, State state, IReadOnlyDictionary<string, double>? lastEval) =>
         new(step >= TotalSteps, step, TotalSteps, state.BestStep, state.BestMetric, task.SelectionMetric, lastEval ?? new Dictionary<string, double>());
@@ -214,10 +217,9 @@ public sealed class Trainer
     BertSharpException NotFinite(long step, string what, double value, string stopping)
     {
         string v = double.IsNaN(value) ? "NaN" : value > 0 ? "+infinity" : "-infinity";
-        var found = RunFolder.FindCheckpoint(run.LastCheckpoint);
-        string next = found is null
-            ? "No checkpoint was saved yet; lower learningRate and start again"
-            : $"The last good checkpoint is {found}{(savedStep is long s ? $" (step {s})" : "")}; lower learningRate and resume";
+        string next = LastCheckpoint() is { } last
+            ? $"The last good checkpoint is {last}; lower learningRate and resume"
+            : "No checkpoint was saved yet; lower learningRate and start again";
         return new BertSharpException($"step {step}: {what} is {v}; {stopping}. {next}") { Parameters = ["learningRate", "resume"] };
     }
 

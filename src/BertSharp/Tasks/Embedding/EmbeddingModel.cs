@@ -142,7 +142,7 @@ public sealed class EmbeddingModel : TaskModel<EmbeddingExample>
             {
                 using var scope = NewDisposeScope();
                 var ids = idx.Select(i => sequences[i]).ToList();
-                var t = Batching.PaddedInputs(ids, ids.Select(s => new int[s.Length]).ToList(), Tokenizer.PadId, out _, Device);
+                var t = Batching.PaddedInputs(ids, null, Tokenizer.PadId, out _, Device);
                 using var e = Embed(t["input_ids"], t["token_type_ids"], t["attention_mask"], normalize).cpu();
                 var flat = e.data<float>().ToArray();
                 int d = (int)e.shape[1];
@@ -197,17 +197,10 @@ public sealed class EmbeddingModel : TaskModel<EmbeddingExample>
                 weight += n;
             }
             var v = sum.Select(x => (float)(x / weight)).ToArray();
-            if (Settings.Normalize) NormalizeInPlace(v);
+            if (Settings.Normalize) v = Search.VectorMath.Normalized(v);
             result[i] = new EmbeddingPrediction(v, pieces[i].Length + 2, Truncated: false, Windows: count);
         }
         return result;
-    }
-
-    static void NormalizeInPlace(float[] v)
-    {
-        double norm = Math.Sqrt(v.Sum(x => (double)x * x));
-        if (norm < 1e-12) return;
-        for (int k = 0; k < v.Length; k++) v[k] = (float)(v[k] / norm);
     }
 
     /// <summary>The cosine similarity of two vectors.</summary>

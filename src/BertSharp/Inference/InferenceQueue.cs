@@ -93,7 +93,7 @@ public sealed class InferenceQueue : IAsyncDisposable
             {
                 while (queue.Count == 0 && !stopping) Monitor.Wait(gate);
                 if (queue.Count == 0) return;   // stopping, and nothing left
-                batch.Add(Take());
+                batch.Add(queue.Dequeue());
                 int count = batch[0].Inputs.Count, tokens = batch[0].Tokens;
                 var waited = Stopwatch.StartNew();
                 while (count < options.MaxBatchSize)
@@ -101,7 +101,7 @@ public sealed class InferenceQueue : IAsyncDisposable
                     if (queue.TryPeek(out var next))
                     {
                         if (count + next.Inputs.Count > options.MaxBatchSize || tokens + next.Tokens > options.MaxBatchTokens) break;
-                        batch.Add(Take());
+                        batch.Add(queue.Dequeue());
                         count += next.Inputs.Count;
                         tokens += next.Tokens;
                         continue;
@@ -110,16 +110,10 @@ public sealed class InferenceQueue : IAsyncDisposable
                     if (left <= TimeSpan.Zero || stopping) break;
                     Monitor.Wait(gate, left);
                 }
+                queuedInputs -= count;   // a batch being gathered still counts as waiting, for the bound and the gauge
             }
             Run(batch);
         }
-    }
-
-    Request Take()
-    {
-        var r = queue.Dequeue();
-        queuedInputs -= r.Inputs.Count;
-        return r;
     }
 
     void Run(List<Request> batch)

@@ -178,14 +178,17 @@ public class ServeTests
         Assert.All(statuses, s => Assert.True(s is 200 or 429, $"status {s}"));
     }
 
+    static int QueuedInputs(string metrics) =>
+        int.Parse(metrics.Split('\n').Single(l => l.StartsWith("bert_queue_inputs ")).Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+
     [LinuxX64Fact]
     public async Task SigtermFinishesTheRequestsInFlightAndExitsZero()
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "bert.dll");
         var host = Environment.ProcessPath is string p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet";
         var psi = new ProcessStartInfo(host) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        // Requests wait up to 1.5 s for company, so they are surely in flight when the signal comes.
-        foreach (var a in new[] { dll, "--threads", "1", "serve", Classifier.Value, "--port", "0", "--host", "127.0.0.1", "--max-wait-ms", "1500", "--max-batch-size", "1000" }) psi.ArgumentList.Add(a);
+        // Requests wait up to 5 s for company, so they are surely in flight when the signal comes.
+        foreach (var a in new[] { dll, "--threads", "1", "serve", Classifier.Value, "--port", "0", "--host", "127.0.0.1", "--max-wait-ms", "5000", "--max-batch-size", "1000" }) psi.ArgumentList.Add(a);
         using var process = Process.Start(psi)!;
         var stderr = new List<string>();
         var listening = new TaskCompletionSource<string>();
@@ -203,7 +206,13 @@ public class ServeTests
             using var client = new HttpClient { BaseAddress = new Uri(url) };
             var inFlight = Enumerable.Range(0, 8).Select(i => client.PostAsync("/predict",
                 new StringContent($$"""{"inputs": ["text {{i}}", "pair"]}""", System.Text.Encoding.UTF8, "application/json"))).ToList();
-            await Task.Delay(500);
+            // The signal must come after every request was taken, or the closed listener refuses the late ones.
+            var sw = Stopwatch.StartNew();
+            while (QueuedInputs(await client.GetStringAsync("/metrics")) < inFlight.Count)
+            {
+                Assert.True(sw.Elapsed < TimeSpan.FromSeconds(30), "the requests never reached the queue");
+                await Task.Delay(20);
+            }
             Process.Start("kill", ["-TERM", process.Id.ToString()])!.WaitForExit();
             foreach (var t in inFlight)
             {
@@ -211,6 +220,8 @@ public class ServeTests
                 Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
             }
             Assert.True(process.WaitForExit(30_000), "the server did not exit after SIGTERM");
+            // WaitForExit(timeout) does not wait for the redirected stream to drain; the overload without one does.
+            process.WaitForExit();
             Assert.Equal(0, process.ExitCode);
             lock (stderr) Assert.Contains("stopped", stderr);
         }

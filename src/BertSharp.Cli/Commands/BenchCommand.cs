@@ -46,7 +46,7 @@ public static class BenchCommand
         var input = new Option<string?>("--input") { Description = "With --model: inputs, one per line (a tab between the two texts of a pair, or JSON as bert predict reads)" };
         var rounds = new Option<int>("--rounds") { Description = "With --model: timed passes over the inputs (engines alternate round by round)", DefaultValueFactory = _ => 3 };
         var maxInputs = new Option<int?>("--max-inputs") { Description = "With --model: use only the first N inputs" };
-        var engine = new Option<string>("--engine") { Description = "With --model: what runs BertSharp's forward: torch or onnxruntime (the model exported with --optimize at load)", DefaultValueFactory = _ => "torch" };
+        var engine = new Option<string>("--engine") { Description = "With --model: what runs BertSharp's forward: torch or onnxruntime (the model exported to ONNX at load)", DefaultValueFactory = _ => "torch" };
         var onnx = new Option<string?>("--onnx") { Description = "With --model: also run ONNX Runtime on this model.onnx (e.g. from bert export onnx), on the same inputs in the same process, rounds alternating" };
         var infer = new Command("infer", "Time inference: a synthetic preset (sequence classification), or a real model on real text (--model, --input)")
             { preset, batch, seqLen, steps, vocabSize, model, input, rounds, maxInputs, onnx, engine };

@@ -116,6 +116,7 @@ public static class ModelFolder
         try
         {
             var report = LoadWeights(model, weightsPath ?? WeightsPath(dir), newHead);
+            model.StoreLinearWeightsInComputeDtype();
             model.eval();
             return (model, report);
         }

@@ -99,27 +99,30 @@ public sealed class OnnxModelRunner : IDisposable
 
     public IReadOnlyList<string> OutputNames => outputNames;
 
-    /// <summary>Runs one padded batch; every output as a flat float array with its shape.</summary>
-    public Dictionary<string, (float[] Data, long[] Shape)> Run(long[] inputIds, long[] attentionMask, long[] tokenTypeIds, int batch, int length)
+    /// <summary>Runs one padded batch; each output asked for (default: every output) as a flat float array with its shape.</summary>
+    public Dictionary<string, (float[] Data, long[] Shape)> Run(long[] inputIds, long[] attentionMask, long[] tokenTypeIds, int batch, int length,
+        IReadOnlyList<string>? outputs = null)
     {
         long[] shape = [batch, length];
+        var names = outputs ?? outputNames;
         using var ids = OrtValue.CreateTensorValueFromMemory(inputIds, shape);
         using var mask = OrtValue.CreateTensorValueFromMemory(attentionMask, shape);
         using var types = OrtValue.CreateTensorValueFromMemory(tokenTypeIds, shape);
-        using var results = session.Run(runOptions, ["input_ids", "attention_mask", "token_type_ids"], [ids, mask, types], outputNames);
-        var outputs = new Dictionary<string, (float[], long[])>();
+        using var results = session.Run(runOptions, ["input_ids", "attention_mask", "token_type_ids"], [ids, mask, types], names);
+        var values = new Dictionary<string, (float[], long[])>();
         int i = 0;
         foreach (var r in results)
-            outputs[outputNames[i++]] = (r.GetTensorDataAsSpan<float>().ToArray(), r.GetTensorTypeAndShape().Shape);
-        return outputs;
+            values[names[i++]] = (r.GetTensorDataAsSpan<float>().ToArray(), r.GetTensorTypeAndShape().Shape);
+        return values;
     }
 
     /// <summary>Runs token sequences ([CLS] … [SEP]) padded to the longest of them (token types all 0 when
-    /// <paramref name="tokenTypeIds"/> is null); every output as a flat float array with its shape.</summary>
-    public Dictionary<string, (float[] Data, long[] Shape)> Run(IReadOnlyList<int[]> inputIds, IReadOnlyList<int[]>? tokenTypeIds, int padId)
+    /// <paramref name="tokenTypeIds"/> is null); each output asked for (default: every output) as a flat float array with its shape.</summary>
+    public Dictionary<string, (float[] Data, long[] Shape)> Run(IReadOnlyList<int[]> inputIds, IReadOnlyList<int[]>? tokenTypeIds, int padId,
+        IReadOnlyList<string>? outputs = null)
     {
         var p = Tasks.Batching.Pad(inputIds, tokenTypeIds, padId);
-        return Run(p.InputIds, p.AttentionMask, p.TokenTypeIds, p.Batch, p.Length);
+        return Run(p.InputIds, p.AttentionMask, p.TokenTypeIds, p.Batch, p.Length, outputs);
     }
 
     public void Dispose()

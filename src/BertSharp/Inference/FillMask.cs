@@ -24,7 +24,7 @@ public sealed class FillMask : IDisposable
     {
         options ??= new();
         modelDir = Hub.ModelSource.Resolve(modelDir, options.Hub);
-        var (m, report) = ModelFolder.Load(modelDir, "BertForPreTraining", compute: ComputeOptions.ForPrecision(options.Precision), device: options.Device);
+        var (m, report) = ModelFolder.Load(modelDir, "BertForPreTraining", compute: ComputeOptions.ForInference(options.Precision), device: options.Device);
         model = (BertForPreTraining)m;
         device = model.parameters().First().device;
         LoadReport = report;

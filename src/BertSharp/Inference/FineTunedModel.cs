@@ -53,7 +53,7 @@ public static class FineTunedModel
     static TaskModel Load(string dir, TaskFamily family, LoadOptions o)
     {
         var tokenizer = BertTokenizer.FromFolder(dir);
-        var (model, report) = ModelFolder.Load(dir, family.Architecture, compute: ComputeOptions.ForPrecision(o.Precision), device: o.Device);
+        var (model, report) = ModelFolder.Load(dir, family.Architecture, compute: ComputeOptions.ForInference(o.Precision), device: o.Device);
         try
         {
             var taskModel = family.Wrap(model, tokenizer, o.MaxSeqLength, dir);

@@ -7,9 +7,10 @@ namespace BertSharp.Inference;
 
 /// <summary>
 /// The forward pass of a loaded model run by ONNX Runtime instead of libtorch (<see cref="LoadOptions.Engine"/>
-/// "onnxruntime"): the model is exported with <c>bert export onnx --optimize</c>'s graph into a temporary folder when it
-/// is loaded, and each batch's padded inputs go through it; tokenization, batching and post-processing stay
-/// BertSharp's. At batch 1 libtorch's fixed cost per operator call dominates, which ONNX Runtime avoids
+/// "onnxruntime"): the model is exported with <c>bert export onnx</c>'s plain graph into a temporary folder when it
+/// is loaded, ONNX Runtime fuses it as it loads it (ORT_ENABLE_ALL), and each batch's padded inputs go through it;
+/// tokenization, batching and post-processing stay BertSharp's. The plain graph, not <c>--optimize</c>'s pre-fused one:
+/// ONNX Runtime's own fusion of it runs faster on the CPU (docs/SERVING.md). At batch 1 libtorch's fixed cost per operator call dominates, which ONNX Runtime avoids
 /// (docs/SERVING.md). For classify, similarity, tag and embed models.
 /// </summary>
 public sealed class InferenceEngine : IDisposable
@@ -37,12 +38,14 @@ public sealed class InferenceEngine : IDisposable
         }
         if (model is Tasks.QuestionAnswering.QuestionAnsweringModel)
             throw new BertSharpException($"engine {OnnxRuntime} runs classify, similarity, tag and embed models; question answering runs in libtorch") { Parameters = ["engine"] };
+        if (model.Model.Compute.Dtype != ScalarType.Float32)
+            throw new BertSharpException($"engine {OnnxRuntime} computes in float32; precision {model.Model.Compute.Precision} is for the {Torch} engine") { Parameters = ["engine", "precision"] };
         if (model.Device.type != TorchSharp.DeviceType.CPU)
             throw new BertSharpException($"engine {OnnxRuntime} runs on the CPU; use the {Torch} engine on {model.Device}") { Parameters = ["engine", "device"] };
         var dir = Path.Combine(Path.GetTempPath(), $"bertsharp-onnx-{Guid.NewGuid():N}");
         try
         {
-            var result = OnnxExport.Export(model, dir, new OnnxExportOptions { Optimize = true }, sourceDir);
+            var result = OnnxExport.Export(model, dir, new OnnxExportOptions(), sourceDir);
             model.Engine = new InferenceEngine(new OnnxModelRunner(result.ModelPath, get_num_threads()), dir);
         }
         catch
@@ -60,7 +63,7 @@ public sealed class InferenceEngine : IDisposable
         var ids = inputs["input_ids"];
         int B = (int)ids.shape[0], L = (int)ids.shape[1];
         long[] Data(string key) { using var t = inputs[key].cpu().to(ScalarType.Int64); return t.data<long>().ToArray(); }
-        var outputs = runner.Run(Data("input_ids"), Data("attention_mask"), Data("token_type_ids"), B, L);
+        var outputs = runner.Run(Data("input_ids"), Data("attention_mask"), Data("token_type_ids"), B, L, [name]);
         var (data, shape) = outputs[name];
         return tensor(data, shape);
     }
@@ -69,7 +72,7 @@ public sealed class InferenceEngine : IDisposable
     /// with no libtorch call on the way.</summary>
     internal (float[] Data, int Width) Output(IReadOnlyList<int[]> sequences, int padId, string name)
     {
-        var (data, shape) = runner.Run(sequences, null, padId)[name];
+        var (data, shape) = runner.Run(sequences, null, padId, [name])[name];
         return (data, (int)shape[^1]);
     }
 

@@ -73,7 +73,7 @@ public sealed class SentenceEncoder : IEmbeddingGenerator<string, Embedding<floa
     /// folder gets; task heads left out), its forward run by <paramref name="engine"/> (<see cref="InferenceEngine"/>).</summary>
     internal static (EmbeddingModel Model, IReadOnlyList<string> Notes) LoadModel(string folder, int? maxSeqLength, string precision, string device, string engine)
     {
-        var (bert, report) = ModelFolder.Load(folder, "BertModel", compute: ComputeOptions.ForPrecision(precision), device: device);
+        var (bert, report) = ModelFolder.Load(folder, "BertModel", compute: ComputeOptions.ForInference(precision), device: device);
         try
         {
             var tokenizer = BertTokenizer.FromFolder(folder);

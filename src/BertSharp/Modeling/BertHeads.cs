@@ -44,6 +44,27 @@ public abstract class BertWithHead : Module
         Bert.Embeddings.WordEmbeddingWeight[Config.PadTokenId].zero_();
     }
 
+    /// <summary>For a model built <see cref="ComputeOptions.InferenceOnly"/> in a dtype other than float32: each Linear's
+    /// weight and bias in that dtype, frozen (in float32, or for a model that trains, nothing changes). Called once the
+    /// weights are loaded.</summary>
+    public void StoreLinearWeightsInComputeDtype()
+    {
+        if (!Compute.InferenceOnly || Compute.Dtype == ScalarType.Float32) return;
+        using var _ = no_grad();
+        foreach (var (_, m) in named_modules())
+        {
+            if (m is not Linear linear) continue;
+            var weight = linear.weight!;
+            linear.weight = new Parameter(weight.to(Compute.Dtype), requires_grad: false);
+            weight.Dispose();
+            if (linear.bias is { } bias)
+            {
+                linear.bias = new Parameter(bias.to(Compute.Dtype), requires_grad: false);
+                bias.Dispose();
+            }
+        }
+    }
+
     public static BertWithHead Create(string architecture, BertConfig config, ComputeOptions? compute = null) => architecture switch
     {
         "BertForPreTraining" or "BertForMaskedLM" => new BertForPreTraining(config, compute),

@@ -15,10 +15,18 @@ public sealed record ComputeOptions
 
     public BertKernels Kernels { get; init; } = BertKernels.Fused;
 
+    /// <summary>Built to predict, never to train: in bfloat16 the Linear weights are stored in bfloat16 once, when the
+    /// weights are loaded (<see cref="BertWithHead.StoreLinearWeightsInComputeDtype"/>), instead of cast from the float32
+    /// master copy for every product; the products are the same bfloat16 products either way.</summary>
+    public bool InferenceOnly { get; init; }
+
     public static ComputeOptions Default { get; } = new();
 
     /// <summary>"fp32" (or "float32") and "bf16" (or "bfloat16"), with the fused kernels.</summary>
     public static ComputeOptions ForPrecision(string precision) => new() { Dtype = ParsePrecision(precision) };
+
+    /// <summary>As <see cref="ForPrecision"/>, for a model that only predicts (<see cref="InferenceOnly"/>).</summary>
+    public static ComputeOptions ForInference(string precision) => ForPrecision(precision) with { InferenceOnly = true };
 
     public static ScalarType ParsePrecision(string precision) => precision.ToLowerInvariant() switch
     {

@@ -39,5 +39,7 @@ public class InferenceEngineTests
         }
         var e = Assert.Throws<BertSharpException>(() => FineTunedModel.Load<ClassificationModel>(run, new LoadOptions { Engine = "tensorrt" }));
         Assert.Equal("engine 'tensorrt': choose torch or onnxruntime", e.Message);
+        e = Assert.Throws<BertSharpException>(() => FineTunedModel.Load<ClassificationModel>(run, new LoadOptions { Engine = InferenceEngine.OnnxRuntime, Precision = "bf16" }));
+        Assert.Equal("engine onnxruntime computes in float32; precision bf16 is for the torch engine", e.Message);
     }
 }

@@ -134,6 +134,7 @@ public sealed class BertService : IAsyncDisposable
             ["model_dtype"] = Model.Model.Compute.Dtype.ToString().ToLowerInvariant(),
             ["model_type"] = type,
             ["task"] = Model.TaskName,
+            ["engine"] = Model.EngineName,
             ["pairs"] = Model.TakesPairs,
             ["max_input_length"] = Model.MaxSeqLength,
             ["truncate"] = Options.Truncate,

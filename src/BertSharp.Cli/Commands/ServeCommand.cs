@@ -31,7 +31,7 @@ public static class ServeCommand
         var truncate = new Option<bool>("--truncate") { Description = "Cut inputs longer than the model takes instead of refusing them (a request's \"truncate\" field overrides)" };
         var apiKey = new Option<string?>("--api-key") { Description = $"Require \"Authorization: Bearer KEY\" (default: ${ApiKeyVariable} when set)" };
         var maxSeq = new Option<int?>("--max-seq-length") { Description = "Tokens per input (default: the model's own)" };
-        var engine = new Option<string>("--engine") { Description = "What runs the forward pass: torch, or onnxruntime (the model exported to ONNX at load; classify, similarity, tag, embed)", DefaultValueFactory = _ => "torch" };
+        var engine = new Option<string>("--engine") { Description = "What runs the forward pass: auto (onnxruntime where it can: classify, similarity, tag and embed models in fp32 on the CPU; else torch), torch, or onnxruntime (the model exported to ONNX at load)", DefaultValueFactory = _ => InferenceEngine.Auto };
         var cmd = new Command("serve", "Serve a model over HTTP: POST /embed /predict /tokenize, GET /info /health /metrics /openapi.json, and a page to try it at /")
         { model, host, port, maxBatch, maxTokens, maxWait, maxQueue, maxClient, maxBytes, truncate, apiKey, maxSeq, engine };
         cmd.WithDetails("Concurrent requests are batched together (up to --max-batch-size inputs and --max-batch-tokens tokens, waiting at most --max-wait-ms). " +
@@ -84,7 +84,7 @@ public static class ServeCommand
         app.MapBert(service);
         await app.StartAsync();
         var addresses = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
-        ctx.Err.WriteLine($"serving {service.ModelId} ({service.Model.TaskName}) on {string.Join(", ", addresses)}{(service.Options.ApiKey is null ? "" : " (API key required)")}; Ctrl+C stops");
+        ctx.Err.WriteLine($"serving {service.ModelId} ({service.Model.TaskName}, engine {service.Model.EngineName}) on {string.Join(", ", addresses)}{(service.Options.ApiKey is null ? "" : " (API key required)")}; Ctrl+C stops");
         ctx.Err.Flush();
         await app.WaitForShutdownAsync();
     }

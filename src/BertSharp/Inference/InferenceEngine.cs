@@ -17,6 +17,8 @@ public sealed class InferenceEngine : IDisposable
 {
     public const string Torch = "torch";
     public const string OnnxRuntime = "onnxruntime";
+    /// <summary>ONNX Runtime where it runs the model (float32 on the CPU, not question answering), else libtorch.</summary>
+    public const string Auto = "auto";
 
     readonly OnnxModelRunner runner;
     readonly string folder;
@@ -34,7 +36,11 @@ public sealed class InferenceEngine : IDisposable
         {
             case Torch: return;
             case OnnxRuntime: break;
-            default: throw new BertSharpException($"engine '{engine}': choose {Torch} or {OnnxRuntime}") { Parameters = ["engine"] };
+            case Auto:
+                if (model is Tasks.QuestionAnswering.QuestionAnsweringModel || model.Model.Compute.Dtype != ScalarType.Float32
+                    || model.Device.type != TorchSharp.DeviceType.CPU) return;
+                break;
+            default: throw new BertSharpException($"engine '{engine}': choose {Torch}, {OnnxRuntime} or {Auto}") { Parameters = ["engine"] };
         }
         if (model is Tasks.QuestionAnswering.QuestionAnsweringModel)
             throw new BertSharpException($"engine {OnnxRuntime} runs classify, similarity, tag and embed models; question answering runs in libtorch") { Parameters = ["engine"] };

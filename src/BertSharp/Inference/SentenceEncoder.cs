@@ -22,7 +22,7 @@ public sealed record SentenceEncoderOptions
     public string Precision { get; init; } = "fp32";
     /// <summary>"cpu", "cuda" or "cuda:N".</summary>
     public string Device { get; init; } = "cpu";
-    /// <summary>What runs the forward pass: "torch" (default) or "onnxruntime" (<see cref="InferenceEngine"/>).</summary>
+    /// <summary>What runs the forward pass: "torch" (default), "onnxruntime" or "auto" (<see cref="InferenceEngine"/>).</summary>
     public string Engine { get; init; } = InferenceEngine.Torch;
     /// <summary>Where a Hub id is fetched from and cached (default: <see cref="Hub.HubOptions.FromEnvironment()"/>).</summary>
     public Hub.HubOptions? Hub { get; init; }

@@ -88,6 +88,9 @@ public abstract class TaskModel : IDisposable
     /// (<see cref="Inference.InferenceEngine"/>); null: libtorch. Training always runs in libtorch.</summary>
     internal Inference.InferenceEngine? Engine { get; set; }
 
+    /// <summary>What runs this model's forward when it predicts: "torch" or "onnxruntime".</summary>
+    public string EngineName => Engine is null ? Inference.InferenceEngine.Torch : Inference.InferenceEngine.OnnxRuntime;
+
     /// <summary>[B, C] (sequence heads) or [B, L, C] (token head) logits, as float32.</summary>
     protected Tensor Logits(Batch b)
     {

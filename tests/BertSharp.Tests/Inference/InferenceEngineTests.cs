@@ -38,7 +38,7 @@ public class InferenceEngineTests
             foreach (var (label, p) in a[i].Probabilities) Assert.Equal(p, b[i].Probabilities[label], 1e-5);
         }
         var e = Assert.Throws<BertSharpException>(() => FineTunedModel.Load<ClassificationModel>(run, new LoadOptions { Engine = "tensorrt" }));
-        Assert.Equal("engine 'tensorrt': choose torch or onnxruntime", e.Message);
+        Assert.Equal("engine 'tensorrt': choose torch, onnxruntime or auto", e.Message);
         e = Assert.Throws<BertSharpException>(() => FineTunedModel.Load<ClassificationModel>(run, new LoadOptions { Engine = InferenceEngine.OnnxRuntime, Precision = "bf16" }));
         Assert.Equal("engine onnxruntime computes in float32; precision bf16 is for the torch engine", e.Message);
     }

@@ -74,6 +74,7 @@ public class ServeTests
 
         var info = JsonDocument.Parse(await server.Client.GetStringAsync("/info")).RootElement;
         Assert.Equal("classify", info.GetProperty("task").GetString());
+        Assert.Equal("torch", info.GetProperty("engine").GetString());
         Assert.Equal("maybe", info.GetProperty("model_type").GetProperty("classifier").GetProperty("id2label").GetProperty("0").GetString());
         Assert.Equal(System.Net.HttpStatusCode.OK, (await server.Client.GetAsync("/health")).StatusCode);
         var openapi = JsonDocument.Parse(await server.Client.GetStringAsync("/openapi.json")).RootElement;
@@ -223,7 +224,11 @@ public class ServeTests
             // WaitForExit(timeout) does not wait for the redirected stream to drain; the overload without one does.
             process.WaitForExit();
             Assert.Equal(0, process.ExitCode);
-            lock (stderr) Assert.Contains("stopped", stderr);
+            lock (stderr)
+            {
+                Assert.Contains("stopped", stderr);
+                Assert.Contains(stderr, l => l.Contains("(classify, engine onnxruntime)"));   // the CLI's default engine, auto
+            }
         }
         finally
         {

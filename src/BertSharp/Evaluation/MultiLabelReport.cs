@@ -99,12 +99,13 @@ public sealed class MultiLabelReport
     public string Format()
     {
         var sb = new StringBuilder();
-        int w = ClassificationReport.TableWidth(Labels);
+        const string subset = "subset accuracy";
+        int w = ClassificationReport.TableWidth(Labels.Append(subset));
         ClassificationReport.AppendTable(sb, w, Classes);
         int support = Classes.Sum(c => c.Support);
         ClassificationReport.AppendRow(sb, w, "micro avg", MicroPrecision, MicroRecall, MicroF1, support);
         ClassificationReport.AppendRow(sb, w, "macro avg", Classes.Select(c => c.Precision).DefaultIfEmpty().Average(), Classes.Select(c => c.Recall).DefaultIfEmpty().Average(), MacroF1, support);
-        sb.Append(string.Format(CultureInfo.InvariantCulture, "{0}{1,-33:F4}{2}\n", "subset accuracy".PadRight(w), SubsetAccuracy, Total));
+        sb.Append(string.Format(CultureInfo.InvariantCulture, "{0}{1,-33:F4}{2}\n", subset.PadRight(w), SubsetAccuracy, Total));
         return sb.ToString();
     }
 }

@@ -38,12 +38,7 @@ public sealed class ClassificationReport
         ArgumentNullException.ThrowIfNull(predicted);
         if (gold.Count != predicted.Count)
             throw new ArgumentException($"{gold.Count} gold labels but {predicted.Count} predictions");
-        var order = new List<string>();
-        var index = new Dictionary<string, int>(StringComparer.Ordinal);
-        void Add(string l) { if (index.TryAdd(l, order.Count)) order.Add(l); }
-        foreach (var l in labels ?? Array.Empty<string>()) Add(l);
-        foreach (var l in gold) Add(l);
-        foreach (var l in predicted) Add(l);
+        var (order, index) = LabelOrder(labels, gold.Concat(predicted));
 
         int k = order.Count, n = gold.Count;
         var m = new long[k, k];
@@ -72,6 +67,17 @@ public sealed class ClassificationReport
     }
 
     static double Ratio(long a, long b) => b == 0 ? 0 : (double)a / b;
+
+    /// <summary>The labels of a report: the given ones in their order, then each other one met, in order of first
+    /// appearance; with the index of each.</summary>
+    internal static (List<string> Order, Dictionary<string, int> Index) LabelOrder(IEnumerable<string>? given, IEnumerable<string> met)
+    {
+        var order = new List<string>();
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var l in (given ?? []).Concat(met))
+            if (index.TryAdd(l, order.Count)) order.Add(l);
+        return (order, index);
+    }
 
     /// <summary>The width of the label column of a per-label table.</summary>
     internal static int TableWidth(IEnumerable<string> labels) => Math.Max(12, labels.Select(l => l.Length + 2).DefaultIfEmpty(0).Max());

@@ -35,12 +35,7 @@ public sealed class MultiLabelReport
         ArgumentNullException.ThrowIfNull(predicted);
         if (gold.Count != predicted.Count)
             throw new ArgumentException($"{gold.Count} gold label sets but {predicted.Count} predicted ones");
-        var order = new List<string>();
-        var index = new Dictionary<string, int>(StringComparer.Ordinal);
-        void Add(string l) { if (index.TryAdd(l, order.Count)) order.Add(l); }
-        foreach (var l in labels ?? []) Add(l);
-        foreach (var set in gold) foreach (var l in set) Add(l);
-        foreach (var set in predicted) foreach (var l in set) Add(l);
+        var (order, index) = ClassificationReport.LabelOrder(labels, gold.Concat(predicted).SelectMany(set => set));
 
         int k = order.Count, n = gold.Count, exact = 0;
         var tp = new long[k];

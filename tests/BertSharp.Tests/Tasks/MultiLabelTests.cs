@@ -78,7 +78,7 @@ public class ClassWeightTests
         // a on 3 of 4 examples: 1 / 3; b on 1: 3 / 1; c on all: nothing to balance, 1
         var multi = new[] { Set("a", "c"), Set("a", "b", "c"), Set("c"), Set("a", "c") };
         Assert.Equal([1.0 / 3, 3.0, 1.0], ClassWeighting.Balanced(multi, ["a", "b", "c"], multiLabel: true));
-        Assert.Equal([10.0 / 18, 10.0 / 9, 10.0 / 3], ClassWeighting.Resolve(new FineTuneOptions { Task = "classify", ClassWeights = "auto" }, single, ["a", "b", "c"], false));
+        Assert.Equal([10.0 / 18, 10.0 / 9, 10.0 / 3], ClassWeighting.Resolve(new FineTuneOptions { Task = "classify", ClassWeights = "auto" }, single, ["a", "b", "c"], false)!);
         Assert.Null(ClassWeighting.Resolve(new FineTuneOptions { Task = "classify" }, single, ["a", "b", "c"], false));
     }
 

@@ -123,7 +123,7 @@ public sealed class BertService : IAsyncDisposable
         var type = Model switch
         {
             EmbeddingModel e => new JsonObject { ["embedding"] = new JsonObject { ["pooling"] = SentenceEmbeddingSettings.Describe(e.Settings.Pooling), ["normalized"] = e.Settings.Normalize, ["dimensions"] = e.Dimension } },
-            ClassificationModel c => new JsonObject { ["classifier"] = Labels(c.Labels) },
+            ClassificationModel c => new JsonObject { ["classifier"] = Classifier(c) },
             SimilarityModel => new JsonObject { ["similarity"] = new JsonObject() },
             TaggingModel t => new JsonObject { ["tagger"] = Labels(t.Config.Labels) },
             _ => new JsonObject { ["question_answering"] = new JsonObject() },
@@ -145,6 +145,17 @@ public sealed class BertService : IAsyncDisposable
             ["max_request_bytes"] = Options.MaxRequestBytes,
             ["version"] = typeof(BertService).Assembly.GetName().Version?.ToString(),
         };
+    }
+
+    static JsonObject Classifier(ClassificationModel c)
+    {
+        var o = Labels(c.Labels);
+        if (c.MultiLabel)
+        {
+            o["multi_label"] = true;
+            o["threshold"] = c.Threshold;
+        }
+        return o;
     }
 
     static JsonObject Labels(IReadOnlyList<string> labels) => new()
@@ -268,13 +279,22 @@ public sealed class BertService : IAsyncDisposable
     static JsonNode ToJson(TaskPrediction p) => p switch
     {
         ClassificationPrediction c => new JsonArray(c.Probabilities.OrderByDescending(kv => kv.Value)
-            .Select(kv => (JsonNode?)new JsonObject { ["score"] = Math.Round(kv.Value, 6), ["label"] = kv.Key }).ToArray()),
+            .Select(kv => (JsonNode?)Scored(c, kv.Key, kv.Value)).ToArray()),
         SimilarityPrediction s => new JsonObject { ["score"] = Math.Round(s.Score, 6) },
         TaggingPrediction t => new JsonArray(t.Words.Zip(t.Tags).Select(x => (JsonNode?)new JsonObject { ["word"] = x.First, ["tag"] = x.Second }).ToArray()),
         QaAnswer a => new JsonObject { ["answer"] = a.Text, ["score"] = Math.Round(a.Score, 6), ["probability"] = Math.Round(a.Probability, 6), ["start"] = a.Start, ["end"] = a.End },
         EmbeddingPrediction e => new JsonArray(e.Vector.Select(x => (JsonNode?)JsonValue.Create(x)).ToArray()),
         _ => throw new InvalidOperationException($"no JSON for a {p.GetType().Name}"),
     };
+
+    /// <summary>One label of a classifier's answer, TEI's {"score", "label"}; a multi-label classifier's also says
+    /// whether the label is predicted (its probability reaches the model's threshold).</summary>
+    static JsonObject Scored(ClassificationPrediction c, string label, double probability)
+    {
+        var o = new JsonObject { ["score"] = Math.Round(probability, 6), ["label"] = label };
+        if (c.MultiLabel) o["predicted"] = c.Labels.Contains(label);
+        return o;
+    }
 
     /// <summary>Stops taking requests and finishes the queued ones.</summary>
     public async ValueTask DisposeAsync()

@@ -48,7 +48,7 @@ public static class OpenApi
                 ["/embed"] = Post("Sentence embeddings (embedding models)",
                     new JsonObject { ["type"] = "object", ["required"] = new JsonArray("inputs"), ["properties"] = new JsonObject { ["inputs"] = Text(), ["normalize"] = new JsonObject { ["type"] = "boolean", ["default"] = true }, ["truncate"] = new JsonObject { ["type"] = "boolean" } } },
                     new JsonObject { ["type"] = "array", ["items"] = new JsonObject { ["type"] = "array", ["items"] = new JsonObject { ["type"] = "number" } } }),
-                ["/predict"] = Post("Predictions: labels and probabilities (classify), a score (similarity; the cosine for embedding models), a tag per word (tag), an answer span (qa)",
+                ["/predict"] = Post("Predictions: labels and probabilities (classify; multi-label: each label's sigmoid and whether it is predicted), a score (similarity; the cosine for embedding models), a tag per word (tag), an answer span (qa)",
                     new JsonObject
                     {
                         ["type"] = "object", ["required"] = new JsonArray("inputs"),

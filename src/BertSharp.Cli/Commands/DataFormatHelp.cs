@@ -14,6 +14,21 @@ public static class DataFormatHelp
         "row, no quoting), .csv (header row, RFC 4180 quoting; a .csv whose first line has tabs and no commas is " +
         "read as TSV). Examples whose gold_label is '-' (SNLI: no annotator majority) are dropped and counted.";
 
+    public const string MultiLabel =
+        "Multi-label (--multi-label): the label column holds an example's labels separated by commas (\"sports,politics\"; " +
+        "spaces around them are ignored; an empty cell is an example with no label; in CSV quote a cell holding commas), or " +
+        "in JSONL a list ([\"sports\", \"politics\"], [] for none) or such a string. config.json gets problem_type " +
+        "multi_label_classification (a transformers folder with it predicts here as multi-label). Metrics: micro-F1 (selects " +
+        "the best model), macro-F1, subset accuracy (the exact set), per-label precision/recall/F1. The decision threshold " +
+        "(the probability from which a label is predicted) is the best of 0.05, 0.10 … 0.95 by micro-F1 on --dev, saved " +
+        "with the model (config.json bertsharp_threshold) and used by predict, evaluate, serve and the ONNX export.";
+
+    public const string ClassWeights =
+        "Class weights (--class-weights auto|FILE): auto weighs each class n_samples / (n_classes × count) in the " +
+        "cross-entropy (scikit-learn's balanced); with --multi-label, each label's positives count negatives / positives " +
+        "times (BCEWithLogitsLoss pos_weight). FILE: one 'label<TAB>weight' line per label (blank and # lines skipped; " +
+        "labels not named weigh 1). The weights are printed at the start and recorded in args.json, which --resume uses.";
+
     public const string SimilarityFormats =
         "Formats (by file name and content unless --format): stsb — the STS Benchmark original sts-*.csv files " +
         "(tab-separated, no header, not quote-aware: score in the 5th column, the sentences in the 6th and 7th); " +

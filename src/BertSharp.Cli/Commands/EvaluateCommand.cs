@@ -31,7 +31,7 @@ public static class EvaluateCommand
         var maxExamples = new Option<int?>("--max-examples") { Description = "Score only the first N examples" };
         var cmd = new Command("evaluate", "Score a fine-tuned model folder on a labelled file of its task (the task comes from the folder's config.json)")
         { dir, data, json, predictions, format, text, pair, label, noHeader, tagColumn, split, scheme, maxSeq, batch, maxExamples };
-        cmd.WithDetails("Classification: accuracy, macro-F1, per-class report and confusion matrix; similarity: Pearson, Spearman; tagging: tag accuracy and, for chunk tags, entity precision/recall/F1; " +
+        cmd.WithDetails("Classification: accuracy, macro-F1, per-class report and confusion matrix (multi-label: micro-F1, macro-F1, subset accuracy and per-label report at the model's threshold; the label column read as at fine-tuning); similarity: Pearson, Spearman; tagging: tag accuracy and, for chunk tags, entity precision/recall/F1; " +
             "question answering: a SQuAD v1.1/v2.0 file, the official EM/F1 (v2.0: HasAns/NoAns too).\n" +
             DataFormatHelp.Treebank + "\n" + TextLineReader.InputRule);
         // Question-answering folders: a SQuAD file, the official EM/F1.

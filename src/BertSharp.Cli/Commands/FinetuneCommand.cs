@@ -38,10 +38,13 @@ public static class FinetuneCommand
         var b = new Builder(ctx, ClassificationModel.Task);
         var format = b.Add(new Option<string?>("--format") { Description = "tsv, csv or jsonl (default: by extension)" });
         b.AddColumns(pairDescription: "Column of the second text of a pair (with --text-column; default: found with the text)");
+        var multiLabel = b.Add(new Option<bool>("--multi-label") { Description = "Multi-label: each example has a set of labels (the label column holds them separated by commas, or a JSON list in JSONL); a sigmoid per label, binary cross-entropy, a decision threshold chosen on --dev" });
+        var classWeights = b.Add(new Option<string?>("--class-weights") { Description = "Weigh the labels in the loss for imbalanced data: auto (n_samples / (n_classes × count), scikit-learn's balanced; with --multi-label each label's pos_weight = negatives / positives) or FILE (a 'label<TAB>weight' line per label, the others weigh 1)" });
         var cmd = new Command("classify", "Fine-tune a text or pair classifier (BertForSequenceClassification)").WithDetails(
             "Metrics: accuracy (selects the best model), macro-F1; per-class report and confusion matrix at the end. Label names are kept in config.json id2label/label2id.\n" +
+            DataFormatHelp.MultiLabel + "\n" + DataFormatHelp.ClassWeights + "\n" +
             DataFormatHelp.ClassificationFormats + "\n" + DataFormatHelp.ClassificationColumns + "\n" + Common + "\n" + TextLineReader.InputRule);
-        b.Finish(cmd, v => v.Data(format));
+        b.Finish(cmd, v => v.Data(format) with { MultiLabel = v.Get(multiLabel) }, o => o with { ClassWeights = b.Get(classWeights) });
         return cmd;
     }
 

@@ -28,7 +28,7 @@ public static class PredictCommand
         var batch = new Option<int>("--batch-size") { Description = "Inputs per forward pass", DefaultValueFactory = _ => 64 };
         var cmd = new Command("predict", "Predict with a fine-tuned model folder: one JSON line per input on stdout")
         { dir, texts, pair, input, maxSeq, batch };
-        cmd.WithDetails("Each line holds the label and the probability of each label (classify), the score (similarity), a tag per word (tag), " +
+        cmd.WithDetails("Each line holds the label and the probability of each label (classify; multi-label: \"labels\", each label whose probability reaches the model's threshold with its probability, and the threshold), the score (similarity), a tag per word (tag), " +
             "or for question answering (--question/--context) the answer, its score and character span.\n" + TextLineReader.InputRule);
         // Question-answering folders take --question/--context (or --input JSONL) instead of TEXT.
         var qa = new QaCliHandlers.PredictOptions { Input = input, Settings = new QaSettingOptions(maxSeqLength: maxSeq) };
@@ -96,9 +96,17 @@ public static class PredictCommand
             {
                 var o = new JsonObject { ["text"] = input.Text };
                 if (input.Pair != null) o["pair"] = input.Pair;
-                o["label"] = c.Label;
-                o["probability"] = Math.Round(c.Probability, 6);
-                o["probabilities"] = new JsonObject(c.Probabilities.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)Math.Round(kv.Value, 6))));
+                if (c.MultiLabel)
+                {
+                    o["labels"] = Rounded(c.Labels.Select(l => KeyValuePair.Create(l, c.Probabilities[l])));
+                    o["threshold"] = c.Threshold;
+                }
+                else
+                {
+                    o["label"] = c.Label;
+                    o["probability"] = Math.Round(c.Probability, 6);
+                }
+                o["probabilities"] = Rounded(c.Probabilities);
                 return o;
             }
             case SimilarityPrediction s:
@@ -117,6 +125,9 @@ public static class PredictCommand
                 throw new InvalidOperationException($"no JSON for a {prediction.GetType().Name}");
         }
     }
+
+    static JsonObject Rounded(IEnumerable<KeyValuePair<string, double>> probabilities) =>
+        new(probabilities.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)Math.Round(kv.Value, 6))));
 
     /// <summary>Question answering: --question/--context (one answer) or --input JSONL (one line per question).</summary>
     static int PredictQa(CommandContext ctx, ParseResult r, QuestionAnsweringModel model, QaCliHandlers.PredictOptions o)

@@ -214,22 +214,26 @@ public sealed class TableReader : IDisposable
     public static string? Get(TableRecord r, ColumnRef column, int resolvedIndex)
     {
         if (r.Fields is { } f) return resolvedIndex < f.Length ? f[resolvedIndex] : null;
-        var o = r.Object!;
-        JsonNode? node;
-        if (column.Name is { } name) node = o[name];
-        else
-        {
-            int i = column.Index!.Value;
-            node = i < o.Count ? o.ElementAt(i).Value : null;
-        }
+        var node = Node(r, column);
         return node switch
         {
             null => null,
-            JsonValue v when v.GetValueKind() == JsonValueKind.String => v.GetValue<string>(),
-            JsonValue v => v.ToJsonString(),
+            JsonValue v => Scalar(v),
             _ => throw r.Error($"field '{column}' must be a string or a number, not {(node is JsonArray ? "a list" : "an object")}"),
         };
     }
+
+    /// <summary>The JSON value of a column in a JSONL record (null when absent); null for TSV/CSV records.</summary>
+    public static JsonNode? Node(TableRecord r, ColumnRef column)
+    {
+        if (r.Object is not { } o) return null;
+        if (column.Name is { } name) return o[name];
+        int i = column.Index!.Value;
+        return i < o.Count ? o.ElementAt(i).Value : null;
+    }
+
+    /// <summary>A JSON string as it is; a number or boolean as its JSON text.</summary>
+    public static string Scalar(JsonValue v) => v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : v.ToJsonString();
 
     public void Dispose() => reader.Dispose();
 }

@@ -38,12 +38,7 @@ public sealed class ClassificationReport
         ArgumentNullException.ThrowIfNull(predicted);
         if (gold.Count != predicted.Count)
             throw new ArgumentException($"{gold.Count} gold labels but {predicted.Count} predictions");
-        var order = new List<string>();
-        var index = new Dictionary<string, int>(StringComparer.Ordinal);
-        void Add(string l) { if (index.TryAdd(l, order.Count)) order.Add(l); }
-        foreach (var l in labels ?? Array.Empty<string>()) Add(l);
-        foreach (var l in gold) Add(l);
-        foreach (var l in predicted) Add(l);
+        var (order, index) = LabelOrder(labels, gold.Concat(predicted));
 
         int k = order.Count, n = gold.Count;
         var m = new long[k, k];
@@ -73,17 +68,39 @@ public sealed class ClassificationReport
 
     static double Ratio(long a, long b) => b == 0 ? 0 : (double)a / b;
 
+    /// <summary>The labels of a report: the given ones in their order, then each other one met, in order of first
+    /// appearance; with the index of each.</summary>
+    internal static (List<string> Order, Dictionary<string, int> Index) LabelOrder(IEnumerable<string>? given, IEnumerable<string> met)
+    {
+        var order = new List<string>();
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var l in (given ?? []).Concat(met))
+            if (index.TryAdd(l, order.Count)) order.Add(l);
+        return (order, index);
+    }
+
+    /// <summary>The width of the label column of a per-label table.</summary>
+    internal static int TableWidth(IEnumerable<string> labels) => Math.Max(12, labels.Select(l => l.Length + 2).DefaultIfEmpty(0).Max());
+
+    /// <summary>The per-label table: a header, then precision, recall, F1 and support of each label.</summary>
+    internal static void AppendTable(StringBuilder sb, int width, IEnumerable<ClassScores> classes)
+    {
+        sb.Append("label".PadRight(width)).Append("precision  recall     f1         support\n");
+        foreach (var c in classes) AppendRow(sb, width, c.Label, c.Precision, c.Recall, c.F1, c.Support);
+    }
+
+    internal static void AppendRow(StringBuilder sb, int width, string name, double precision, double recall, double f1, int support) =>
+        sb.Append(name.PadRight(width)).Append(string.Format(CultureInfo.InvariantCulture, "{0,-11:F4}{1,-11:F4}{2,-11:F4}{3}\n", precision, recall, f1, support));
+
     /// <summary>The per-class table and the confusion matrix (rows gold, columns predicted), as text.</summary>
     public string Format()
     {
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
-        int w = Math.Max(12, Labels.Count == 0 ? 0 : Labels.Max(l => l.Length) + 2);
-        sb.Append("label".PadRight(w)).Append("precision  recall     f1         support\n");
-        foreach (var c in Classes)
-            sb.Append(c.Label.PadRight(w)).Append(string.Format(inv, "{0,-11:F4}{1,-11:F4}{2,-11:F4}{3}\n", c.Precision, c.Recall, c.F1, c.Support));
-        sb.Append(string.Format(inv, "{0}{1,-11:F4}{2,-11:F4}{3,-11:F4}{4}\n", "macro avg".PadRight(w), Classes.Where(c => c.Support + c.Predicted > 0).Select(c => c.Precision).DefaultIfEmpty().Average(),
-            Classes.Where(c => c.Support + c.Predicted > 0).Select(c => c.Recall).DefaultIfEmpty().Average(), MacroF1, Total));
+        int w = TableWidth(Labels);
+        AppendTable(sb, w, Classes);
+        var present = Classes.Where(c => c.Support + c.Predicted > 0).ToList();
+        AppendRow(sb, w, "macro avg", present.Select(c => c.Precision).DefaultIfEmpty().Average(), present.Select(c => c.Recall).DefaultIfEmpty().Average(), MacroF1, Total);
         sb.Append(string.Format(inv, "{0}{1,-33:F4}{2}\n", "accuracy".PadRight(w), Accuracy, Total));
         sb.Append('\n').Append("confusion matrix (rows: gold, columns: predicted)\n");
         var cells = Labels.Select(l => Math.Max(l.Length, 1)).ToArray();

@@ -12,6 +12,8 @@ internal enum OnnxHead
 {
     /// <summary>[CLS] pooled → classifier: logits and their softmax, probabilities [B, C].</summary>
     Classification,
+    /// <summary>[CLS] pooled → classifier: logits and the sigmoid of each, probabilities [B, C] (multi-label).</summary>
+    MultiLabelClassification,
     /// <summary>[CLS] pooled → one output: logits [B, 1].</summary>
     Regression,
     /// <summary>Per token: logits [B, L, C].</summary>
@@ -91,11 +93,15 @@ internal sealed class BertOnnxGraph
         switch (spec.Head)
         {
             case OnnxHead.Classification:
+            case OnnxHead.MultiLabelClassification:
             case OnnxHead.Regression:
                 string logits = Linear(Pooler(hidden), "classifier", quantize: false, output: "logits");
                 Output(logits, "logits", ["batch", c.NumLabels], spec.Head == OnnxHead.Regression ? "the predicted score (the head's one output)" : "classifier logits, by label id");
                 if (spec.Head == OnnxHead.Classification)
                     Output(g.Node("Softmax", [logits], "probabilities", attributes: ("axis", -1L)), "probabilities", ["batch", c.NumLabels], "softmax of the logits, by label id");
+                if (spec.Head == OnnxHead.MultiLabelClassification)
+                    Output(g.Node("Sigmoid", [logits], "probabilities"), "probabilities", ["batch", c.NumLabels],
+                        "sigmoid of each logit, by label id (multi-label: the labels whose probability reaches onnx_config.json's threshold)");
                 break;
             case OnnxHead.Tagging:
                 Output(Linear(hidden, "classifier", quantize: false, output: "logits"), "logits", ["batch", "sequence", c.NumLabels], "tag logits of each token, by label id (a word's tag is read at its first word piece)");

@@ -42,7 +42,7 @@ public sealed record OnnxExportResult(string Folder, string ModelPath, long Mode
 /// <summary>
 /// `bert export onnx`: writes a model folder as an ONNX folder that ONNX Runtime runs from C#, Python or JavaScript —
 /// model.onnx (opset 17, dynamic batch and sequence axes, inputs input_ids / attention_mask / token_type_ids as int64,
-/// outputs named by the task: logits (+ probabilities), start_logits / end_logits, sentence_embedding +
+/// outputs named by the task: logits (+ probabilities: a softmax, or a sigmoid per label for a multi-label classifier), start_logits / end_logits, sentence_embedding +
 /// token_embeddings), the tokenizer files (vocab.txt, tokenizer_config.json, special_tokens_map.json), config.json
 /// and onnx_config.json (<see cref="OnnxModelInfo"/>). See <see cref="BertOnnxGraph"/> for the graph.
 /// <code>
@@ -126,6 +126,7 @@ public static class OnnxExport
             Inputs = BertOnnxGraph.Inputs,
             Outputs = outputs,
             Labels = TaskFamily.Named(model.TaskName).HasLabels ? model.Config.Labels : [],
+            Threshold = model is ClassificationModel { MultiLabel: true } ml ? ml.Threshold : null,
             MaxSeqLength = model.MaxSeqLength,
             LowercaseText = model is EmbeddingModel e && e.Settings.DoLowerCase,
             Pooling = model is EmbeddingModel em ? em.Settings.Pooling.Distinct().Order().Select(SentenceEmbeddingSettings.Name).ToList() : null,
@@ -139,6 +140,7 @@ public static class OnnxExport
             ["labels"] = new JsonArray(info.Labels.Select(l => (JsonNode?)JsonValue.Create(l)).ToArray()).ToJsonString(),
             ["max_seq_length"] = info.MaxSeqLength.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
+        if (info.Threshold is double threshold) metadata["threshold"] = threshold.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var onnx = graph.ToModel(BertOnnxGraph.Opset, BertOnnxGraph.IrVersion, "BertSharp", ProducerVersion,
             $"{model.Model.Architecture} ({model.TaskName}) exported by BertSharp", metadata);
 
@@ -165,7 +167,7 @@ public static class OnnxExport
 
     internal static OnnxGraphSpec SpecOf(TaskModel model) => model switch
     {
-        ClassificationModel => new OnnxGraphSpec(OnnxHead.Classification, false, false),
+        ClassificationModel c => new OnnxGraphSpec(c.MultiLabel ? OnnxHead.MultiLabelClassification : OnnxHead.Classification, false, false),
         SimilarityModel => new OnnxGraphSpec(OnnxHead.Regression, false, false),
         TaggingModel => new OnnxGraphSpec(OnnxHead.Tagging, false, false),
         QuestionAnsweringModel => new OnnxGraphSpec(OnnxHead.QuestionAnswering, false, false),

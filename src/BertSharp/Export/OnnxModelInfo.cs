@@ -25,6 +25,9 @@ public sealed record OnnxModelInfo
     public required IReadOnlyList<OnnxTensorInfo> Outputs { get; init; }
     /// <summary>Label (or tag) names by id: the columns of logits and probabilities; empty for qa and embed.</summary>
     public IReadOnlyList<string> Labels { get; init; } = [];
+    /// <summary>Multi-label classifiers: the probability from which a label is predicted (probabilities are then a
+    /// sigmoid per label); null otherwise.</summary>
+    public double? Threshold { get; init; }
     /// <summary>Tokens per input, [CLS] and [SEP] included, that the model was fine-tuned (or configured) with.</summary>
     public int MaxSeqLength { get; init; }
     /// <summary>Embedding models: lower-case the text before tokenizing (sentence_bert_config.json do_lower_case).</summary>
@@ -65,8 +68,13 @@ public sealed record OnnxModelInfo
             ["inputs"] = Tensors(Inputs),
             ["outputs"] = Tensors(Outputs),
             ["labels"] = new JsonArray(Labels.Select(l => (JsonNode?)JsonValue.Create(l)).ToArray()),
-            ["max_seq_length"] = MaxSeqLength,
         };
+        if (Threshold is double t)
+        {
+            o["multi_label"] = true;
+            o["threshold"] = t;
+        }
+        o["max_seq_length"] = MaxSeqLength;
         if (Pooling is not null)
         {
             o["pooling"] = new JsonArray(Pooling.Select(p => (JsonNode?)JsonValue.Create(p)).ToArray());
@@ -106,6 +114,7 @@ public sealed record OnnxModelInfo
                 Inputs = Read(o["inputs"]),
                 Outputs = Read(o["outputs"]),
                 Labels = (o["labels"] as JsonArray ?? []).Select(l => l!.GetValue<string>()).ToList(),
+                Threshold = o["threshold"]?.GetValue<double>(),
                 MaxSeqLength = o["max_seq_length"]?.GetValue<int>() ?? 512,
                 Pooling = (o["pooling"] as JsonArray)?.Select(p => p!.GetValue<string>()).ToList(),
                 Normalize = o["normalize"]?.GetValue<bool>(),

@@ -15,8 +15,8 @@ using static TorchSharp.torch;
 namespace BertSharp.Export;
 
 /// <summary>A task metric computed from both engines' outputs on the same batches of a labelled file.</summary>
-/// <param name="Metric">"accuracy", "pearson", "token accuracy", "span accuracy" or "spearman"</param>
-/// <param name="Agreement">for predictions (classes, tags, spans): the share on which the engines agree</param>
+/// <param name="Metric">"accuracy", "subset accuracy" (multi-label), "pearson", "token accuracy", "span accuracy" or "spearman"</param>
+/// <param name="Agreement">for predictions (classes, label sets, tags, spans): the share on which the engines agree</param>
 public sealed record OnnxMetricComparison(string Data, string Metric, int Examples, double BertSharp, double OnnxRuntime, double? Agreement)
 {
     public double Change => OnnxRuntime - BertSharp;
@@ -237,7 +237,7 @@ public static class OnnxVerifier
             {
                 case BertForSequenceClassification s:
                     result["logits"] = s.Forward(ids, types, mask);
-                    if (model is ClassificationModel) result["probabilities"] = result["logits"].to(ScalarType.Float32).softmax(-1);
+                    if (model is ClassificationModel c) result["probabilities"] = c.Probabilities(result["logits"].to(ScalarType.Float32));
                     break;
                 case BertForTokenClassification t:
                     result["logits"] = t.Forward(ids, types, mask);
@@ -271,7 +271,7 @@ public static class OnnxVerifier
         var family = TaskFamily.Named(model.TaskName);
         var (features, kind) = model switch
         {
-            ClassificationModel m => Features(m, family, path, options),
+            ClassificationModel m => Features(m, family, path, options with { MultiLabel = m.MultiLabel }),
             SimilarityModel m => Features(m, family, path, options),
             TaggingModel m => Features(m, family, path, options),
             QuestionAnsweringModel m => Features(m, family, path, options with { Split = DataSplit.Test }),   // as its EvaluateFile reads
@@ -279,7 +279,7 @@ public static class OnnxVerifier
             _ => throw new InvalidOperationException(model.TaskName),
         };
         if (features.Count == 0) throw new BertSharpException($"{path}: no examples to verify on") { Parameters = ["verifyData"] };
-        var metric = new MetricAccumulator(kind);
+        var metric = new MetricAccumulator(kind, (model as ClassificationModel)?.Threshold ?? 0);
         foreach (var idx in Batching.EvalOrder(features.Select(f => f.Length).ToList(), 32))
         {
             using var scope = NewDisposeScope();
@@ -299,8 +299,9 @@ public static class OnnxVerifier
         return new OnnxMetricComparison(path, name, features.Count, bs, ox, agreement);
     }
 
-    /// <summary>The metric of a label kind, for both engines at once.</summary>
-    sealed class MetricAccumulator(LabelKind kind)
+    /// <summary>The metric of a label kind, for both engines at once; multi-label sets are read from the probabilities
+    /// at <paramref name="threshold"/>.</summary>
+    sealed class MetricAccumulator(LabelKind kind, double threshold)
     {
         long total, agree;
         readonly long[] correct = new long[2];
@@ -332,6 +333,20 @@ public static class OnnxVerifier
                         if (labels[i] < 0) continue;
                         var p = engines.Select(e => ArgMax(e["logits"], i * C, C)).ToArray();
                         Count(p, (int)labels[i]);
+                    }
+                    break;
+                }
+                case LabelKind.MultiLabel:
+                {
+                    var labels = batch["labels"].data<float>().ToArray();
+                    int C = reference["probabilities"].Length / B;
+                    for (int i = 0; i < B; i++)
+                    {
+                        var sets = engines.Select(e => Enumerable.Range(0, C).Select(c => e["probabilities"][i * C + c] >= threshold)).ToArray();
+                        var gold = Enumerable.Range(0, C).Select(c => labels[i * C + c] > 0);
+                        total++;
+                        if (sets[0].SequenceEqual(sets[1])) agree++;
+                        for (int e = 0; e < 2; e++) if (sets[e].SequenceEqual(gold)) correct[e]++;
                     }
                     break;
                 }
@@ -419,7 +434,7 @@ public static class OnnxVerifier
                     return (scored ? "spearman" : "retrieval accuracy", values[0], values[1], null);
                 }
                 default:
-                    string name = kind switch { LabelKind.Class => "accuracy", LabelKind.Token => "token accuracy", _ => "span accuracy" };
+                    string name = kind switch { LabelKind.Class => "accuracy", LabelKind.MultiLabel => "subset accuracy", LabelKind.Token => "token accuracy", _ => "span accuracy" };
                     return (name, Share(correct[0]), Share(correct[1]), Share(agree));
             }
         }

@@ -15,6 +15,8 @@ public sealed class Feature
     public int Example { get; init; }
     /// <summary>Class id; -1 when the example has no label the model knows (ignored by the loss).</summary>
     public long Label { get; init; } = -1;
+    /// <summary>Multi-label classification: per label id, 1 when the example has the label, else 0.</summary>
+    public float[]? Targets { get; init; }
     public float Score { get; init; }
     /// <summary>Per-token label ids, -100 for tokens the loss ignores (specials, continuation pieces).</summary>
     public int[]? TokenLabels { get; init; }
@@ -32,11 +34,11 @@ public sealed class Feature
 /// <summary>Token sequences padded to one length, row-major [<see cref="Batch"/>, <see cref="Length"/>].</summary>
 public sealed record PaddedArrays(long[] InputIds, long[] TokenTypeIds, long[] AttentionMask, int Batch, int Length);
 
-/// <summary>What a batch's labels are: a class ("labels"), a score ("labels"), a label per token ("labels"), an
-/// answer span ("start_positions" and "end_positions"), or the other texts of sentence-embedding examples
+/// <summary>What a batch's labels are: a class ("labels"), a set of classes (multi-hot "labels" [B, C], float), a
+/// score ("labels"), a label per token ("labels"), an answer span ("start_positions" and "end_positions"), or the other texts of sentence-embedding examples
 /// ("input_ids_K", "token_type_ids_K", "attention_mask_K" for the K-th other text of the features that have one,
 /// and their scores as "labels").</summary>
-public enum LabelKind { Class, Score, Token, Span, Texts }
+public enum LabelKind { Class, MultiLabel, Score, Token, Span, Texts }
 
 /// <summary>
 /// Batching for fine-tuning: dynamic padding (each batch is padded to its own longest input) and length-grouped
@@ -148,6 +150,9 @@ internal static class Batching
         {
             case LabelKind.Class:
                 tensors["labels"] = tensor(items.Select(f => f.Label < 0 ? -100L : f.Label).ToArray(), device: device);
+                break;
+            case LabelKind.MultiLabel:
+                tensors["labels"] = tensor(items.SelectMany(f => f.Targets!).ToArray(), [B, items[0].Targets!.Length], device: device);
                 break;
             case LabelKind.Score:
                 tensors["labels"] = tensor(items.Select(f => f.Score).ToArray(), device: device);

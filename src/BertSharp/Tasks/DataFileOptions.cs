@@ -18,6 +18,9 @@ public sealed record DataFileOptions
     public string? LabelColumn { get; init; }
     /// <summary>CoNLL files: 0-based column of the tag (default: the last column); the word is column 0.</summary>
     public int? TagColumn { get; init; }
+    /// <summary>Classification: each example has a set of labels, none to all of them (multi-label classification).
+    /// The label column holds them separated by commas (an empty cell: no label); in JSONL it may also be a list.</summary>
+    public bool MultiLabel { get; init; }
     /// <summary>TSV/CSV files have no header row (columns are then given by index).</summary>
     public bool NoHeader { get; init; }
     /// <summary>Read at most this many examples (the first ones).</summary>

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using BertSharp.Evaluation;
 using BertSharp.Modeling;
 using BertSharp.Tasks.Tagging;
@@ -45,6 +46,13 @@ public sealed record FineTuneOptions
     public int? MaxSeqLength { get; init; }
 
     // The task's own.
+    /// <summary>Classification: weights of the labels in the loss — "auto" (from the training labels, see
+    /// <see cref="Classification.ClassWeighting"/>) or a file of "label TAB weight" lines; null: unweighted. Multi-label
+    /// data (<see cref="DataFileOptions.MultiLabel"/>): each label's pos_weight in the binary cross-entropy.</summary>
+    public string? ClassWeights { get; init; }
+    /// <summary>Classification: the weights themselves, by label (a run records the weights it used here, in args.json,
+    /// so that a resumed run uses them); they take the place of <see cref="ClassWeights"/>.</summary>
+    public IReadOnlyDictionary<string, double>? ClassWeightValues { get; init; }
     /// <summary>Tagging with chunk tags: score entities with seqeval's strict mode in this scheme (null: its default mode).</summary>
     public EntityScheme? EntityScheme { get; init; }
     /// <summary>Question answering: windows and decoding (see <see cref="QuestionAnswering.QaSettings"/>; null: by the model's size).</summary>
@@ -149,19 +157,31 @@ public static class FineTuneArgs
         .Add("--no-length-grouping", o => !o.GroupByLength, (o, v) => o with { GroupByLength = !v })
         .Add("--format", o => o.Data.Format, (o, v) => o with { Data = o.Data with { Format = v } });
 
-    /// <summary>Classification and similarity: tables with text, pair and label columns.</summary>
-    public static RunArgs<FineTuneOptions> Table { get; } = Tail(Schedule()
+    static RunArgs<FineTuneOptions> Columns(RunArgs<FineTuneOptions> a) => a
         .Add("--text-column", o => o.Data.TextColumn, (o, v) => o with { Data = o.Data with { TextColumn = v } })
         .Add("--pair-column", o => o.Data.PairColumn, (o, v) => o with { Data = o.Data with { PairColumn = v } })
         .Add("--label-column", o => o.Data.LabelColumn, (o, v) => o with { Data = o.Data with { LabelColumn = v } })
-        .Add("--no-header", o => o.Data.NoHeader, (o, v) => o with { Data = o.Data with { NoHeader = v } }));
+        .Add("--no-header", o => o.Data.NoHeader, (o, v) => o with { Data = o.Data with { NoHeader = v } });
+
+    /// <summary>Similarity: tables with text, pair and label columns.</summary>
+    public static RunArgs<FineTuneOptions> Table { get; } = Tail(Columns(Schedule()));
+
+    /// <summary>Classification: tables with text, pair and label columns; multi-label data; the class weights, recorded
+    /// as the weights used (a label → weight object), so that a resumed run uses the same.</summary>
+    public static RunArgs<FineTuneOptions> Classification { get; } = Tail(Columns(Schedule())
+        .Add("--multi-label", o => o.Data.MultiLabel, (o, v) => o with { Data = o.Data with { MultiLabel = v } })
+        .AddJson("--class-weights",
+            o => o.ClassWeightValues is { } w ? new JsonObject(w.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)))
+                : o.ClassWeights is { } s ? JsonValue.Create(s) : null,
+            (o, v) => v switch
+            {
+                null => o with { ClassWeights = null, ClassWeightValues = null },
+                JsonObject w => o with { ClassWeightValues = w.ToDictionary(kv => kv.Key, kv => kv.Value?.GetValue<double>() ?? throw new FormatException($"the weight of '{kv.Key}' is null")) },
+                _ => o with { ClassWeights = v.GetValue<string>() },
+            }));
 
     /// <summary>Sentence embeddings: tables with text, pair and label columns; pooling, normalisation, loss.</summary>
-    public static RunArgs<FineTuneOptions> Embedding { get; } = Tail(Schedule()
-        .Add("--text-column", o => o.Data.TextColumn, (o, v) => o with { Data = o.Data with { TextColumn = v } })
-        .Add("--pair-column", o => o.Data.PairColumn, (o, v) => o with { Data = o.Data with { PairColumn = v } })
-        .Add("--label-column", o => o.Data.LabelColumn, (o, v) => o with { Data = o.Data with { LabelColumn = v } })
-        .Add("--no-header", o => o.Data.NoHeader, (o, v) => o with { Data = o.Data with { NoHeader = v } })
+    public static RunArgs<FineTuneOptions> Embedding { get; } = Tail(Columns(Schedule())
         .Add("--pooling", o => o.Pooling, (o, v) => o with { Pooling = v })
         .Add("--normalize", o => o.Normalize, (o, v) => o with { Normalize = v })
         .Add("--loss", o => o.Loss, (o, v) => o with { Loss = v }));

@@ -77,6 +77,8 @@ public static class FineTuneRun
         if (o.Train is null) throw new BertSharpException("train is required (the training data file)") { Parameters = ["train"] };
         if (o.SplitArticles != null && o.Dev != null)
             throw new BertSharpException("give either dev or splitArticles (which evaluates on the training file's remaining articles), not both") { Parameters = ["dev", "splitArticles"] };
+        if (family.Task != Classification.ClassificationModel.Task && (o.Data.MultiLabel || o.ClassWeights != null || o.ClassWeightValues != null))
+            throw new BertSharpException($"multiLabel and classWeights go with classification, not task '{family.Task}'") { Parameters = ["multiLabel", "classWeights"] };
         var data = o.Data with { SplitArticles = o.SplitArticles };
         string trainPath = o.Train;
         var train = family.Read(trainPath, data with { Split = DataSplit.Train, MaxExamples = o.MaxTrainExamples });
@@ -96,7 +98,7 @@ public static class FineTuneRun
         try
         {
             taskModel = family.Create(model, tokenizer, maxSeq, folder: null);
-            family.Apply(taskModel, o with { Model = modelDir });
+            family.Apply(taskModel, o with { Model = modelDir }, train.Examples);
             taskModel.PrepareTraining(train.Examples, dev.Set.Examples);
         }
         catch { model.Dispose(); throw; }
@@ -167,7 +169,7 @@ public static class FineTuneRun
     public static IReadOnlyList<FinalScore> FinalEvaluation<T>(Prepared<T> p, string runDir, bool bestIsLive = false)
     {
         var best = Path.Combine(runDir, ModelFolder.SafeTensorsFileName);
-        if (!bestIsLive && File.Exists(best)) ModelFolder.LoadWeights(p.Model.Model, best);
+        if (!bestIsLive && File.Exists(best)) p.Model.LoadSaved(runDir);
         var scores = new List<(string Split, string Data, DatasetScore Score)>();
         var sets = new List<(string Split, string Name, ExampleSet<T> Set)> { ("dev", p.Dev.Name, p.Dev.Set) };
         if (p.Test is { } t) sets.Add(("test", t.Name, t.Set));

@@ -48,7 +48,7 @@ public sealed class FineTuningTask<TExample> : ITrainingTask
 
     public IReadOnlyDictionary<string, double> Evaluate()
     {
-        LastScore = task.Score(dev, withPredictions: true);
+        LastScore = task.EvaluateDev(dev);
         return LastScore.Metrics;
     }
 

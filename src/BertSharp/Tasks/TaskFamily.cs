@@ -116,7 +116,7 @@ public abstract class TaskFamily<TExample> : TaskFamily
     public virtual void CheckData(ExampleSet<TExample> train, ExampleSet<TExample> dev, FineTuneOptions options) { }
 
     /// <summary>Applies the family's own options to a new task model (question-answering windows, an entity scheme, a
-    /// sentence encoder's pooling); <see cref="FineTuneOptions.Model"/> is then the starting folder as resolved (a Hub
-    /// id's snapshot folder).</summary>
-    public virtual void Apply(TaskModel<TExample> model, FineTuneOptions options) { }
+    /// sentence encoder's pooling, a classifier's class weights, which may come from <paramref name="train"/>);
+    /// <see cref="FineTuneOptions.Model"/> is then the starting folder as resolved (a Hub id's snapshot folder).</summary>
+    public virtual void Apply(TaskModel<TExample> model, FineTuneOptions options, IReadOnlyList<TExample> train) { }
 }

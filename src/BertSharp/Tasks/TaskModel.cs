@@ -77,6 +77,10 @@ public abstract class TaskModel : IDisposable
         Tokenizer.Save(dir);
     }
 
+    /// <summary>Loads into this model the weights of a folder it saved (a run's best model), with what was chosen on
+    /// dev along with them (a multi-label classifier's decision threshold).</summary>
+    public virtual void LoadSaved(string dir) => ModelFolder.LoadWeights(Model, Path.Combine(dir, ModelFolder.SafeTensorsFileName));
+
     internal static void CheckMaxSeqLength(int maxSeqLength, BertConfig config)
     {
         if (maxSeqLength < 4) throw new BertSharpException($"maxSeqLength must be at least 4, got {maxSeqLength}") { Parameters = ["maxSeqLength"] };
@@ -172,6 +176,10 @@ public abstract class TaskModel<TExample> : TaskModel
     /// <summary>Called once before training, with the training and dev examples (a task whose metrics depend on the
     /// kind of dev data chooses its selection metric here).</summary>
     public virtual void PrepareTraining(IReadOnlyList<TExample> train, IReadOnlyList<TExample> dev) { }
+
+    /// <summary>A dev evaluation while fine-tuning, whose score picks the best model. A task that chooses a setting on
+    /// dev (a multi-label classifier's decision threshold) chooses it here, so that the model saved as the best carries it.</summary>
+    public virtual DatasetScore EvaluateDev(IReadOnlyList<TExample> dev) => Score(dev, withPredictions: true);
 
     /// <summary>What a batch's labels are.</summary>
     public abstract LabelKind LabelKind { get; }

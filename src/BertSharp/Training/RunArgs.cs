@@ -24,6 +24,13 @@ public sealed class RunArgs<TOptions>
         return this;
     }
 
+    /// <summary>Adds an option whose args.json value is JSON of more than one shape (a name, or the values it stood for).</summary>
+    public RunArgs<TOptions> AddJson(string key, Func<TOptions, JsonNode?> get, Func<TOptions, JsonNode?, TOptions> set)
+    {
+        entries.Add(new Entry(key, o => get(o), (a, b) => JsonNode.DeepEquals(get(a), get(b)), set));
+        return this;
+    }
+
     /// <summary>The args.json object of <paramref name="options"/>, keys in the order they were added.</summary>
     public JsonObject ToJson(TOptions options)
     {

@@ -41,6 +41,44 @@ public class MetricsTests
     }
 
     [Fact]
+    public void MultiLabelScoresAreScikitLearnsOnIndicatorMatrices()
+    {
+        string[][] gold = [["a", "b"], ["b"], [], ["a", "c"]];
+        string[][] pred = [["a"], ["b", "c"], [], ["a", "b", "c"]];
+        // a: TP 2 of 2 predicted, 2 gold → P R F 1; b: TP 1 of 2, 2 → ½ ½ ½; c: TP 1 of 2, 1 → P ½ R 1 F 2·1/(2+1)
+        // micro: TP 4, predicted 6, gold 5 → P 4/6, R 4/5, F1 8/11 (f1_score(average="micro"))
+        var r = MultiLabelReport.Compute(gold, pred, ["a", "b", "c"]);
+        Assert.Equal(["a", "b", "c"], r.Classes.Select(c => c.Label));
+        Assert.Equal([1.0, 0.5, 2.0 / 3], r.Classes.Select(c => c.F1));
+        Assert.Equal([1.0, 0.5, 0.5], r.Classes.Select(c => c.Precision));
+        Assert.Equal([1.0, 0.5, 1.0], r.Classes.Select(c => c.Recall));
+        Assert.Equal([2, 2, 1], r.Classes.Select(c => c.Support));
+        Assert.Equal(4.0 / 6, r.MicroPrecision, 12);
+        Assert.Equal(4.0 / 5, r.MicroRecall, 12);
+        Assert.Equal(8.0 / 11, r.MicroF1, 12);
+        Assert.Equal((1 + 0.5 + 2.0 / 3) / 3, r.MacroF1, 12);
+        Assert.Equal(0.25, r.SubsetAccuracy, 12);          // only the empty set is exact
+        // a label in neither gold nor predictions is a 0 in the macro average, as for an indicator matrix's column
+        Assert.Equal((1 + 0.5 + 2.0 / 3) / 4, MultiLabelReport.Compute(gold, pred, ["a", "b", "c", "d"]).MacroF1, 12);
+        var text = r.Format();
+        Assert.Contains("micro avg", text);
+        Assert.Contains("subset accuracy  0.2500", text);
+    }
+
+    [Fact]
+    public void TheThresholdMaximisesMicroF1OnTheGridAndTiesGoToTheNearestToAHalf()
+    {
+        bool[][] gold = [[true, false], [false, true]];
+        // ≤ 0.25: all four predicted (F1 2/3); 0.30: 0.8, 0.36, 0.33 (TP 2 of 3: F1 4/5); 0.35: 0.8, 0.36 (½); 0.40–0.80: 0.8 (2/3)
+        Assert.Equal(0.30, MultiLabelReport.BestThreshold([[0.8, 0.28], [0.36, 0.33]], gold), 12);
+        Assert.Equal(0.5, MultiLabelReport.BestThreshold([[0.9, 0.1], [0.2, 0.7]], gold), 12);   // 0.25 … 0.70 are all perfect
+        Assert.Equal(0.40, MultiLabelReport.BestThreshold([[0.42, 0.02]], [[true, false]]), 12);   // 0.05 … 0.40 are
+        Assert.Equal(19, MultiLabelReport.ThresholdGrid.Count);
+        Assert.Equal(0.05, MultiLabelReport.ThresholdGrid[0]);
+        Assert.Equal(0.95, MultiLabelReport.ThresholdGrid[^1]);
+    }
+
+    [Fact]
     public void MacroF1AveragesPerClassF1()
     {
         string[] gold = ["a", "a", "b", "b", "c", "c"];

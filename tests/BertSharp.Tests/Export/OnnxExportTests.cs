@@ -25,7 +25,8 @@ internal static class TinyTaskFolders
         ["tag"] = "BertForTokenClassification", ["qa"] = "BertForQuestionAnswering", ["embed"] = "BertModel",
     };
 
-    public static string Make(string task, string hiddenAct = "gelu", SentenceEmbeddingSettings? embedding = null, int seed = 1)
+    /// <param name="threshold">with <paramref name="multiLabel"/>: the decision threshold the folder records</param>
+    public static string Make(string task, string hiddenAct = "gelu", SentenceEmbeddingSettings? embedding = null, int seed = 1, bool multiLabel = false, double? threshold = null)
     {
         var family = TaskFamily.Named(task);
         void Configure(BertConfig c)
@@ -33,7 +34,7 @@ internal static class TinyTaskFolders
             c.HiddenAct = hiddenAct;
             switch (task)
             {
-                case "classify": ClassificationModel.Configure(c, ["yes", "no", "maybe"]); break;
+                case "classify": ClassificationModel.Configure(c, ["yes", "no", "maybe"], multiLabel); break;
                 case "similarity": SimilarityModel.Configure(c); break;
                 case "tag": TaggingModel.Configure(c, ["O", "B-NP", "I-NP", "B-VP"]); break;
                 case "embed": EmbeddingModel.Configure(c); break;
@@ -48,6 +49,7 @@ internal static class TinyTaskFolders
         var tokenizer = new BertTokenizer(tiny.Vocabulary, tiny.Options with { ModelMaxLength = 64 });   // as a fine-tuning run saves it
         using var taskModel = family.Wrap(model, tokenizer, 64, null);
         if (taskModel is EmbeddingModel e && embedding is not null) e.Settings = embedding;
+        if (taskModel is ClassificationModel classifier && threshold is double t) classifier.Threshold = t;
         string dir = TestPaths.TempDir(task);
         taskModel.Save(dir);
         return dir;
@@ -282,6 +284,64 @@ public class OnnxExportTests
         Assert.Equal(model.EvaluateFile(data.File("dev.tsv"), new DataFileOptions()).Metrics["accuracy"], v.Metric.BertSharp, 1e-9);
         using var written = JsonDocument.Parse(File.ReadAllText(Path.Combine(onnxDir, "onnx_config.json")));
         Assert.True(written.RootElement.GetProperty("verification").GetProperty("within_tolerance").GetBoolean());
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AMultiLabelClassifierBakesASigmoidPerLabel(bool optimize)
+    {
+        string dir = TinyTaskFolders.Make("classify", seed: 11, multiLabel: true, threshold: 0.3);
+        string onnxDir = TestPaths.TempDir("onnx");
+        var result = OnnxExport.Export(dir, onnxDir, new OnnxExportOptions { Optimize = optimize });
+        Assert.All(MaxDifferences(dir, onnxDir, OutputsOf["classify"]), kv => Assert.True(kv.Value < 1e-4, $"multi-label{(optimize ? " --optimize" : "")}: {kv.Key} differs by {kv.Value}"));
+        var graph = Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(result.ModelPath)).Graph;
+        Assert.Equal("Sigmoid", graph.Node.Single(n => n.Output.Contains("probabilities")).OpType);
+        // each probability is the sigmoid of its own logit, not a share of a softmax over the labels
+        using var session = new InferenceSession(result.ModelPath);
+        foreach (var b in TinyTaskFolders.Batches(BertTokenizer.FromFolder(dir)))
+        {
+            var outputs = RunOnnx(session, b);
+            var (logits, probabilities) = (outputs["logits"].Data, outputs["probabilities"].Data);
+            for (int k = 0; k < logits.Length; k++) Assert.Equal(1 / (1 + Math.Exp(-logits[k])), probabilities[k], 1e-6);
+        }
+        var info = OnnxModelInfo.Load(onnxDir);
+        Assert.Equal(0.3, info.Threshold);
+        Assert.Equal("0.3", session.ModelMetadata.CustomMetadataMap["threshold"]);
+        Assert.Equal("multi_label_classification", ModelFolder.ReadConfig(onnxDir).ProblemType);
+        // a single-label classifier keeps its softmax and records no threshold
+        var single = OnnxExport.Export(TinyTaskFolders.Make("classify", seed: 11), TestPaths.TempDir("onnx"));
+        Assert.Equal("Softmax", Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(single.ModelPath)).Graph.Node.Single(n => n.Output.Contains("probabilities")).OpType);
+        Assert.Null(OnnxModelInfo.Load(single.Folder).Threshold);
+    }
+
+    [Fact]
+    public void VerifyDataScoresAMultiLabelClassifierBySubsetAccuracy()
+    {
+        string dir = TinyTaskFolders.Make("classify", seed: 12, multiLabel: true, threshold: 0.4);
+        string[] texts = ["the cat sat", "one of the", "a word", "it was his", "they are not", "what is this", "the day", "from that"];
+        using var data = new TempDir();
+        string dev;
+        using (var model = FineTunedModel.Load<ClassificationModel>(dir))
+        {
+            // gold: the model's own label set for the first half, another set for the rest → subset accuracy ½
+            var predicted = model.Predict(texts.Select(t => (t, (string?)null)).ToList());
+            dev = data.Write("dev.jsonl", string.Concat(texts.Select((t, i) =>
+            {
+                var labels = i < 4 ? predicted[i].Labels : model.Labels.Where(l => !predicted[i].Labels.Contains(l)).ToList();
+                return JsonSerializer.Serialize(new { text = t, labels }) + "\n";
+            })));
+        }
+        var result = OnnxExport.Export(dir, TestPaths.TempDir("onnx"), new OnnxExportOptions { Verify = true, VerifyData = dev });
+        var v = result.Info.Verification!;
+        Assert.True(v.WithinTolerance, v.Describe());
+        Assert.Equal("subset accuracy", v.Metric!.Metric);
+        Assert.Equal(8, v.Metric.Examples);
+        Assert.Equal(0.5, v.Metric.BertSharp, 12);
+        Assert.Equal(v.Metric.BertSharp, v.Metric.OnnxRuntime);
+        Assert.Equal(1.0, v.Metric.Agreement);
+        using var reloaded = FineTunedModel.Load(dir);
+        Assert.Equal(0.5, reloaded.EvaluateFile(dev, new DataFileOptions()).Metrics["subset_accuracy"], 12);   // bert evaluate reads the lists by itself
     }
 
     static string DevFile(TempDir d, string task)

@@ -50,6 +50,17 @@ public class PageTests
     }
 
     [ChromiumFact]
+    public async Task TheMultiLabelPageShowsEveryLabelOverTheThreshold()
+    {
+        string dir = Export.TinyTaskFolders.Make("classify", seed: 24, multiLabel: true, threshold: 0.35);
+        await using var server = await TestServer.Start(BertService.Load(dir));
+        var expected = ((BertSharp.Tasks.Classification.ClassificationModel)server.Service.Model).Predict("the word is");
+        var dom = RenderedPage($"{server.BaseUrl}/?text=the%20word%20is");
+        string shown = expected.Labels.Count == 0 ? "(no label)" : string.Join(", ", expected.Labels);
+        Assert.Contains($"<div class=\"label\" id=\"label\" style=\"font-size: 1.3rem;\">{shown}</div>", dom);
+    }
+
+    [ChromiumFact]
     public async Task TheEmbeddingPageShowsTheCosineOfTwoTexts()
     {
         await using var server = await TestServer.Start(BertService.Load(TestPaths.TinyBert));

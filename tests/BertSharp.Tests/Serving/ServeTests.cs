@@ -46,6 +46,31 @@ public class ServeTests
     }
 
     [Fact]
+    public async Task AMultiLabelClassifierMarksTheLabelsOverItsThreshold()
+    {
+        string dir = Export.TinyTaskFolders.Make("classify", seed: 23, multiLabel: true, threshold: 0.45);
+        await using var server = await Serve(dir);
+        var model = (BertSharp.Tasks.Classification.ClassificationModel)server.Service.Model;
+        foreach (var text in new[] { "the dog is red", "one", "what of the day" })
+        {
+            var (status, body) = await server.Post("/predict", new { inputs = text });
+            Assert.Equal(200, status);
+            var expected = model.Predict(text);
+            Assert.Equal(3, body.GetArrayLength());
+            foreach (var x in body.EnumerateArray())
+            {
+                string label = x.GetProperty("label").GetString()!;
+                Assert.Equal(expected.Probabilities[label], x.GetProperty("score").GetDouble(), 1e-5);
+                Assert.Equal(expected.Labels.Contains(label), x.GetProperty("predicted").GetBoolean());
+                Assert.Equal(x.GetProperty("score").GetDouble() >= 0.45, x.GetProperty("predicted").GetBoolean());
+            }
+        }
+        var classifier = JsonDocument.Parse(await server.Client.GetStringAsync("/info")).RootElement.GetProperty("model_type").GetProperty("classifier");
+        Assert.True(classifier.GetProperty("multi_label").GetBoolean());
+        Assert.Equal(0.45, classifier.GetProperty("threshold").GetDouble());
+    }
+
+    [Fact]
     public async Task ClassifierRoutesAnswerAsTheModelDoes()
     {
         await using var server = await Serve(Classifier.Value);

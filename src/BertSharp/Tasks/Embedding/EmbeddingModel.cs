@@ -86,7 +86,7 @@ public sealed class EmbeddingModel : TaskModel<EmbeddingExample>
             return new EmbeddingModel((BertForEmbedding)model, tokenizer, max, settings);
         }
 
-        public override void Apply(TaskModel<EmbeddingExample> model, FineTuneOptions options)
+        public override void Apply(TaskModel<EmbeddingExample> model, FineTuneOptions options, IReadOnlyList<EmbeddingExample> train)
         {
             var m = (EmbeddingModel)model;
             if (options.Model != null && !options.RandomInit)

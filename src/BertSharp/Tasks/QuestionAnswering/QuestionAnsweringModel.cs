@@ -124,7 +124,7 @@ public sealed class QuestionAnsweringModel : TaskModel<SquadExample>
             };
         }
 
-        public override void Apply(TaskModel<SquadExample> model, FineTuneOptions o)
+        public override void Apply(TaskModel<SquadExample> model, FineTuneOptions o, IReadOnlyList<SquadExample> train)
         {
             var m = (QuestionAnsweringModel)model;
             m.Settings = QaSettings.ForModel(m.Config.MaxPositionEmbeddings, m.MaxSeqLength, o.DocStride, o.MaxQueryLength) with

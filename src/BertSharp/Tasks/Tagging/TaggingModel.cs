@@ -77,7 +77,7 @@ public sealed class TaggingModel : TaskModel<TaggedSentence>
 
         public override RunArgs<FineTuneOptions> RunArgs => FineTuneArgs.Tagging;
 
-        public override void Apply(TaskModel<TaggedSentence> model, FineTuneOptions options) =>
+        public override void Apply(TaskModel<TaggedSentence> model, FineTuneOptions options, IReadOnlyList<TaggedSentence> train) =>
             ((TaggingModel)model).StrictScheme = options.EntityScheme;
     }
 

@@ -13,7 +13,7 @@ public static class ParameterFlags
         ["maxSeqLength"] = "--max-seq-length", ["batchSize"] = "--batch-size", ["evalBatchSize"] = "--eval-batch-size",
         ["learningRate"] = "--learning-rate", ["epochs"] = "--epochs", ["maxSteps"] = "--max-steps",
         ["gradientAccumulation"] = "--gradient-accumulation", ["warmupRatio"] = "--warmup-ratio", ["warmupSteps"] = "--warmup-steps",
-        ["evalEvery"] = "--eval-every", ["seed"] = "--seed", ["threads"] = "--threads", ["precision"] = "--precision", ["device"] = "--device",
+        ["evalEvery"] = "--eval-every", ["metricForBestModel"] = "--metric-for-best-model", ["earlyStoppingPatience"] = "--early-stopping-patience", ["seed"] = "--seed", ["threads"] = "--threads", ["precision"] = "--precision", ["device"] = "--device",
         ["splitArticles"] = "--split-articles", ["docStride"] = "--doc-stride", ["maxQueryLength"] = "--max-query-length",
         ["nBestSize"] = "--n-best-size", ["maxAnswerLength"] = "--max-answer-length", ["nullScoreDiffThreshold"] = "--null-score-diff-threshold",
         ["version2WithNegative"] = "--version-2-with-negative", ["entityScheme"] = "--entity-scheme", ["topK"] = "--top-k",

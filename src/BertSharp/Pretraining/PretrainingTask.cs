@@ -54,7 +54,7 @@ public sealed class PretrainingTask : ITrainingTask
     // The best model is the one with the lowest validation MLM loss (perplexity), not MLM + NSP: on a small corpus the
     // NSP loss overfits while MLM keeps improving, and picking on the sum kept an earlier, weaker model (docs/PRETRAINING.md).
     public string SelectionMetric => "mlm_loss";
-    public bool HigherIsBetter => false;
+    public IReadOnlyCollection<string> Metrics { get; } = ["loss", "mlm_loss", "nsp_loss", "mlm_accuracy", "perplexity", "nsp_accuracy"];
 
     public IEnumerable<Batch> TrainBatches(int epoch, int start)
     {

@@ -18,7 +18,7 @@ public static class ParameterFlags
         ["nBestSize"] = "--n-best-size", ["maxAnswerLength"] = "--max-answer-length", ["nullScoreDiffThreshold"] = "--null-score-diff-threshold",
         ["version2WithNegative"] = "--version-2-with-negative", ["entityScheme"] = "--entity-scheme", ["topK"] = "--top-k",
         ["textColumn"] = "--text-column", ["pairColumn"] = "--pair-column", ["labelColumn"] = "--label-column", ["tagColumn"] = "--tag-column",
-        ["maxPredictionsPerSeq"] = "--max-predictions-per-seq", ["vocabSize"] = "--vocab-size", ["corpus"] = "--corpus", ["validationCorpus"] = "--validation-corpus",
+        ["maxPredictionsPerSeq"] = "--max-predictions-per-seq", ["corpus"] = "--corpus", ["objective"] = "--objective", ["cased"] = "--cased", ["vocabSize"] = "--vocab-size", ["validationCorpus"] = "--validation-corpus",
         ["task"] = "--task", ["quantize"] = "--quantize", ["verify"] = "--verify", ["verifyData"] = "--verify-data",
     };
 

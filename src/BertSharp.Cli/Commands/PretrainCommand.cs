@@ -26,7 +26,7 @@ public static class PretrainCommand
         var accum = Add(new Option<int>("--gradient-accumulation") { Description = "Micro-batches per optimizer step", DefaultValueFactory = _ => d.GradientAccumulation });
         var maxSteps = Add(new Option<long?>("--max-steps") { Description = "Optimizer steps to train (default: 500, about 6.5 epochs of WikiText-2 at batch 512, unless --epochs is given)" });
         var epochs = Add(new Option<int?>("--epochs") { Description = "Passes over the training examples (instead of --max-steps)" });
-        var lr = Add(new Option<double?>("--learning-rate") { Description = $"Peak learning rate (AdamW; default {PretrainingRunOptions.DefaultLearningRate:G}, with --model {PretrainingRunOptions.ContinuedLearningRate:G}, run_mlm.py's)" });
+        var lr = Add(new Option<double?>("--learning-rate") { Description = $"Peak learning rate (AdamW; default {PretrainingRunOptions.DefaultLearningRate:0e0}, with --model {PretrainingRunOptions.ContinuedLearningRate:0e0}, run_mlm.py's)" });
         var warmup = Add(new Option<long?>("--warmup-steps") { Description = "Linear warmup steps (default: 10% of the steps)" });
         var evalEvery = Add(new Option<long>("--eval-every") { Description = "Evaluate on the validation split and checkpoint every N steps", DefaultValueFactory = _ => d.EvalEvery });
         var maxPred = Add(new Option<int>("--max-predictions-per-seq") { Description = "At most this many masked tokens per sequence", DefaultValueFactory = _ => d.MaxPredictionsPerSeq });

@@ -38,9 +38,6 @@ public sealed class Trainer
         higherIsBetter = MetricSelection.HigherIsBetter(metric);
     }
 
-    /// <summary>The evaluation metric that picks the best model and that early stopping watches.</summary>
-    public string SelectionMetric => metric;
-
     public Action<TrainerProgress>? OnStep { get; set; }
 
     /// <summary>Called once before the first step with the step training starts from (the checkpoint's when resumed).</summary>

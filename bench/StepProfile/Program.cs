@@ -96,7 +96,7 @@ double FullStep(bool fused = true)
     else
     {
         using var o = model.Forward(ids, types, mask, positions);
-        loss = BertForPreTraining.Loss(o.MlmLogits, labels, o.NspLogits, nsp).Total;
+        loss = BertForPreTraining.Loss(o.MlmLogits, labels, o.NspLogits!, nsp).Total;
     }
     loss.backward();
     Update();
@@ -245,14 +245,14 @@ double StepMs(int batch, bool allPositions, bool fusedLoss, BertForPreTraining? 
         else if (!allPositions)
         {
             using var o = m.Forward(ids2, types2, mask2, pos2);
-            loss = BertForPreTraining.Loss(o.MlmLogits, lab2, o.NspLogits, nsp2).Total;
+            loss = BertForPreTraining.Loss(o.MlmLogits, lab2, o.NspLogits!, nsp2).Total;
         }
         else
         {
             // The logits at every position [b, T, V], then the masked rows picked from them.
             using var o = m.Forward(ids2, types2, mask2);
             var picked = o.MlmLogits.reshape(-1, V).index_select(0, pos2);
-            loss = BertForPreTraining.Loss(picked, lab2, o.NspLogits, nsp2).Total;
+            loss = BertForPreTraining.Loss(picked, lab2, o.NspLogits!, nsp2).Total;
         }
         loss.backward();
         Update(m);

@@ -110,6 +110,8 @@ public static class FinetuneCommand
         readonly Option<double> warmup, weightDecay;
         readonly Option<long?> maxSteps;
         readonly Option<long> evalEvery;
+        readonly Option<string?> metric;
+        readonly Option<int?> patience;
         readonly Option<bool> cased, noGrouping;
         readonly Option<bool> json = new("--json") { Description = "Write the final metrics to stdout as JSON" };
         readonly Option<bool> resume = new("--resume") { Description = "Continue the run in --output from its last checkpoint (its saved options are used)" };
@@ -142,6 +144,8 @@ public static class FinetuneCommand
             accum = Add(new Option<int>("--gradient-accumulation") { Description = "Micro-batches per optimizer step", DefaultValueFactory = _ => d.GradientAccumulation });
             maxSteps = Add(new Option<long?>("--max-steps") { Description = "Optimizer steps to train (overrides --epochs)" });
             evalEvery = Add(new Option<long>("--eval-every") { Description = "Evaluate on dev every N steps (0: once per epoch)", DefaultValueFactory = _ => d.EvalEvery });
+            metric = Add(new Option<string?>("--metric-for-best-model") { Description = EarlyStoppingHelp.Metric });
+            patience = Add(new Option<int?>("--early-stopping-patience") { Description = EarlyStoppingHelp.Patience });
             evalBatch = Add(new Option<int?>("--eval-batch-size") { Description = "Inputs per forward pass when evaluating (default 128)" });
             maxTrain = Add(new Option<int?>("--max-train-examples") { Description = "Use only the first N training examples" });
             maxEval = Add(new Option<int?>("--max-eval-examples") { Description = "Use only the first N examples of --dev and --test" });
@@ -182,6 +186,7 @@ public static class FinetuneCommand
                     MaxTrainExamples = r.GetValue(maxTrain), MaxEvalExamples = r.GetValue(maxEval), GroupByLength = !r.GetValue(noGrouping),
                     LearningRate = r.GetValue(lr), Epochs = r.GetValue(epochs), MaxSteps = r.GetValue(maxSteps), WarmupRatio = r.GetValue(warmup),
                     WeightDecay = r.GetValue(weightDecay), GradientAccumulation = r.GetValue(accum), EvalEvery = r.GetValue(evalEvery),
+                    MetricForBestModel = r.GetValue(metric), EarlyStoppingPatience = r.GetValue(patience),
                     Seed = r.GetValue(Cli.Seed), Threads = r.GetValue(Cli.Threads), Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)!,
                 };
                 if (extra != null) o = extra(o);
@@ -191,6 +196,7 @@ public static class FinetuneCommand
                     ctx.Err.WriteLine(TrainingConsole.NotFinished(result.RunFolder, o.OutputFolder));
                     return 0;
                 }
+                if (result.Training.StopReason is { } reason) ctx.Err.WriteLine($"stopped early at step {result.Training.Step} of {result.Training.TotalSteps}: {reason}");
                 foreach (var f in result.Final)
                 {
                     ctx.Err.WriteLine();
@@ -202,6 +208,7 @@ public static class FinetuneCommand
                 if (r.GetValue(json))
                 {
                     var doc = new JsonObject { ["task"] = task, ["run"] = result.RunFolder };
+                    if (result.Training.StopReason is { } stopped) doc["stop_reason"] = stopped;
                     foreach (var f in result.Final) doc[f.Split] = JsonLines.Metrics(f.Score.Metrics);
                     ctx.Out.WriteLine(doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
                 }

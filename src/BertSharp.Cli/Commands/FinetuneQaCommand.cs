@@ -30,6 +30,8 @@ public static class FinetuneQaCommand
         var lr = Add(new Option<double?>("--learning-rate") { Description = "Peak learning rate (AdamW, linear warmup and decay; default 5e-5)" });
         var warmup = Add(new Option<double>("--warmup-ratio") { Description = "Fraction of the steps spent warming up", DefaultValueFactory = _ => d.WarmupRatio });
         var evalEvery = Add(new Option<long>("--eval-every") { Description = "Evaluate and checkpoint every N steps (0: once per epoch)", DefaultValueFactory = _ => d.EvalEvery });
+        var metric = Add(new Option<string?>("--metric-for-best-model") { Description = EarlyStoppingHelp.Metric });
+        var patience = Add(new Option<int?>("--early-stopping-patience") { Description = EarlyStoppingHelp.Patience });
         var maxEval = Add(new Option<int?>("--max-eval-questions") { Description = "Evaluate on only the first N evaluation questions (quick runs)" });
         var s = new QaSettingOptions(opt => { o.Add(opt); return opt; });
         var v2 = Add(new Option<bool>("--version-2-with-negative") { Description = "SQuAD 2.0: some questions have no answer (is_impossible); the model learns to point at [CLS]" });
@@ -52,6 +54,7 @@ public static class FinetuneQaCommand
                 Version2WithNegative = r.GetValue(v2), NullScoreDiffThreshold = r.GetValue(s.NullScoreDiffThreshold) ?? d.NullScoreDiffThreshold,
                 LearningRate = r.GetValue(lr), Epochs = r.GetValue(epochs), MaxSteps = r.GetValue(maxSteps), BatchSize = r.GetValue(batch),
                 GradientAccumulation = r.GetValue(accum), WarmupRatio = r.GetValue(warmup), EvalEvery = r.GetValue(evalEvery),
+                MetricForBestModel = r.GetValue(metric), EarlyStoppingPatience = r.GetValue(patience),
                 Seed = r.GetValue(Cli.Seed), Threads = r.GetValue(Cli.Threads), Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)!,
             };
             var result = TrainingConsole.Run(ctx, "finetune qa", (events, cancel) => FineTuneRun.Run(options, events, cancel));
@@ -60,6 +63,7 @@ public static class FinetuneQaCommand
                 ctx.Err.WriteLine(TrainingConsole.NotFinished(result.RunFolder, options.OutputFolder));
                 return 0;
             }
+            if (result.Training.StopReason is { } reason) ctx.Err.WriteLine($"stopped early at step {result.Training.Step} of {result.Training.TotalSteps}: {reason}");
             ctx.Err.Write($"best model on {result.Final[0].Score.Report}");
             ctx.Err.WriteLine($"run folder: {result.RunFolder} (predictions.json, nbest_predictions.json, eval_results.json; try: bert predict {result.RunFolder} --question \"…\" --context \"…\")");
             return 0;

@@ -24,10 +24,11 @@ public sealed class FillMask : IDisposable
     {
         options ??= new();
         modelDir = Hub.ModelSource.Resolve(modelDir, options.Hub);
-        var (m, report) = ModelFolder.Load(modelDir, "BertForPreTraining", compute: ComputeOptions.ForInference(options.Precision), device: options.Device);
+        // The MLM head alone: a next-sentence head, there or not, plays no part in filling masks.
+        var (m, report) = ModelFolder.Load(modelDir, "BertForMaskedLM", compute: ComputeOptions.ForInference(options.Precision), device: options.Device);
         model = (BertForPreTraining)m;
         device = model.parameters().First().device;
-        LoadReport = report;
+        LoadReport = report with { Unexpected = report.Unexpected.Where(k => !k.StartsWith("cls.seq_relationship.")).ToList() };
         Tokenizer = BertTokenizer.FromFolder(modelDir);
     }
 

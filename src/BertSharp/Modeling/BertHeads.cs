@@ -67,7 +67,8 @@ public abstract class BertWithHead : Module
 
     public static BertWithHead Create(string architecture, BertConfig config, ComputeOptions? compute = null) => architecture switch
     {
-        "BertForPreTraining" or "BertForMaskedLM" => new BertForPreTraining(config, compute),
+        "BertForPreTraining" => new BertForPreTraining(config, compute),
+        "BertForMaskedLM" => new BertForPreTraining(config, compute, nextSentenceHead: false),
         "BertModel" => new BertForEmbedding(config, compute),
         "BertForSequenceClassification" => new BertForSequenceClassification(config, compute),
         "BertForTokenClassification" => new BertForTokenClassification(config, compute),
@@ -134,47 +135,55 @@ public sealed class BertLMPredictionHead : Module
     }
 }
 
+/// <summary>HF's BertPreTrainingHeads (cls.predictions, cls.seq_relationship), or without the NSP head its
+/// BertOnlyMLMHead (cls.predictions alone).</summary>
 public sealed class BertPreTrainingHeads : Module
 {
     private readonly BertLMPredictionHead predictions;
-    private readonly Linear seq_relationship;
+    private readonly Linear? seq_relationship;
 
-    public BertPreTrainingHeads(BertConfig c, BertKernels kernels) : base(nameof(BertPreTrainingHeads))
+    public BertPreTrainingHeads(BertConfig c, BertKernels kernels, bool nextSentenceHead = true) : base(nameof(BertPreTrainingHeads))
     {
         predictions = new BertLMPredictionHead(c, kernels);
-        seq_relationship = Linear(c.HiddenSize, 2);
+        if (nextSentenceHead) seq_relationship = Linear(c.HiddenSize, 2);
         RegisterComponents();
     }
 
+    public bool HasNextSentenceHead => seq_relationship is not null;
     public Tensor Mlm(Tensor x, Tensor wordEmbeddings) => predictions.Forward(x, wordEmbeddings);
     public Tensor MlmLoss(Tensor x, Tensor wordEmbeddings, Tensor labels, long? divisor = null) => predictions.Loss(x, wordEmbeddings, labels, divisor);
-    public Tensor Nsp(Tensor pooled) => BertKernels.Linear(seq_relationship, pooled);
+    public Tensor Nsp(Tensor pooled) =>
+        BertKernels.Linear(seq_relationship ?? throw new InvalidOperationException("this model has no next-sentence-prediction head"), pooled);
 }
 
 public sealed class PreTrainingOutput : IDisposable
 {
     /// <summary>[B, L, V], or [P, V] when only masked positions were asked for.</summary>
     public required Tensor MlmLogits { get; init; }
-    public required Tensor NspLogits { get; init; }           // [B, 2]
+    /// <summary>[B, 2]; null for a model without the NSP head.</summary>
+    public required Tensor? NspLogits { get; init; }
     public required BertOutput Encoder { get; init; }
-    public void Dispose() { MlmLogits.Dispose(); NspLogits.Dispose(); Encoder.Dispose(); }
+    public void Dispose() { MlmLogits.Dispose(); NspLogits?.Dispose(); Encoder.Dispose(); }
 }
 
-/// <summary>Masked-language-model and next-sentence-prediction heads (HF BertForPreTraining).</summary>
+/// <summary>Masked-language-model and next-sentence-prediction heads (HF BertForPreTraining); without the NSP head,
+/// the masked-language model alone (HF BertForMaskedLM, whose checkpoints have no cls.seq_relationship; its pooler is
+/// kept, unused, so that a checkpoint's pooler weights pass through to fine-tuning: transformers ignores them).</summary>
 public sealed class BertForPreTraining : BertWithHead
 {
     private readonly BertModel bert;
     private readonly BertPreTrainingHeads cls;
 
-    public BertForPreTraining(BertConfig config, ComputeOptions? compute = null) : base(nameof(BertForPreTraining), config, compute)
+    public BertForPreTraining(BertConfig config, ComputeOptions? compute = null, bool nextSentenceHead = true) : base(nameof(BertForPreTraining), config, compute)
     {
         bert = new BertModel(config, Compute);
-        cls = new BertPreTrainingHeads(config, Compute.Kernels);
+        cls = new BertPreTrainingHeads(config, Compute.Kernels, nextSentenceHead);
         RegisterComponents();
     }
 
     public override BertModel Bert => bert;
-    public override string Architecture => "BertForPreTraining";
+    public bool HasNextSentenceHead => cls.HasNextSentenceHead;
+    public override string Architecture => HasNextSentenceHead ? "BertForPreTraining" : "BertForMaskedLM";
     public override IReadOnlyCollection<string> TiedAliasKeys { get; } = new[] { "cls.predictions.decoder.weight", "cls.predictions.decoder.bias" };
 
     /// <param name="maskedPositions">when given, [P] flat indices into B·L: MLM logits are computed only there
@@ -192,7 +201,7 @@ public sealed class BertForPreTraining : BertWithHead
             using var picked = flat.index_select(0, maskedPositions);
             mlm = MlmLogitsFor(picked);
         }
-        return new PreTrainingOutput { MlmLogits = mlm, NspLogits = NspLogitsFor(enc.PoolerOutput!), Encoder = enc };
+        return new PreTrainingOutput { MlmLogits = mlm, NspLogits = HasNextSentenceHead ? NspLogitsFor(enc.PoolerOutput!) : null, Encoder = enc };
     }
 
     /// <summary>The MLM head alone: [..., H] hidden states → [..., V] logits.</summary>
@@ -217,15 +226,28 @@ public sealed class BertForPreTraining : BertWithHead
         Tensor maskedPositions, Tensor mlmLabels, Tensor nspLabels, long? mlmDivisor = null, long? nspDivisor = null)
     {
         using var enc = bert.Forward(inputIds, tokenTypeIds, attentionMask);
-        using var flat = enc.LastHiddenState.reshape(-1, Config.HiddenSize);                  // [B·L, H]
-        using var picked = flat.index_select(0, maskedPositions);                              // [P, H]
-        var mlm = cls.MlmLoss(picked, bert.Embeddings.WordEmbeddingWeight, mlmLabels, mlmDivisor);
+        var mlm = MlmLossAt(enc, maskedPositions, mlmLabels, mlmDivisor);
         using var nspLogits = NspLogitsFor(enc.PoolerOutput!);                                 // [B, 2]
         using var nspF = nspLogits.to(ScalarType.Float32);
         var nsp = nspDivisor is long d
             ? functional.cross_entropy(nspF, nspLabels, reduction: Reduction.Sum).div(d)
             : functional.cross_entropy(nspF, nspLabels);
         return (mlm + nsp, mlm, nsp);
+    }
+
+    /// <summary>The masked-LM loss of a batch alone (the objective without next-sentence prediction), as the MLM part of
+    /// <see cref="PretrainingLoss"/>; a float32 scalar.</summary>
+    public Tensor MaskedLmLoss(Tensor inputIds, Tensor tokenTypeIds, Tensor attentionMask, Tensor maskedPositions, Tensor mlmLabels, long? mlmDivisor = null)
+    {
+        using var enc = bert.Forward(inputIds, tokenTypeIds, attentionMask);
+        return MlmLossAt(enc, maskedPositions, mlmLabels, mlmDivisor);
+    }
+
+    Tensor MlmLossAt(BertOutput enc, Tensor maskedPositions, Tensor mlmLabels, long? mlmDivisor)
+    {
+        using var flat = enc.LastHiddenState.reshape(-1, Config.HiddenSize);                  // [B·L, H]
+        using var picked = flat.index_select(0, maskedPositions);                              // [P, H]
+        return cls.MlmLoss(picked, bert.Embeddings.WordEmbeddingWeight, mlmLabels, mlmDivisor);
     }
 
     /// <summary>HF's pre-training loss: mean cross-entropy over labelled MLM positions (label -100 = ignored)

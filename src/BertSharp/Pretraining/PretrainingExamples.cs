@@ -1,6 +1,7 @@
 namespace BertSharp.Pretraining;
 
-/// <summary>An unmasked next-sentence-prediction example: [CLS] A [SEP] B [SEP] as token ids.</summary>
+/// <summary>An unmasked pre-training example as token ids: [CLS] A [SEP] B [SEP] for next-sentence prediction, or
+/// one segment, [CLS] A [SEP], for the masked-LM objective alone (<see cref="IsRandomNext"/> then false).</summary>
 public sealed record NspExample(int[] InputIds, int[] TokenTypeIds, bool IsRandomNext);
 
 /// <summary>An example after masking: input ids with masks applied, the masked positions (ascending) and the
@@ -89,6 +90,45 @@ public static class PretrainingExamples
             chunk.Clear();
             chunkLength = 0;
         }
+    }
+
+    /// <summary>
+    /// Examples for the masked-LM objective alone, as transformers' run_mlm.py groups text: each document's sentences
+    /// packed in order into one segment, [CLS] tokens [SEP], of at most max_seq_length tokens; a sentence that does not
+    /// fit starts the next example, and one longer than an example is cut across examples. No text is dropped (unlike
+    /// the NSP recipe's truncation) and documents are not mixed in one example.
+    /// </summary>
+    public static List<NspExample> CreateMlmExamples(IReadOnlyList<IReadOnlyList<int[]>> documents, PretrainingDataOptions o, int clsId, int sepId)
+    {
+        if (o.MaxSeqLength < 5) throw new BertSharpException($"maxSeqLength must be at least 5, got {o.MaxSeqLength}") { Parameters = ["maxSeqLength"] };
+        int maxTokens = o.MaxSeqLength - 2;
+        var result = new List<NspExample>();
+        var segment = new List<int>(maxTokens);
+        void Flush()
+        {
+            if (segment.Count == 0) return;
+            var ids = new int[segment.Count + 2];
+            ids[0] = clsId;
+            segment.CopyTo(ids, 1);
+            ids[^1] = sepId;
+            result.Add(new NspExample(ids, new int[ids.Length], false));
+            segment.Clear();
+        }
+        foreach (var document in documents)
+        {
+            foreach (var sentence in document)
+            {
+                if (segment.Count + sentence.Length > maxTokens) Flush();
+                for (int start = 0; start < sentence.Length; start += maxTokens)
+                {
+                    int n = Math.Min(maxTokens, sentence.Length - start);
+                    if (segment.Count + n > maxTokens) Flush();
+                    segment.AddRange(sentence.AsSpan(start, n));
+                }
+            }
+            Flush();
+        }
+        return result;
     }
 
     /// <summary>Removes tokens from the longer segment, from the front or the back at random, until both fit.</summary>

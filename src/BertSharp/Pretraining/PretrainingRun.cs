@@ -8,10 +8,16 @@ using TorchSharp;
 
 namespace BertSharp.Pretraining;
 
-/// <summary>A pre-training run: the corpus, the vocabulary, the examples, the model size, the schedule and the run
-/// folder, with the defaults of `bert pretrain`.</summary>
+/// <summary>A pre-training run: the corpus, the vocabulary, the examples, the model size (or the model to continue),
+/// the schedule and the run folder, with the defaults of `bert pretrain`.</summary>
 public sealed record PretrainingRunOptions
 {
+    public const int DefaultVocabSize = 20256;
+    /// <summary>The peak learning rate of a new model (the seed preset's), and of continued pre-training: run_mlm.py's
+    /// (transformers' default), small enough to adapt a trained model without undoing it.</summary>
+    public const double DefaultLearningRate = 1e-3, ContinuedLearningRate = 5e-5;
+    public const string MaskedLm = "mlm", MaskedLmAndNextSentence = "mlm+nsp";
+
     /// <summary>The run folder.</summary>
     public string Output { get; init; } = "runs/pretrain";
     /// <summary>Continue the run in <see cref="Output"/> from its last checkpoint: options left at their defaults
@@ -22,10 +28,22 @@ public sealed record PretrainingRunOptions
     /// <summary>A validation corpus file; for a file corpus without one, the last 5% of its documents.</summary>
     public string? ValidationCorpus { get; init; }
     public string? DataDir { get; init; }
-    public string ModelPreset { get; init; } = "seed";
+    /// <summary>Continue pre-training this model (a folder or a Hub id, org/name[@revision]) on the corpus: domain
+    /// adaptation as transformers' run_mlm.py does it, with the model's own vocabulary, lower-casing, config and weights,
+    /// its MLM head included (a model without one, a bare BertModel, gets a new head whose decoder is tied to the word
+    /// embeddings). Null: a new model of <see cref="ModelPreset"/>'s size.</summary>
+    public string? Model { get; init; }
+    /// <summary>"mlm" (masked LM alone, single-segment examples) or "mlm+nsp" (with next-sentence prediction, sentence
+    /// pairs); null: mlm+nsp for a new model (Google BERT's recipe), mlm when continuing a <see cref="Model"/> (run_mlm.py's:
+    /// next-sentence prediction adds little to adaptation and needs documents of several sentences; an NSP head the
+    /// model has is kept unchanged).</summary>
+    public string? Objective { get; init; }
+    /// <summary>The size of a new model; null: "seed". Not with <see cref="Model"/>, which brings its own.</summary>
+    public string? ModelPreset { get; init; }
     /// <summary>An existing vocab.txt; when null, a WordPiece vocabulary is learned from the training corpus.</summary>
     public string? Vocab { get; init; }
-    public int VocabSize { get; init; } = 20256;
+    /// <summary>The size of a learned vocabulary; null: <see cref="DefaultVocabSize"/>.</summary>
+    public int? VocabSize { get; init; }
     public int VocabMinFrequency { get; init; } = 2;
     public bool LowerCase { get; init; } = true;
     public int? MaxSeqLength { get; init; }
@@ -36,8 +54,9 @@ public sealed record PretrainingRunOptions
     public bool WholeWordMask { get; init; }
     public bool StaticMask { get; init; }
     public int? MaxValidationExamples { get; init; } = 4096;
-    /// <summary>Peak learning rate (AdamW); warmup steps (default: 10% of the steps).</summary>
-    public double LearningRate { get; init; } = 1e-3;
+    /// <summary>Peak learning rate (AdamW; null: <see cref="DefaultLearningRate"/>, continuing a <see cref="Model"/>
+    /// <see cref="ContinuedLearningRate"/>); warmup steps (default: 10% of the steps).</summary>
+    public double? LearningRate { get; init; }
     public long? WarmupSteps { get; init; }
     /// <summary>Optimizer steps to train; default 500, unless <see cref="Epochs"/> is given.</summary>
     public long? MaxSteps { get; init; }
@@ -60,6 +79,9 @@ public sealed record PretrainingRunOptions
 public sealed record PretrainingResult(string RunFolder, TrainingResult Training, double MajorityBaselineAccuracy, double ValidationUnkRate, PretrainingRunOptions Options)
 {
     public bool Completed => Training.Completed;
+    /// <summary>Continued pre-training: the validation metrics of the starting model, before the first step (null for a
+    /// new model or a resumed run).</summary>
+    public IReadOnlyDictionary<string, double>? StartEvaluation { get; init; }
 }
 
 /// <summary>A pre-training run from start to finish: the run folder (<see cref="TrainingRun"/>), the corpus, the
@@ -77,22 +99,32 @@ public static class PretrainingRun
         var p = Prepare(o, run.Folder.Root, seed, o.Resume, events?.Message);
         try
         {
-            events?.Message?.Invoke($"model: {o.ModelPreset} preset, {p.Config.NumHiddenLayers} layers, hidden {p.Config.HiddenSize}, vocab {p.Config.VocabSize}; validation [UNK] rate {p.ValidationUnkRate:P2}");
+            string model = o.Model is null ? $"{o.ModelPreset ?? "seed"} preset" : $"{o.Model} ({p.Task.Model.Architecture})";
+            events?.Message?.Invoke($"model: {model}, {p.Config.NumHiddenLayers} layers, hidden {p.Config.HiddenSize}, vocab {p.Config.VocabSize}; objective {p.Objective}; validation [UNK] rate {p.ValidationUnkRate:P2}");
             long? maxSteps = o.MaxSteps ?? (o.Epochs is null ? 500 : null);
+            double lr = o.LearningRate ?? (o.Model is null ? PretrainingRunOptions.DefaultLearningRate : PretrainingRunOptions.ContinuedLearningRate);
             var training = new TrainingOptions
             {
-                OutputDir = run.Folder.Root, LearningRate = o.LearningRate, WarmupSteps = o.WarmupSteps, MaxSteps = maxSteps,
+                OutputDir = run.Folder.Root, LearningRate = lr, WarmupSteps = o.WarmupSteps, MaxSteps = maxSteps,
                 Epochs = o.Epochs ?? 1, GradientAccumulation = o.GradientAccumulation, EvalEvery = o.EvalEvery, Seed = seed,
             };
             long total = TrainingRun.TotalSteps(p.Task, training);
             var resolved = o with
             {
-                Seed = seed, MaxSteps = maxSteps, MaxSeqLength = p.MaxSeqLength,
+                Seed = seed, MaxSteps = maxSteps, MaxSeqLength = p.MaxSeqLength, LearningRate = lr, Objective = p.Objective,
+                ModelPreset = o.Model is null ? o.ModelPreset ?? "seed" : null,
+                VocabSize = o.Model is null ? o.VocabSize ?? PretrainingRunOptions.DefaultVocabSize : null,
                 WarmupSteps = o.WarmupSteps ?? (long)Math.Round(total * training.WarmupRatio),
             };
             run.WriteArgs(Args.ToJson(resolved));
-            var result = run.Train(p.Task, training, PlotSpec.Pretraining, events, cancel);
-            return new PretrainingResult(run.Folder.Root, result, p.MajorityBaselineAccuracy, p.ValidationUnkRate, resolved);
+            IReadOnlyDictionary<string, double>? start = null;
+            if (o.Model != null && !o.Resume)
+            {
+                start = EvaluateModel(p.Task);
+                events?.Message?.Invoke($"starting model: validation MLM loss {start["mlm_loss"]:F4} (perplexity {start["perplexity"]:F1}), MLM accuracy {start["mlm_accuracy"]:P2}");
+            }
+            var result = run.Train(p.Task, training, p.Task.NextSentencePrediction ? PlotSpec.Pretraining : PlotSpec.MaskedLm, events, cancel);
+            return new PretrainingResult(run.Folder.Root, result, p.MajorityBaselineAccuracy, p.ValidationUnkRate, resolved) { StartEvaluation = start };
         }
         finally
         {
@@ -106,6 +138,8 @@ public static class PretrainingRun
         .Add("--validation-corpus", o => o.ValidationCorpus, (o, v) => o with { ValidationCorpus = v })
         .Add("--data-dir", o => o.DataDir, (o, v) => o with { DataDir = v })
         .Add("--output", o => o.Output, (o, v) => o with { Output = v })
+        .Add("--model", o => o.Model, (o, v) => o with { Model = v })
+        .Add("--objective", o => o.Objective, (o, v) => o with { Objective = v })
         .Add("--model-preset", o => o.ModelPreset, (o, v) => o with { ModelPreset = v })
         .Add("--vocab", o => o.Vocab, (o, v) => o with { Vocab = v })
         .Add("--vocab-size", o => o.VocabSize, (o, v) => o with { VocabSize = v })
@@ -126,32 +160,50 @@ public static class PretrainingRun
         .Add("--seed", o => o.Seed, (o, v) => o with { Seed = v })
         .Add("--precision", o => o.Precision, (o, v) => o with { Precision = v ?? "fp32" });
 
+    /// <param name="Objective">"mlm" or "mlm+nsp", as resolved</param>
     public sealed record Prepared(PretrainingTask Task, BertTokenizer Tokenizer, BertConfig Config, int TrainExamples,
-        int ValidationExamples, double ValidationUnkRate, double MajorityBaselineAccuracy, string? BuiltVocabReport, int MaxSeqLength);
+        int ValidationExamples, double ValidationUnkRate, double MajorityBaselineAccuracy, string? BuiltVocabReport, int MaxSeqLength, string Objective);
 
     public static Prepared Prepare(PretrainingRunOptions o, string outputDir, long seed, bool resume, Action<string>? log = null)
     {
+        string objective = o.Objective ?? (o.Model is null ? PretrainingRunOptions.MaskedLmAndNextSentence : PretrainingRunOptions.MaskedLm);
+        if (objective is not (PretrainingRunOptions.MaskedLm or PretrainingRunOptions.MaskedLmAndNextSentence))
+            throw new BertSharpException($"objective '{objective}': choose {PretrainingRunOptions.MaskedLm} or {PretrainingRunOptions.MaskedLmAndNextSentence}") { Parameters = ["objective"] };
+        bool nsp = objective == PretrainingRunOptions.MaskedLmAndNextSentence;
+        string? startDir = o.Model is null ? null : StartingFolder(o);
         var (trainDocs, validDocs) = ReadCorpus(o, log);
         BertTokenizer tokenizer;
+        BertConfig config;
         string? vocabReport = null;
-        // The checkpoint a resume continues from (after a crash it may be last.new or last.old).
-        var resumeCheckpoint = resume ? RunFolder.FindCheckpoint(new RunFolder(outputDir).LastCheckpoint) : null;
-        var resumeVocab = Path.Combine(resumeCheckpoint ?? "", BertTokenizer.VocabFileName);
-        if (o.Vocab != null)
-            tokenizer = BertTokenizer.FromVocabFile(o.Vocab, o.LowerCase);
-        else if (resumeCheckpoint != null && File.Exists(resumeVocab))
-            tokenizer = BertTokenizer.FromVocabFile(resumeVocab, o.LowerCase);
+        if (startDir != null)
+        {
+            config = ModelFolder.ReadConfig(startDir);
+            config.Validate(Path.Combine(startDir, ModelFolder.ConfigFile));
+            config.Extra.Remove("bertsharp_task");   // a fine-tuned folder continued: the result is not a task model
+            tokenizer = BertTokenizer.FromFolder(startDir);
+        }
         else
         {
-            log?.Invoke($"learning a {o.VocabSize}-token WordPiece vocabulary from {trainDocs.Count} documents");
-            var vocab = VocabularyBuilder.Learn(trainDocs.SelectMany(d => d.Sentences), new WordPieceTrainerOptions { VocabSize = o.VocabSize, MinFrequency = o.VocabMinFrequency }, o.LowerCase);
-            tokenizer = new BertTokenizer(vocab, new BertTokenizerOptions { LowerCase = o.LowerCase });
-            vocabReport = $"vocabulary: {vocab.Count} tokens learned";
+            // The checkpoint a resume continues from (after a crash it may be last.new or last.old).
+            var resumeCheckpoint = resume ? RunFolder.FindCheckpoint(new RunFolder(outputDir).LastCheckpoint) : null;
+            var resumeVocab = Path.Combine(resumeCheckpoint ?? "", BertTokenizer.VocabFileName);
+            if (o.Vocab != null)
+                tokenizer = BertTokenizer.FromVocabFile(o.Vocab, o.LowerCase);
+            else if (resumeCheckpoint != null && File.Exists(resumeVocab))
+                tokenizer = BertTokenizer.FromVocabFile(resumeVocab, o.LowerCase);
+            else
+            {
+                int size = o.VocabSize ?? PretrainingRunOptions.DefaultVocabSize;
+                log?.Invoke($"learning a {size}-token WordPiece vocabulary from {trainDocs.Count} documents");
+                var vocab = VocabularyBuilder.Learn(trainDocs.SelectMany(d => d.Sentences), new WordPieceTrainerOptions { VocabSize = size, MinFrequency = o.VocabMinFrequency }, o.LowerCase);
+                tokenizer = new BertTokenizer(vocab, new BertTokenizerOptions { LowerCase = o.LowerCase });
+                vocabReport = $"vocabulary: {vocab.Count} tokens learned";
+            }
+            config = BertConfig.FromPreset(o.ModelPreset ?? "seed", tokenizer.VocabSize);
         }
-        var config = BertConfig.FromPreset(o.ModelPreset, tokenizer.VocabSize);
         int maxSeq = o.MaxSeqLength ?? Math.Min(128, config.MaxPositionEmbeddings);
         if (maxSeq > config.MaxPositionEmbeddings)
-            throw new BertSharpException($"maxSeqLength {maxSeq} exceeds the {o.ModelPreset} preset's max_position_embeddings {config.MaxPositionEmbeddings}") { Parameters = ["maxSeqLength"] };
+            throw new BertSharpException($"maxSeqLength {maxSeq} exceeds the {(o.Model is null ? $"{o.ModelPreset ?? "seed"} preset" : o.Model + " model")}'s max_position_embeddings {config.MaxPositionEmbeddings}") { Parameters = ["maxSeqLength"] };
 
         log?.Invoke("tokenizing");
         var trainIds = Tokenize(tokenizer, trainDocs);
@@ -163,8 +215,10 @@ public static class PretrainingRun
             MaxSeqLength = maxSeq, MaxPredictionsPerSeq = o.MaxPredictionsPerSeq, MaskedLmProb = o.MaskedLmProb,
             ShortSeqProb = o.ShortSeqProb, WholeWordMask = o.WholeWordMask,
         };
-        var train = PretrainingExamples.CreateNspExamples(trainIds, data, tokenizer.ClsId, tokenizer.SepId, seed);
-        var valid = PretrainingExamples.CreateNspExamples(validIds, data, tokenizer.ClsId, tokenizer.SepId, seed + 1);
+        var train = nsp ? PretrainingExamples.CreateNspExamples(trainIds, data, tokenizer.ClsId, tokenizer.SepId, seed)
+            : PretrainingExamples.CreateMlmExamples(trainIds, data, tokenizer.ClsId, tokenizer.SepId);
+        var valid = nsp ? PretrainingExamples.CreateNspExamples(validIds, data, tokenizer.ClsId, tokenizer.SepId, seed + 1)
+            : PretrainingExamples.CreateMlmExamples(validIds, data, tokenizer.ClsId, tokenizer.SepId);
         if (o.MaxValidationExamples is int cap && valid.Count > cap)
         {
             var pick = Enumerable.Range(0, valid.Count).ToArray();
@@ -175,10 +229,70 @@ public static class PretrainingRun
         log?.Invoke($"examples: {train.Count} train, {valid.Count} validation (max_seq_length {maxSeq})");
 
         TorchRuntime.Seed(seed);
-        var model = (BertForPreTraining)ModelFolder.NewModel("BertForPreTraining", config, ComputeOptions.ForPrecision(o.Precision), o.Device);
-        var task = new PretrainingTask(model, tokenizer, train, valid, data, o.BatchSize, seed, o.StaticMask);
+        var model = startDir is null
+            ? (BertForPreTraining)ModelFolder.NewModel(nsp ? "BertForPreTraining" : "BertForMaskedLM", config, ComputeOptions.ForPrecision(o.Precision), o.Device)
+            : LoadStartingModel(startDir, config, nsp, o, log);
+        PretrainingTask task;
+        try
+        {
+            task = new PretrainingTask(model, tokenizer, train, valid, data, o.BatchSize, seed, o.StaticMask, nextSentencePrediction: nsp)
+            {
+                VocabFile = startDir is null ? null : Path.Combine(startDir, BertTokenizer.VocabFileName),
+            };
+        }
+        catch { model.Dispose(); throw; }
         double baseline = MajorityBaseline(trainIds, task.ValidationLabels);
-        return new Prepared(task, tokenizer, config, train.Count, valid.Count, unkRate, baseline, vocabReport, maxSeq);
+        return new Prepared(task, tokenizer, config, train.Count, valid.Count, unkRate, baseline, vocabReport, maxSeq, objective);
+    }
+
+    /// <summary>The folder of <see cref="PretrainingRunOptions.Model"/> (a Hub id fetched), after refusing the options
+    /// that would define a new model: the checkpoint brings its vocabulary, lower-casing and size.</summary>
+    static string StartingFolder(PretrainingRunOptions o)
+    {
+        string? clash = o.ModelPreset != null ? "modelPreset" : o.Vocab != null ? "vocab" : o.VocabSize != null ? "vocabSize" : !o.LowerCase ? "cased" : null;
+        if (clash != null)
+            throw new BertSharpException($"{clash} is for pre-training from scratch; model {o.Model} brings its own size, vocabulary and lower-casing") { Parameters = [clash, "model"] };
+        return Hub.ModelSource.Resolve(o.Model!);
+    }
+
+    /// <summary>The starting model with the checkpoint's weights, its heads included: an MLM head it lacks is new (the
+    /// decoder is always the word embeddings), an NSP head it has is kept whatever the objective (trained only with
+    /// mlm+nsp), so the result has the heads it started with.</summary>
+    static BertForPreTraining LoadStartingModel(string dir, BertConfig config, bool nsp, PretrainingRunOptions o, Action<string>? log)
+    {
+        var path = ModelFolder.WeightsPath(dir);
+        var weights = ModelFolder.ReadWeights(path);
+        try
+        {
+            bool hasMlm = weights.Keys.Any(k => k.StartsWith("cls.predictions."));
+            bool hasNsp = weights.Keys.Any(k => k.StartsWith("cls.seq_relationship."));
+            var model = (BertForPreTraining)ModelFolder.NewModel(nsp || hasNsp ? "BertForPreTraining" : "BertForMaskedLM", config, ComputeOptions.ForPrecision(o.Precision), o.Device);
+            try
+            {
+                var report = ModelFolder.LoadStateDict(model, weights, path);
+                if (!hasMlm)
+                    log?.Invoke($"warning: {path} has no masked-LM head (no cls.predictions.*: the checkpoint is a {config.Architectures.FirstOrDefault() ?? "BertModel"}); " +
+                        "a new one is initialized, its decoder tied to the word embeddings, so the MLM loss starts high");
+                if (nsp && !hasNsp) log?.Invoke($"warning: {path} has no next-sentence head (no cls.seq_relationship.*); a new one is initialized");
+                // The heads are reported above; anything else missing or left over, as transformers reports it.
+                foreach (var m in (report with { NewlyInitialized = report.NewlyInitialized.Where(k => !k.StartsWith("cls.")).ToList() }).Messages())
+                    log?.Invoke("warning: " + m);
+                return model;
+            }
+            catch { model.Dispose(); throw; }
+        }
+        finally
+        {
+            foreach (var t in weights.Values) t.Dispose();
+        }
+    }
+
+    /// <summary>The validation metrics of the task's model as it stands (eval mode, no gradients).</summary>
+    static IReadOnlyDictionary<string, double> EvaluateModel(PretrainingTask task)
+    {
+        task.Model.eval();
+        using var _ = torch.no_grad();
+        return task.Evaluate();
     }
 
     public static (List<Document> Train, List<Document> Valid) ReadCorpus(PretrainingRunOptions o, Action<string>? log)

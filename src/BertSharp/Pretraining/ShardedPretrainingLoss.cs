@@ -17,17 +17,25 @@ internal static class ShardedPretrainingLoss
 
     /// <param name="maskedPositions">[P] flat indices into B·L</param>
     /// <param name="mlmLabels">[P] int64</param>
-    /// <param name="nspLabels">[B] int64</param>
+    /// <param name="nspLabels">[B] int64; null: the masked-LM objective alone (<see cref="BertForPreTraining.MaskedLmLoss"/>;
+    /// the total is then the MLM loss and the NSP part null)</param>
     /// <param name="shard">false: always the whole batch at once (bench/StepProfile's before/after)</param>
-    public static (Tensor Total, Tensor Mlm, Tensor Nsp) Compute(BertForPreTraining model, Tensor inputIds, Tensor tokenTypeIds,
-        Tensor attentionMask, Tensor maskedPositions, Tensor mlmLabels, Tensor nspLabels, bool shard = true)
+    public static (Tensor Total, Tensor Mlm, Tensor? Nsp) Compute(BertForPreTraining model, Tensor inputIds, Tensor tokenTypeIds,
+        Tensor attentionMask, Tensor maskedPositions, Tensor mlmLabels, Tensor? nspLabels, bool shard = true)
     {
         long batch = inputIds.shape[0], length = inputIds.shape[1];
         int shards = shard ? DataParallel.Shards(batch, inputIds.device, model.Compute.Kernels) : 1;
         long mlmCount = shards == 1 ? 0 : mlmLabels.ne(IgnoreIndex).sum().item<long>();
-        long nspCount = shards == 1 ? 0 : nspLabels.ne(IgnoreIndex).sum().item<long>();
+        long nspCount = shards == 1 ? 0 : nspLabels is null ? 1 : nspLabels.ne(IgnoreIndex).sum().item<long>();
         if (mlmCount == 0 || nspCount == 0)   // one shard, or nothing to average over (NaN, as the unsharded loss)
+        {
+            if (nspLabels is null)
+            {
+                var alone = model.MaskedLmLoss(inputIds, tokenTypeIds, attentionMask, maskedPositions, mlmLabels);
+                return (alone, alone, null);
+            }
             return model.PretrainingLoss(inputIds, tokenTypeIds, attentionMask, maskedPositions, mlmLabels, nspLabels);
+        }
 
         using var sequenceOf = maskedPositions.div(length, rounding_mode: RoundingMode.floor);   // [P]
         var parameters = model.parameters().Where(p => p.requires_grad).ToList<Tensor>();
@@ -35,11 +43,12 @@ internal static class ShardedPretrainingLoss
         {
             var (b0, b1) = DataParallel.Range(batch, shards, k);
             var mine = sequenceOf.ge(b0).logical_and_(sequenceOf.lt(b1)).nonzero().squeeze(1);
-            var (total, mlm, nsp) = model.PretrainingLoss(inputIds.narrow(0, b0, b1 - b0), tokenTypeIds.narrow(0, b0, b1 - b0),
-                attentionMask.narrow(0, b0, b1 - b0), maskedPositions.index_select(0, mine).sub_(b0 * length),
-                mlmLabels.index_select(0, mine), nspLabels.narrow(0, b0, b1 - b0), mlmCount, nspCount);
+            var (ids, types, mask) = (inputIds.narrow(0, b0, b1 - b0), tokenTypeIds.narrow(0, b0, b1 - b0), attentionMask.narrow(0, b0, b1 - b0));
+            var (positions, labels) = (maskedPositions.index_select(0, mine).sub_(b0 * length), mlmLabels.index_select(0, mine));
+            if (nspLabels is null) return new[] { model.MaskedLmLoss(ids, types, mask, positions, labels, mlmCount) };
+            var (total, mlm, nsp) = model.PretrainingLoss(ids, types, mask, positions, labels, nspLabels.narrow(0, b0, b1 - b0), mlmCount, nspCount);
             return new[] { total, mlm, nsp };
         });
-        return (sums[0], sums[1], sums[2]);
+        return nspLabels is null ? (sums[0], sums[0], null) : (sums[0], sums[1], sums[2]);
     }
 }

@@ -26,6 +26,13 @@ public sealed record PlotSpec(string FileName, string Title, string YLabel, para
         new("nsp_loss.png", "Next sentence prediction loss", "loss", ("train/nsp_loss", "train"), ("eval/val_nsp_loss", "validation")),
     ];
 
+    /// <summary>The figures of masked-LM pre-training alone: its loss, train and validation, and the validation accuracy.</summary>
+    public static IReadOnlyList<PlotSpec> MaskedLm { get; } =
+    [
+        new("loss.png", "Masked LM loss", "loss", ("train/loss", "train"), ("eval/val_loss", "validation")),
+        new("mlm_accuracy.png", "Masked LM accuracy", "accuracy", ("eval/val_mlm_accuracy", "validation")),
+    ];
+
     /// <summary>
     /// Fine-tuning figures against <paramref name="xColumn"/> (default "epoch", which train rows must then carry
     /// too, e.g. as a fractional epoch): "loss.png" (train loss and val_loss) and one "&lt;metric&gt;.png" per

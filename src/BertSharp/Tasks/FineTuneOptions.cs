@@ -83,6 +83,13 @@ public sealed record FineTuneOptions
     public double WeightDecay { get; init; } = 0.01;
     /// <summary>Evaluate on dev (and checkpoint) every N steps; 0: once per epoch.</summary>
     public long EvalEvery { get; init; }
+    /// <summary>The dev metric that picks the best model and that early stopping watches: any the task's evaluation
+    /// reports (<see cref="TaskModel{TExample}.EvaluationMetrics"/>; "loss" is better lower, the others higher); null:
+    /// the task's own (accuracy, pearson, f1, spearman, ...).</summary>
+    public string? MetricForBestModel { get; init; }
+    /// <summary>Stop after this many evaluations in a row without a better <see cref="MetricForBestModel"/> (null:
+    /// never); the run is then complete, with its best model.</summary>
+    public int? EarlyStoppingPatience { get; init; }
     public bool GroupByLength { get; init; } = true;
 
     // The process.
@@ -151,6 +158,8 @@ public static class FineTuneArgs
         .Add("--gradient-accumulation", o => o.GradientAccumulation, (o, v) => o with { GradientAccumulation = v })
         .Add("--max-steps", o => o.MaxSteps, (o, v) => o with { MaxSteps = v })
         .Add("--eval-every", o => o.EvalEvery, (o, v) => o with { EvalEvery = v })
+        .Add("--metric-for-best-model", o => o.MetricForBestModel, (o, v) => o with { MetricForBestModel = v })
+        .Add("--early-stopping-patience", o => o.EarlyStoppingPatience, (o, v) => o with { EarlyStoppingPatience = v })
         .Add("--eval-batch-size", o => o.EvalBatchSize, (o, v) => o with { EvalBatchSize = v })
         .Add("--max-train-examples", o => o.MaxTrainExamples, (o, v) => o with { MaxTrainExamples = v })
         .Add("--max-eval-examples", o => o.MaxEvalExamples, (o, v) => o with { MaxEvalExamples = v })
@@ -202,6 +211,8 @@ public static class FineTuneArgs
         .Add("--learning-rate", o => o.LearningRate, (o, v) => o with { LearningRate = v })
         .Add("--warmup-ratio", o => o.WarmupRatio, (o, v) => o with { WarmupRatio = v })
         .Add("--eval-every", o => o.EvalEvery, (o, v) => o with { EvalEvery = v })
+        .Add("--metric-for-best-model", o => o.MetricForBestModel, (o, v) => o with { MetricForBestModel = v })
+        .Add("--early-stopping-patience", o => o.EarlyStoppingPatience, (o, v) => o with { EarlyStoppingPatience = v })
         .Add("--max-eval-questions", o => o.MaxEvalExamples, (o, v) => o with { MaxEvalExamples = v })
         .Add("--max-seq-length", o => o.MaxSeqLength, (o, v) => o with { MaxSeqLength = v })
         .Add("--doc-stride", o => o.DocStride, (o, v) => o with { DocStride = v })

@@ -39,9 +39,11 @@ public static class FineTuneRun
         try
         {
             var (lr, epochs) = (o.LearningRate ?? p.DefaultLearningRate, o.Epochs ?? p.DefaultEpochs);
+            string metric = MetricSelection.Resolve(o.MetricForBestModel, p.Task.SelectionMetric, p.Task.Metrics);
             var resolved = family.Resolved(o with
             {
                 Output = o.OutputFolder, Seed = seed, LearningRate = lr, Epochs = epochs, MaxSeqLength = p.Model.MaxSeqLength, EvalBatchSize = p.Model.BatchSize,
+                MetricForBestModel = metric,
                 ModelPreset = o.RandomInit && o.Model is null ? o.ModelPreset ?? "seed" : o.ModelPreset,
             }, p.Model);
             run.WriteArgs(args.ToJson(resolved));
@@ -49,8 +51,10 @@ public static class FineTuneRun
             {
                 OutputDir = run.Folder.Root, LearningRate = lr, WarmupRatio = o.WarmupRatio, WeightDecay = o.WeightDecay, MaxSteps = o.MaxSteps,
                 Epochs = epochs, GradientAccumulation = o.GradientAccumulation, EvalEvery = o.EvalEvery, Seed = seed,
+                SelectionMetric = metric, EarlyStoppingPatience = o.EarlyStoppingPatience,
             };
-            events?.Message?.Invoke($"training: {TrainingRun.TotalSteps(p.Task, training)} steps ({epochs} epochs of {p.Task.BatchesPerEpoch} batches of {o.BatchSize}), learning rate {lr:G3}, max_seq_length {p.Model.MaxSeqLength}; best model by dev {p.Model.SelectionMetric}");
+            string stopping = o.EarlyStoppingPatience is int patience ? $", stopping after {patience} evaluations without a better one" : "";
+            events?.Message?.Invoke($"training: {TrainingRun.TotalSteps(p.Task, training)} steps ({epochs} epochs of {p.Task.BatchesPerEpoch} batches of {o.BatchSize}), learning rate {lr:G3}, max_seq_length {p.Model.MaxSeqLength}; best model by dev {metric}{stopping}");
             var result = run.Train(p.Task, training, p.Model.Plots, events, cancel);
             if (!result.Completed) return new FineTuneResult(run.Folder.Root, result, [], resolved);
             var final = FinalEvaluation(p, run.Folder.Root, bestIsLive: result.BestStep == result.Step && p.Task.LastScore != null);

@@ -32,7 +32,7 @@ public sealed class FineTuningTask<TExample> : ITrainingTask
     public BertWithHead Model => task.Model;
     public int BatchesPerEpoch => (train.Count + batchSize - 1) / batchSize;
     public string SelectionMetric => task.SelectionMetric;
-    public bool HigherIsBetter => true;
+    public IReadOnlyCollection<string> Metrics => task.EvaluationMetrics;
 
     /// <summary>The score of the last evaluation (with per-example predictions).</summary>
     public DatasetScore? LastScore { get; private set; }

@@ -187,9 +187,12 @@ public abstract class TaskModel<TExample> : TaskModel
     public abstract IReadOnlyList<Feature> Encode(IReadOnlyList<TExample> examples);
     /// <summary>The training loss of a batch from <see cref="Batching.Collate"/>.</summary>
     public abstract BatchLoss Loss(Batch batch);
-    /// <summary>The metric that picks the best model (higher is better), and the metrics to plot (names without prefix).</summary>
+    /// <summary>The metric that picks the best model by default, and the metrics to plot (names without prefix).</summary>
     public abstract string SelectionMetric { get; }
     public abstract IReadOnlyList<string> PlotMetrics { get; }
+    /// <summary>The names of the metrics <see cref="Score"/> reports once training is prepared: what a run may pick its
+    /// best model by. By default the loss and the plotted metrics.</summary>
+    public virtual IReadOnlyList<string> EvaluationMetrics => ["loss", .. PlotMetrics];
     /// <summary>The figures a fine-tuning run draws: the loss and each plotted metric, by epoch.</summary>
     public virtual IReadOnlyList<PlotSpec> Plots => PlotSpec.FineTuning(PlotMetrics.Select(m => "val_" + m));
     /// <summary>Whether training batches group inputs of similar length (less padding).</summary>

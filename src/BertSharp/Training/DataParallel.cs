@@ -62,7 +62,9 @@ internal static class DataParallel
             {
                 var parts = shard(k);
                 var g = autograd.grad(new[] { parts[0] }, parameters, allow_unused: true);
-                grads[k] = g.Select(t => t?.MoveToOuterDisposeScope()).ToList()!;
+                // A parameter the loss does not reach (the NSP head under the masked-LM objective alone) has an
+                // undefined gradient, a tensor without a handle: no gradient, as backward() leaves its .grad.
+                grads[k] = g.Select(t => t is null || t.IsInvalid ? null : t.MoveToOuterDisposeScope()).ToList()!;
                 values[k] = parts.Select(t => t.detach().MoveToOuterDisposeScope()).ToArray();
             }
             finally { FastDropout.ShardSeed = null; }

@@ -38,9 +38,12 @@ public interface ITrainingTask
     /// Keys are metric names without a prefix (e.g. "loss", "mlm_accuracy").</summary>
     IReadOnlyDictionary<string, double> Evaluate();
 
-    /// <summary>The evaluation metric that picks the best model, and its direction.</summary>
+    /// <summary>The names of the metrics <see cref="Evaluate"/> reports: what a run may pick its best model by.</summary>
+    IReadOnlyCollection<string> Metrics { get; }
+
+    /// <summary>The metric that picks the best model unless the run names another (its direction:
+    /// <see cref="MetricSelection.HigherIsBetter"/>).</summary>
     string SelectionMetric { get; }
-    bool HigherIsBetter { get; }
 
     /// <summary>Writes a complete model folder (weights, config, tokenizer files) to <paramref name="dir"/>.</summary>
     void SaveModel(string dir);

@@ -14,13 +14,16 @@ namespace BertSharp.Training;
 /// <summary>
 /// The one training loop, shared by pre-training and fine-tuning: AdamW (no weight decay on biases and
 /// LayerNorm), linear warmup then linear decay, gradient clipping, gradient accumulation, evaluation every
-/// N steps with the best model kept, a last checkpoint that --resume continues exactly, and logs.
+/// N steps with the best model kept (by the task's metric or a chosen one), early stopping, a last checkpoint that
+/// --resume continues exactly, and logs.
 /// </summary>
 public sealed class Trainer
 {
     private readonly ITrainingTask task;
     private readonly TrainingOptions o;
     private readonly RunFolder run;
+    private readonly string metric;
+    private readonly bool higherIsBetter;
 
     public Trainer(ITrainingTask task, TrainingOptions options)
     {
@@ -29,6 +32,10 @@ public sealed class Trainer
         run = new RunFolder(options.OutputDir);
         if (o.GradientAccumulation < 1) throw new BertSharpException($"gradientAccumulation must be at least 1, got {o.GradientAccumulation}") { Parameters = ["gradientAccumulation"] };
         if (o.LearningRate <= 0) throw new BertSharpException($"learningRate must be positive, got {o.LearningRate}") { Parameters = ["learningRate"] };
+        if (o.EarlyStoppingPatience is int patience && patience < 1)
+            throw new BertSharpException($"earlyStoppingPatience must be at least 1, got {patience}") { Parameters = ["earlyStoppingPatience"] };
+        metric = MetricSelection.Resolve(o.SelectionMetric, task.SelectionMetric, task.Metrics);
+        higherIsBetter = MetricSelection.HigherIsBetter(metric);
     }
 
     public Action<TrainerProgress>? OnStep { get; set; }
@@ -56,7 +63,9 @@ public sealed class Trainer
         return torch.optim.AdamW(groups, lr: o.LearningRate, eps: o.AdamEpsilon, weight_decay: o.WeightDecay);
     }
 
-    sealed record State(long Step, int Epoch, int NextBatch, double? BestMetric, long BestStep);
+    /// <summary>Where training stands; <paramref name="WithoutImprovement"/> counts the evaluations since the best one
+    /// (early stopping's patience), <paramref name="StopReason"/> says why a run stopped early.</summary>
+    sealed record State(long Step, int Epoch, int NextBatch, double? BestMetric, long BestStep, int WithoutImprovement = 0, string? StopReason = null);
 
     /// <summary>Trains until the total steps are done or <paramref name="cancel"/> fires (then the state is
     /// saved so a resumed run continues). Returns where the run stands and its last evaluation.</summary>
@@ -68,7 +77,18 @@ public sealed class Trainer
         var optimizer = CreateOptimizer();
         var schedule = new LinearSchedule(o.LearningRate, o.WarmupSteps ?? (long)Math.Round(TotalSteps * o.WarmupRatio), TotalSteps);
         var state = new State(0, 0, 0, null, -1);
-        if (o.Resume) state = LoadCheckpoint(optimizer);
+        if (o.Resume)
+        {
+            state = LoadCheckpoint(optimizer);
+            if (state.StopReason != null || state.Step >= TotalSteps)
+            {
+                // A finished run stays finished: an early-stopped one is not trained on to its last step.
+                OnMessage?.Invoke(state.StopReason != null
+                    ? $"the run is complete: it stopped early at step {state.Step} ({state.StopReason}); nothing left to train"
+                    : $"the run is complete (step {state.Step} of {TotalSteps}); nothing left to train");
+                return Result(state.Step, state, null);
+            }
+        }
         else TorchRuntime.Seed(o.Seed);
 
         using var logger = new RunLogger(run.Root, o.Resume ? state.Step : null, Plots);
@@ -150,13 +170,23 @@ public sealed class Trainer
                 evalRow["epoch"] = epoch + (double)nextBatch / task.BatchesPerEpoch;
                 logger.LogEval(step, evalRow);
                 state = state with { Step = step, Epoch = epoch, NextBatch = nextBatch };
-                if (lastEval.TryGetValue(task.SelectionMetric, out var metric) && IsBetter(metric, state.BestMetric))
+                if (!lastEval.TryGetValue(metric, out var value))
+                    throw new BertSharpException($"step {step}: the evaluation reported no {metric} (it reported {string.Join(", ", lastEval.Keys)})") { Parameters = ["metricForBestModel"] };
+                if (IsBetter(value, state.BestMetric))
                 {
-                    state = state with { BestMetric = metric, BestStep = step };
+                    state = state with { BestMetric = value, BestStep = step, WithoutImprovement = 0 };
                     SaveBestModel(step);
                 }
-                SaveCheckpoint(optimizer, state);
+                else state = state with { WithoutImprovement = state.WithoutImprovement + 1 };
+                if (o.EarlyStoppingPatience is int patience && state.WithoutImprovement >= patience && step < TotalSteps)
+                    state = state with { StopReason = $"early stopping: {metric} did not improve on {state.BestMetric:G6} (step {state.BestStep}) in {patience} evaluation{(patience == 1 ? "" : "s")}" };
+                SaveCheckpoint(optimizer, state);   // the stop reason with it: a resume finds the run complete
                 OnMessage?.Invoke($"step {step}: " + string.Join(", ", lastEval.Select(kv => $"{kv.Key} {kv.Value:G4}")));
+                if (state.StopReason != null)
+                {
+                    OnMessage?.Invoke($"{state.StopReason}; stopped at step {step} of {TotalSteps}, keeping the best model (step {state.BestStep})");
+                    break;
+                }
                 model.train();
                 heap?.ReleaseAll();   // evaluation and saving leave the largest holes
             }
@@ -186,7 +216,10 @@ public sealed class Trainer
         RunFolder.FindCheckpoint(run.LastCheckpoint) is { } found ? $"{found}{(savedStep is long s ? $" (step {s})" : "")}" : null;
 
     TrainingResult Result(long step, State state, IReadOnlyDictionary<string, double>? lastEval) =>
-        new(step >= TotalSteps, step, TotalSteps, state.BestStep, state.BestMetric, task.SelectionMetric, lastEval ?? new Dictionary<string, double>());
+        new(step >= TotalSteps || state.StopReason != null, step, TotalSteps, state.BestStep, state.BestMetric, metric, lastEval ?? new Dictionary<string, double>())
+        {
+            StopReason = state.StopReason,
+        };
 
     IEnumerable<Batch> Batches(int epoch, int start)
     {
@@ -196,8 +229,8 @@ public sealed class Trainer
 
     static void Accumulate(Dictionary<string, double> sums, string key, double v) => sums[key] = sums.GetValueOrDefault(key) + v;
 
-    bool IsBetter(double metric, double? best) =>
-        best is null || (task.HigherIsBetter ? metric > best : metric < best);
+    bool IsBetter(double value, double? best) =>
+        best is null || (higherIsBetter ? value > best : value < best);
 
     IReadOnlyDictionary<string, double> EvaluateNow()
     {
@@ -254,7 +287,10 @@ public sealed class Trainer
                 ["next_batch"] = s.NextBatch,
                 ["best_metric"] = s.BestMetric,
                 ["best_step"] = s.BestStep,
-                ["selection_metric"] = task.SelectionMetric,
+                ["selection_metric"] = metric,
+                ["evaluations_without_improvement"] = s.WithoutImprovement,
+                ["early_stopping_patience"] = o.EarlyStoppingPatience,
+                ["stop_reason"] = s.StopReason,
                 ["total_steps"] = TotalSteps,
                 ["seed"] = o.Seed,
             };
@@ -268,13 +304,16 @@ public sealed class Trainer
             ?? throw new BertSharpException($"{run.LastCheckpoint}: no complete checkpoint to resume from (start without resume)") { Parameters = ["resume"] };
         var statePath = Path.Combine(dir, "trainer_state.json");
         var j = JsonNode.Parse(File.ReadAllText(statePath))!.AsObject();
+        if (j["selection_metric"]?.GetValue<string>() is { } saved && saved != metric)
+            throw new BertSharpException($"{statePath}: the run picks its best model by {saved}, not {metric}; resume it with the same metricForBestModel, or start a new run") { Parameters = ["metricForBestModel", "resume"] };
         ModelFolder.LoadWeights(task.Model, Path.Combine(dir, ModelFolder.SafeTensorsFileName));
         optimizer.load_state_dict(Path.Combine(dir, "optimizer.bin"));
         var rngBytes = File.ReadAllBytes(Path.Combine(dir, "rng_state.bin"));
         using (var rng = torch.tensor(rngBytes, dtype: ScalarType.Byte)) torch.set_rng_state(rng);
         var s = new State(
             j["global_step"]!.GetValue<long>(), j["epoch"]!.GetValue<int>(), j["next_batch"]!.GetValue<int>(),
-            j["best_metric"]?.GetValue<double>(), j["best_step"]!.GetValue<long>());
+            j["best_metric"]?.GetValue<double>(), j["best_step"]!.GetValue<long>(),
+            j["evaluations_without_improvement"]?.GetValue<int>() ?? 0, j["stop_reason"]?.GetValue<string>());
         savedStep = s.Step;
         OnMessage?.Invoke($"resuming from {dir} at step {s.Step} (epoch {s.Epoch}, batch {s.NextBatch})");
         return s;

@@ -15,8 +15,9 @@ public class DataParallelTests
     static readonly long[] Positions = { 12, 15, 24, 31, 33, 38, 41, 46, 62, 67 };
     static readonly long[] Labels = { 60, 61, 62, 63, -100, 65, 66, 67, 68, 69 };
 
+    /// <param name="maskedLmOnly">the MLM objective alone: Nsp is NaN, and parameters without a gradient are left out</param>
     static (float Total, float Mlm, float Nsp, Dictionary<string, Tensor> Grads) Run(BertForPreTraining model, int shards,
-        double lossFactor = 1.0)
+        double lossFactor = 1.0, bool maskedLmOnly = false)
     {
         TorchRuntime.Seed(7);
         using var scope = NewDisposeScope();
@@ -31,10 +32,11 @@ public class DataParallelTests
         DataParallel.ForcedShards = shards;
         try
         {
-            var (total, mlm, nspLoss) = ShardedPretrainingLoss.Compute(model, ids, types, mask, positions, labels, nsp);
+            var (total, mlm, nspLoss) = ShardedPretrainingLoss.Compute(model, ids, types, mask, positions, labels, maskedLmOnly ? null : nsp);
             total.mul(lossFactor).backward();   // a factor, as gradient accumulation applies, must reach the gradients
-            var grads = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.clone().MoveToOuterDisposeScope());
-            return (total.item<float>(), mlm.item<float>(), nspLoss.item<float>(), grads);
+            var grads = model.named_parameters().Where(p => p.parameter.grad is not null)
+                .ToDictionary(p => p.name, p => p.parameter.grad!.clone().MoveToOuterDisposeScope());
+            return (total.item<float>(), mlm.item<float>(), nspLoss?.item<float>() ?? float.NaN, grads);
         }
         finally { DataParallel.ForcedShards = null; }
     }
@@ -60,6 +62,27 @@ public class DataParallelTests
             Assert.True(diff <= 1e-6 + 1e-5 * scale, $"{name}: max |diff| {diff} (max |grad| {scale})");
         }
         Assert.True(grads["bert.embeddings.word_embeddings.weight"].abs().sum().item<float>() > 0);
+    }
+
+    [Fact]
+    public void TheMaskedLmObjectiveAloneIsTheMlmPartShardedOrNotAndLeavesTheNextSentenceHeadUntrained()
+    {
+        using var model = Load();
+        model.eval();
+        var full = Run(model, 1);
+        var whole = Run(model, 1, maskedLmOnly: true);
+        var (total, mlm, nsp, grads) = Run(model, 3, maskedLmOnly: true);
+        Assert.Equal(full.Mlm, whole.Mlm, 1e-5);
+        Assert.Equal(whole.Mlm, mlm, 1e-5);
+        Assert.Equal(mlm, total);
+        Assert.True(float.IsNaN(nsp));
+        Assert.DoesNotContain(grads.Keys, k => k.StartsWith("cls.seq_relationship.") || k.StartsWith("bert.pooler."));
+        Assert.Equal(whole.Grads.Keys.Order(), grads.Keys.Order());
+        foreach (var (name, g) in whole.Grads)
+        {
+            double diff = (g - grads[name]).abs().max().item<float>(), scale = g.abs().max().item<float>();
+            Assert.True(diff <= 1e-6 + 1e-5 * scale, $"{name}: max |diff| {diff} (max |grad| {scale})");
+        }
     }
 
     [Fact]

@@ -127,7 +127,7 @@ public class FusedLinearCrossEntropyTests
 
         model.zero_grad();
         using var o = model.Forward(ids, types, mask, positions);
-        var (expected, expectedMlm, _) = BertForPreTraining.Loss(o.MlmLogits, labels, o.NspLogits, nsp);
+        var (expected, expectedMlm, _) = BertForPreTraining.Loss(o.MlmLogits, labels, o.NspLogits!, nsp);
         expected.backward();
         var expectedGrads = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.clone());
 

@@ -33,7 +33,7 @@ public class MixedPrecisionTests
         {
             model.train();
             using var o = model.Forward(ids, types, null, positions);
-            var (loss, _, _) = BertForPreTraining.Loss(o.MlmLogits, tensor(new long[] { 50 }), o.NspLogits, tensor(new long[] { 1 }));
+            var (loss, _, _) = BertForPreTraining.Loss(o.MlmLogits, tensor(new long[] { 50 }), o.NspLogits!, tensor(new long[] { 1 }));
             Assert.Equal(ScalarType.Float32, loss.dtype);
             loss.backward();
             foreach (var (name, p) in model.named_parameters())

@@ -74,7 +74,7 @@ public class ParityTests
         for (int i = 0; i < 2; i++) AssertClose(Ref.GetProperty("attentions")[i], enc.Attentions![i], $"attentions[{i}]");
         AssertClose(Ref.GetProperty("last_hidden_state"), enc.LastHiddenState, "last_hidden_state");
         AssertClose(Ref.GetProperty("pooler_output"), enc.PoolerOutput!, "pooler_output");
-        AssertClose(Ref.GetProperty("nsp_logits"), outp.NspLogits, "nsp_logits");
+        AssertClose(Ref.GetProperty("nsp_logits"), outp.NspLogits!, "nsp_logits");
 
         var mlm = Ref.GetProperty("mlm");
         for (int i = 0; i < mlm.GetProperty("positions").GetArrayLength(); i++)
@@ -93,10 +93,10 @@ public class ParityTests
         using var fast = model.Forward(ids, types, mask, flatPositions);
         for (int i = 0; i < flatPositions.shape[0]; i++)
             AssertClose(mlm.GetProperty("logits")[i], fast.MlmLogits[i], $"fast mlm.logits[{i}]");
-        AssertClose(Ref.GetProperty("nsp_logits"), fast.NspLogits, "fast nsp_logits");
+        AssertClose(Ref.GetProperty("nsp_logits"), fast.NspLogits!, "fast nsp_logits");
 
         var lc = Ref.GetProperty("loss_check");
-        var (total, _, _) = BertForPreTraining.Loss(outp.MlmLogits, Long2D(lc.GetProperty("mlm_labels")), outp.NspLogits,
+        var (total, _, _) = BertForPreTraining.Loss(outp.MlmLogits, Long2D(lc.GetProperty("mlm_labels")), outp.NspLogits!,
             tensor(lc.GetProperty("next_sentence_label").EnumerateArray().Select(x => x.GetInt64()).ToArray()));
         Assert.Equal(lc.GetProperty("total_loss").GetDouble(), total.item<float>(), 1e-4);
     }

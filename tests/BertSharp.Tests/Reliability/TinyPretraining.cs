@@ -16,12 +16,13 @@ internal static class TinyPretraining
     public static string Corpus(string dir) => ResumeTests.WriteCorpus(dir);
 
     public static Trainer Make(string corpus, string output, bool resume, long maxSteps = 8, long evalEvery = 2,
-        Func<ITrainingTask, ITrainingTask>? wrap = null, double learningRate = 1e-3)
+        Func<ITrainingTask, ITrainingTask>? wrap = null, double learningRate = 1e-3, Func<TrainingOptions, TrainingOptions>? options = null)
     {
         var o = new PretrainingRunOptions { Corpus = corpus, ModelPreset = "seed", VocabSize = 120, MaxSeqLength = 32, BatchSize = 8, MaxValidationExamples = 16 };
         var prepared = PretrainingRun.Prepare(o, output, seed: Seed, resume: resume);
         ITrainingTask task = wrap is null ? prepared.Task : wrap(prepared.Task);
-        return new Trainer(task, new TrainingOptions { OutputDir = output, LearningRate = learningRate, MaxSteps = maxSteps, EvalEvery = evalEvery, Seed = Seed, Resume = resume });
+        var training = new TrainingOptions { OutputDir = output, LearningRate = learningRate, MaxSteps = maxSteps, EvalEvery = evalEvery, Seed = Seed, Resume = resume };
+        return new Trainer(task, options is null ? training : options(training));
     }
 
     public static Dictionary<long, double> TrainLosses(string runDir) => ResumeTests.TrainLosses(runDir);
@@ -54,7 +55,7 @@ internal sealed class FaultyTask(ITrainingTask inner) : ITrainingTask
     public int BatchesPerEpoch => inner.BatchesPerEpoch;
     public IEnumerable<Batch> TrainBatches(int epoch, int start) => inner.TrainBatches(epoch, start);
     public string SelectionMetric => inner.SelectionMetric;
-    public bool HigherIsBetter => inner.HigherIsBetter;
+    public IReadOnlyCollection<string> Metrics => inner.Metrics;
     public void SaveModel(string dir) => inner.SaveModel(dir);
 
     public BatchLoss Loss(Batch batch)

@@ -24,7 +24,7 @@ public class CliFineTuneTests
         }
     }
 
-    static void WriteSimilarity(string dir)
+    internal static void WriteSimilarity(string dir)
     {
         var r = new Random(6);
         foreach (var (name, n) in new[] { ("sts-train.csv", 16), ("sts-dev.csv", 8), ("sts-test.csv", 8) })
@@ -32,7 +32,7 @@ public class CliFineTuneTests
                 $"main-captions\tMSRvid\t2012test\t{i:D4}\t{r.Next(0, 51) / 10.0:F3}\t{Sentence(r, 4)}\t{Sentence(r, 5)}"));
     }
 
-    static void WriteConll(string dir)
+    internal static void WriteConll(string dir)
     {
         var r = new Random(7);
         foreach (var (name, n) in new[] { ("train.txt", 12), ("dev.txt", 6), ("test.txt", 6) })

@@ -220,7 +220,7 @@ public class EmbeddingTests
 
     /// <summary>Anchors of words from one half of a vocabulary, positives the same sentence with each word replaced by its
     /// fixed partner from the other half: only an encoder that learned the pairing ranks each anchor's positive first.</summary>
-    static void WriteParaphrases(string path, int count, int seed)
+    internal static void WriteParaphrases(string path, int count, int seed)
     {
         var r = new Random(seed);
         var lines = new List<string> { "anchor\tpositive" };

@@ -53,6 +53,8 @@ public sealed class EmbeddingModel : TaskModel<EmbeddingExample>
     /// <summary>"spearman" (the cosine Spearman) when the dev examples are scored pairs, else "accuracy".</summary>
     public override string SelectionMetric => selection;
     public override IReadOnlyList<string> PlotMetrics => selection == "spearman" ? ["spearman", "pearson"] : ["accuracy"];
+    /// <summary>No loss: scoring embeddings needs no training objective.</summary>
+    public override IReadOnlyList<string> EvaluationMetrics => selection == "spearman" ? ["spearman", "pearson"] : ["accuracy", "mrr"];
 
     public override void PrepareTraining(IReadOnlyList<EmbeddingExample> train, IReadOnlyList<EmbeddingExample> dev) =>
         selection = dev.Count > 0 && dev.All(e => e.Score.HasValue) ? "spearman" : "accuracy";

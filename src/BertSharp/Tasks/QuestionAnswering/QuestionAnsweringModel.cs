@@ -220,6 +220,11 @@ public sealed class QuestionAnsweringModel : TaskModel<SquadExample>
     public override LabelKind LabelKind => LabelKind.Span;
     public override string SelectionMetric => "f1";
     public override IReadOnlyList<string> PlotMetrics => ["f1", "exact_match"];
+    /// <summary>SQuAD's scores (SQuAD 2.0's split by answerable and unanswerable questions, as its script reports them
+    /// when the evaluation has both kinds) and the loss.</summary>
+    public override IReadOnlyList<string> EvaluationMetrics => Settings.Version2WithNegative
+        ? ["f1", "exact_match", "loss", "exact", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1"]
+        : ["f1", "exact_match", "loss"];
     public override bool GroupsByLength => false;
     /// <summary>The stream question answering's training order has always been drawn from ("QAO").</summary>
     public override long OrderStream => 0x51414F;

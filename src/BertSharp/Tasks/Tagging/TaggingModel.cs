@@ -44,6 +44,7 @@ public sealed class TaggingModel : TaskModel<TaggedSentence>
     public override LabelKind LabelKind => LabelKind.Token;
     public override string SelectionMetric => ChunkTags ? "f1" : "accuracy";
     public override IReadOnlyList<string> PlotMetrics => ChunkTags ? ["accuracy", "f1"] : ["accuracy"];
+    public override IReadOnlyList<string> EvaluationMetrics => ChunkTags ? ["loss", "accuracy", "precision", "recall", "f1"] : ["loss", "accuracy"];
 
     public static void Configure(BertConfig c, IReadOnlyList<string> tags)
     {

@@ -240,6 +240,19 @@ public class MultiLabelFineTuneTests
     static JsonElement Json(string s) => JsonDocument.Parse(s).RootElement;
 
     [Fact]
+    public void AMultiLabelRunCanPickItsBestModelByAnyOfItsMetrics()
+    {
+        var dir = TestPaths.TempDir("ft-multilabel-metric");
+        WriteTwoLabels(dir);
+        var e = Assert.Throws<BertSharpException>(() => FineTuneRun.Run(new FineTuneOptions
+        {
+            Task = "classify", Model = TestPaths.TinyBert, Train = Path.Combine(dir, "train.tsv"), Dev = Path.Combine(dir, "dev.tsv"),
+            Output = Path.Combine(dir, "run"), Data = new DataFileOptions { MultiLabel = true }, MaxSteps = 1, MetricForBestModel = "bleu",
+        }));
+        Assert.Equal("metricForBestModel 'bleu': the evaluation reports loss, micro_f1, macro_f1, subset_accuracy", e.Message);
+    }
+
+    [Fact]
     public void BothLabelsAreLearnedAndTheThresholdChosenOnDevTravelsWithTheModel()
     {
         var dir = TestPaths.TempDir("ft-multilabel");

@@ -66,7 +66,8 @@ public sealed class ClassificationReport
             n == 0 ? 0 : weightedSum / n, classes);
     }
 
-    static double Ratio(long a, long b) => b == 0 ? 0 : (double)a / b;
+    /// <summary>a / b, 0 when b is 0 (scikit-learn's zero_division=0).</summary>
+    internal static double Ratio(long a, long b) => b == 0 ? 0 : (double)a / b;
 
     /// <summary>The labels of a report: the given ones in their order, then each other one met, in order of first
     /// appearance; with the index of each.</summary>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using static BertSharp.Evaluation.ClassificationReport;
 
 namespace BertSharp.Evaluation;
 
@@ -57,8 +58,6 @@ public sealed class MultiLabelReport
         return new MultiLabelReport(order, classes, n, Ratio(exact, n), Ratio(tpAll, predictedAll), Ratio(tpAll, goldAll),
             F1(tpAll, predictedAll, goldAll), k == 0 ? 0 : classes.Average(c => c.F1));
     }
-
-    static double Ratio(long a, long b) => b == 0 ? 0 : (double)a / b;
 
     /// <summary>2TP / (2TP + FP + FN) = 2TP / (predicted + gold); 0 when there are neither.</summary>
     static double F1(long tp, long predicted, long gold) => Ratio(2 * tp, predicted + gold);

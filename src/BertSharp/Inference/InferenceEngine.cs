@@ -35,19 +35,14 @@ public sealed class InferenceEngine : IDisposable
         switch (engine)
         {
             case Torch: return;
-            case OnnxRuntime: break;
+            case OnnxRuntime:
+                if (Refusal(model) is { } refusal) throw refusal;
+                break;
             case Auto:
-                if (model is Tasks.QuestionAnswering.QuestionAnsweringModel || model.Model.Compute.Dtype != ScalarType.Float32
-                    || model.Device.type != TorchSharp.DeviceType.CPU) return;
+                if (Refusal(model) is not null) return;
                 break;
             default: throw new BertSharpException($"engine '{engine}': choose {Torch}, {OnnxRuntime} or {Auto}") { Parameters = ["engine"] };
         }
-        if (model is Tasks.QuestionAnswering.QuestionAnsweringModel)
-            throw new BertSharpException($"engine {OnnxRuntime} runs classify, similarity, tag and embed models; question answering runs in libtorch") { Parameters = ["engine"] };
-        if (model.Model.Compute.Dtype != ScalarType.Float32)
-            throw new BertSharpException($"engine {OnnxRuntime} computes in float32; precision {model.Model.Compute.Precision} is for the {Torch} engine") { Parameters = ["engine", "precision"] };
-        if (model.Device.type != TorchSharp.DeviceType.CPU)
-            throw new BertSharpException($"engine {OnnxRuntime} runs on the CPU; use the {Torch} engine on {model.Device}") { Parameters = ["engine", "device"] };
         var dir = Path.Combine(Path.GetTempPath(), $"bertsharp-onnx-{Guid.NewGuid():N}");
         try
         {
@@ -59,6 +54,19 @@ public sealed class InferenceEngine : IDisposable
             TryDelete(dir);
             throw;
         }
+    }
+
+    /// <summary>Why ONNX Runtime cannot run <paramref name="model"/> (the error "onnxruntime" raises; "auto" then keeps
+    /// libtorch), or null when it can.</summary>
+    static BertSharpException? Refusal(TaskModel model)
+    {
+        if (model is Tasks.QuestionAnswering.QuestionAnsweringModel)
+            return new BertSharpException($"engine {OnnxRuntime} runs classify, similarity, tag and embed models; question answering runs in libtorch") { Parameters = ["engine"] };
+        if (model.Model.Compute.Dtype != ScalarType.Float32)
+            return new BertSharpException($"engine {OnnxRuntime} computes in float32; precision {model.Model.Compute.Precision} is for the {Torch} engine") { Parameters = ["engine", "precision"] };
+        if (model.Device.type != TorchSharp.DeviceType.CPU)
+            return new BertSharpException($"engine {OnnxRuntime} runs on the CPU; use the {Torch} engine on {model.Device}") { Parameters = ["engine", "device"] };
+        return null;
     }
 
     /// <summary>One output of the graph for a padded batch (input_ids, token_type_ids, attention_mask), as a float32 CPU tensor.</summary>

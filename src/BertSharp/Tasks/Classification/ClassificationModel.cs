@@ -94,7 +94,7 @@ public sealed class ClassificationModel : TaskModel<ClassificationExample>
     public override LabelKind LabelKind => MultiLabel ? LabelKind.MultiLabel : LabelKind.Class;
     public override string SelectionMetric => MultiLabel ? "micro_f1" : "accuracy";
     public override IReadOnlyList<string> PlotMetrics => MultiLabel ? ["micro_f1", "macro_f1"] : ["accuracy", "macro_f1"];
-    public override IReadOnlyList<string> EvaluationMetrics => MultiLabel ? ["loss", "micro_f1", "macro_f1", "subset_accuracy"] : ["loss", "accuracy", "macro_f1"];
+    public override IReadOnlyList<string> EvaluationMetrics => MultiLabel ? [.. base.EvaluationMetrics, "subset_accuracy"] : base.EvaluationMetrics;
 
     /// <summary>Configures a model config for these labels (id2label/label2id, the problem type, task name).</summary>
     public static void Configure(BertConfig c, IReadOnlyList<string> labels, bool multiLabel = false)

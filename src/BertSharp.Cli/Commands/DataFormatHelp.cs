@@ -53,7 +53,9 @@ public static class DataFormatHelp
         "Formats (--format, else by name): ptb — treebank.zip, a folder or .mrg files (the combined parse trees; " +
         "-NONE- trace leaves dropped), or .pos files (word/TAG, a sentence ends at a '.' tag); conll — one word per " +
         "line, columns separated by spaces or tabs, the word in column 0 and the tag in --tag-column (0-based, " +
-        "default the last), a blank line between sentences, -DOCSTART- lines skipped; jsonl — one object per line " +
+        "default the last), a blank line between sentences, -DOCSTART- lines skipped; a zip holding train.txt and " +
+        "test.txt in these columns (conll2000.zip) is read as train (train.txt but its last tenth), dev (that last " +
+        "tenth) and test (test.txt) parts, like treebank.zip; jsonl — one object per line " +
         "with a list of words (tokens, words) and a list of tags (tags, ner_tags, pos_tags, chunk_tags, labels), " +
         "or the fields named by --text-column/--label-column.";
 }

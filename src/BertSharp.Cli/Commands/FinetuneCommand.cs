@@ -79,7 +79,7 @@ public static class FinetuneCommand
     static Command Tag(CommandContext ctx)
     {
         var b = new Builder(ctx, TaggingModel.Task);
-        var format = b.Add(new Option<string?>("--format") { Description = "ptb, conll or jsonl (default: by name: .zip/.mrg/.pos or a folder → ptb, .jsonl → jsonl, else conll)" });
+        var format = b.Add(new Option<string?>("--format") { Description = "ptb, conll or jsonl (default: by name: .mrg/.pos, a folder or a treebank .zip → ptb, a .zip with train.txt → conll, .jsonl → jsonl, else conll)" });
         var tagColumn = b.Add(new Option<int?>("--tag-column") { Description = "CoNLL: 0-based column of the tag (default: the last; the word is column 0)" });
         var text = b.Add(new Option<string?>("--text-column") { Description = "JSONL: field holding the list of words (default: tokens or words)" });
         var label = b.Add(new Option<string?>("--label-column") { Description = "JSONL: field holding the list of tags (default: tags, ner_tags, pos_tags, chunk_tags or labels)" });

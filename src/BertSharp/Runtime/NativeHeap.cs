@@ -29,16 +29,20 @@ internal sealed class NativeHeap
     static readonly long pageSize = Environment.SystemPageSize;
     /// <summary>At most one collection per this much training time (a collection costs about a millisecond).</summary>
     public static readonly TimeSpan MinCollectInterval = TimeSpan.FromMilliseconds(50);
-    readonly Stopwatch sinceTrim = Stopwatch.StartNew();
-    long baseline = ResidentBytes();
+    /// <summary>Resident memory after the first step since the last trim (that step faults its working set back in,
+    /// so growth is measured from there, not from the trimmed size); null until that step.</summary>
+    long? baseline;
+    TimeSpan lastTrim;
     int stepsSinceTrim;
 
     /// <summary>The heap policy of one training run; from now on glibc keeps freed memory (<see cref="KeepFreedMemory"/>).</summary>
     public NativeHeap() : this(null) { }
 
     /// <param name="clock">the time since some fixed start (a test's hand-moved clock; default a stopwatch)</param>
-    internal NativeHeap(Func<TimeSpan>? clock)
+    /// <param name="residentBytes">resident memory now (a test's; default <see cref="ResidentBytes"/>)</param>
+    internal NativeHeap(Func<TimeSpan>? clock, Func<long>? residentBytes = null)
     {
+        this.residentBytes = residentBytes ?? ResidentBytes;
         if (clock is null)
         {
             var watch = Stopwatch.StartNew();
@@ -46,10 +50,12 @@ internal sealed class NativeHeap
         }
         this.clock = clock;
         lastCollect = clock() - MinCollectInterval;
+        lastTrim = clock();
         KeepFreedMemory();
     }
 
     readonly Func<TimeSpan> clock;
+    readonly Func<long> residentBytes;
     TimeSpan lastCollect;
 
     /// <summary>A training run's heap policy when the process was tuned for it (<see cref="ProcessTuningOptions.TrainingHeap"/>),
@@ -122,14 +128,17 @@ internal sealed class NativeHeap
         return true;
     }
 
-    /// <summary>Trims when resident memory has grown by
-    /// <see cref="GrowthToTrim"/> since the last trim, at least <see cref="MinStepsBetween"/> steps and
-    /// <see cref="MinInterval"/> after it.</summary>
-    public void TrimIfGrown()
+    /// <summary>Trims when resident memory has grown by <see cref="GrowthToTrim"/> since the first step after the
+    /// last trim, at least <see cref="MinStepsBetween"/> steps and <see cref="MinInterval"/> after it; true if it did.
+    /// Called after each step.</summary>
+    public bool TrimIfGrown()
     {
-        if (!available || ++stepsSinceTrim < MinStepsBetween || sinceTrim.Elapsed < MinInterval) return;
-        if (ResidentBytes() <= baseline * (1 + GrowthToTrim)) return;
+        if (!available) return false;
+        if (baseline is not long grownFrom) { baseline = residentBytes(); return false; }
+        if (++stepsSinceTrim < MinStepsBetween || clock() - lastTrim < MinInterval) return false;
+        if (residentBytes() <= grownFrom * (1 + GrowthToTrim)) return false;
         TrimNow();
+        return true;
     }
 
     /// <summary>
@@ -145,12 +154,12 @@ internal sealed class NativeHeap
         TrimNow();
     }
 
-    /// <summary>Trims and takes the resulting resident size as the new baseline.</summary>
+    /// <summary>Trims; the next step's resident size becomes the baseline of <see cref="TrimIfGrown"/>.</summary>
     public void TrimNow()
     {
         Trim();
-        baseline = ResidentBytes();
-        sinceTrim.Restart();
+        baseline = null;
+        lastTrim = clock();
         stepsSinceTrim = 0;
     }
 }

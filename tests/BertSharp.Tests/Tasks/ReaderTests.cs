@@ -219,6 +219,33 @@ public class TaggingReaderTests
     }
 
     [Fact]
+    public void ConllZipIsSplitIntoTrainDevAndTest()
+    {
+        using var d = new TempDir();
+        var zipPath = d.File("chunks.zip");
+        using (var zip = ZipFile.Open(zipPath, ZipArchiveMode.Create))
+        {
+            void Write(string name, IEnumerable<string> words)
+            {
+                using var w = new StreamWriter(zip.CreateEntry(name).Open(), new UTF8Encoding(false));
+                foreach (var word in words) w.Write($"{word} NN B-NP\n\n");
+            }
+            Write("conll2000/train.txt", Enumerable.Range(1, 20).Select(i => $"w{i}"));
+            Write("conll2000/test.txt", ["t1", "t2"]);
+            Write("conll2000/README", []);
+        }
+        Assert.Equal("conll", TaggingData.DetectFormat(zipPath));
+        string Words(DataSplit s) => string.Join(" ", TaggingData.Read(zipPath, new DataFileOptions { Split = s }).Examples.Select(e => e.Words[0]));
+        Assert.Equal(string.Join(" ", Enumerable.Range(1, 18).Select(i => $"w{i}")), Words(DataSplit.Train));
+        Assert.Equal("w19 w20", Words(DataSplit.Dev));
+        Assert.Equal("t1 t2", Words(DataSplit.Test));
+        Assert.Equal(22, TaggingData.Read(zipPath, new DataFileOptions()).Examples.Count);
+        var train = TaggingData.Read(zipPath, new DataFileOptions { Split = DataSplit.Train });
+        Assert.True(train.HasBuiltInSplit);
+        Assert.Equal($"{zipPath}:conll2000/train.txt:1", train.Examples[0].Source);
+    }
+
+    [Fact]
     public void JsonlTokensAndTags()
     {
         using var d = new TempDir();

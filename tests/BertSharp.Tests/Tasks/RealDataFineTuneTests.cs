@@ -62,6 +62,17 @@ public class RealDataFineTuneTests
         Assert.Equal("I-NP", chunks.Examples[0].Tags![1]);
     }
 
+    [RealDataFact("ptb-pos")]
+    public void Conll2000ZipReadsAsTrainDevAndTestParts()
+    {
+        var zip = P("ptb-pos", "conll2000.zip");
+        int Count(DataSplit s) => TaggingData.Read(zip, new DataFileOptions { Split = s }).Examples.Count;
+        Assert.Equal((8043, 893, 2012), (Count(DataSplit.Train), Count(DataSplit.Dev), Count(DataSplit.Test)));   // train.txt: 8,936
+        var test = TaggingData.Read(zip, new DataFileOptions { Split = DataSplit.Test });
+        Assert.Equal(47377, test.Examples.Sum(s => s.Words.Count));
+        Assert.Equal("I-NP", test.Examples[0].Tags![1]);
+    }
+
     /// <summary>Fine-tunes the fixture model through the CLI; returns its --json result and the run folder's
     /// predictions_{split}.jsonl lines.</summary>
     static (JsonElement Result, Func<string, List<JsonElement>> Predictions) FineTune(string task, params string[] args)

@@ -57,6 +57,31 @@ public class NativeHeapTests
         Assert.False(heap.CollectAfterStep());   // within the interval since the last one: skipped
     }
 
+    [GlibcFact]
+    public void TrimIfGrownMeasuresGrowthFromTheWorkingSetOfTheStepAfterATrim()
+    {
+        // A trim gives back the pages a step frees; the next step faults its working set back in. That regrowth is
+        // not growth: a heap that stays at its working set is never trimmed again.
+        var now = TimeSpan.Zero;
+        long resident = 1000L << 20;
+        var heap = new NativeHeap(() => now, () => resident);
+        int Steps(int n, long rss)
+        {
+            int trims = 0;
+            for (int i = 0; i < n; i++) { now += TimeSpan.FromMilliseconds(150); resident = rss; if (heap.TrimIfGrown()) trims++; }
+            return trims;
+        }
+        long workingSet = 1200L << 20;                          // 20 % above the size right after a trim
+        heap.TrimNow();
+        Assert.Equal(0, Steps(200, workingSet));
+        Assert.Equal(1, Steps(NativeHeap.MinStepsBetween, workingSet + (workingSet / 10)));   // grown 10 %: trimmed once
+        Assert.Equal(0, Steps(200, workingSet + (workingSet / 10)));                          // the new working set
+        Assert.Equal(1, Steps(1, 2 * workingSet));
+        Assert.Equal(0, Steps(1, 2 * workingSet));                                           // the baseline after it
+        Assert.Equal(0, Steps(NativeHeap.MinStepsBetween - 1, 3 * workingSet));                // grown, but too soon
+        Assert.Equal(1, Steps(1, 3 * workingSet));
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     static void LeaveToTheGc(StrongBox<int> finalized) => _ = new Finalizable(finalized);
 

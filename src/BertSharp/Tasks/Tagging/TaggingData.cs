@@ -24,7 +24,8 @@ public static partial class TaggingData
         string name = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? path[..^3] : path;
         return Path.GetExtension(name).ToLowerInvariant() switch
         {
-            ".zip" or ".mrg" or ".pos" => "ptb",
+            ".zip" => IsConllZip(path) ? "conll" : "ptb",
+            ".mrg" or ".pos" => "ptb",
             ".jsonl" or ".json" or ".ndjson" => "jsonl",
             _ => "conll",
         };
@@ -197,23 +198,86 @@ public static partial class TaggingData
 
     // ---------------------------------------------------------------- CoNLL
 
+    /// <summary>The CoNLL-2000 archive's layout: a zip holding CoNLL column files train.txt and test.txt (and no
+    /// treebank .mrg/.pos files).</summary>
+    static bool IsConllZip(string path)
+    {
+        try
+        {
+            using var zip = new ZipArchive(TextLineReader.OpenFile(path), ZipArchiveMode.Read);
+            return !zip.Entries.Any(e => e.FullName.EndsWith(".mrg", StringComparison.OrdinalIgnoreCase) || e.FullName.EndsWith(".pos", StringComparison.OrdinalIgnoreCase))
+                && zip.Entries.Any(e => e.Name == "train.txt");
+        }
+        catch (InvalidDataException) { return false; }   // not a zip: the treebank reader says so
+    }
+
+    /// <summary>Of a CoNLL zip's train.txt, the last tenth of the sentences (file order) is the dev part.</summary>
+    public const int ConllZipDevDivisor = 10;
+
     static ExampleSet<TaggedSentence> ReadConll(string path, DataFileOptions o)
+    {
+        int? tagColumn = o.TagColumn;
+        if (tagColumn is < 1) throw new BertSharpException($"tagColumn {tagColumn}: column 0 holds the word; the tag column is 1 or more") { Parameters = ["tagColumn"] };
+        string column = tagColumn is int c ? c.ToString() : "last";
+        if (path.EndsWith(".zip", StringComparison.OrdinalIgnoreCase)) return ReadConllZip(path, o, column);
+
+        int docstarts = 0;
+        List<TaggedSentence> sentences;
+        using (var r = TextLineReader.Open(path, keepTabs: true)) sentences = ParseConll(r, tagColumn, o.MaxExamples, ref docstarts);
+        var notes = new List<string> { $"{path}: {sentences.Count} sentences, {sentences.Sum(s => s.Words.Count)} words (CoNLL columns; tag in column {column})" };
+        if (docstarts > 0) notes.Add($"{path}: skipped {docstarts} -DOCSTART- lines");
+        return new ExampleSet<TaggedSentence>(sentences, notes);
+    }
+
+    /// <summary>A zip with train.txt and test.txt in CoNLL columns (the CoNLL-2000 chunking archive): the train
+    /// part is train.txt but its last tenth, which is the dev part; test.txt is the test part.</summary>
+    static ExampleSet<TaggedSentence> ReadConllZip(string path, DataFileOptions o, string column)
+    {
+        using var zip = new ZipArchive(TextLineReader.OpenFile(path), ZipArchiveMode.Read);
+        ZipArchiveEntry Entry(string name) => zip.Entries.Where(e => e.Name == name).OrderBy(e => e.FullName.Length).FirstOrDefault()
+            ?? throw new BertSharpException($"{path}: no {name} in the archive (a CoNLL zip holds train.txt and test.txt)");
+        int docstarts = 0;
+        List<TaggedSentence> Parse(ZipArchiveEntry e)
+        {
+            using var r = new TextLineReader(e.Open(), $"{path}:{e.FullName}") { KeepTabs = true };
+            return ParseConll(r, o.TagColumn, max: null, ref docstarts);
+        }
+        var sentences = new List<TaggedSentence>();
+        string part;
+        if (o.Split == DataSplit.Test) { sentences = Parse(Entry("test.txt")); part = "test part: test.txt"; }
+        else
+        {
+            var train = Parse(Entry("train.txt"));
+            int devStart = train.Count - train.Count / ConllZipDevDivisor;
+            (sentences, part) = o.Split switch
+            {
+                DataSplit.Train => (train[..devStart], $"train part: train.txt sentences 1–{devStart}"),
+                DataSplit.Dev => (train[devStart..], $"dev part: train.txt sentences {devStart + 1}–{train.Count}"),
+                _ => (train.Concat(Parse(Entry("test.txt"))).ToList(), "train.txt and test.txt"),
+            };
+        }
+        if (o.MaxExamples is int max && sentences.Count > max) sentences = sentences[..max];
+        var notes = new List<string> { $"{path}: {sentences.Count} sentences, {sentences.Sum(s => s.Words.Count)} words ({part}; CoNLL columns, tag in column {column})" };
+        if (docstarts > 0) notes.Add($"{path}: skipped {docstarts} -DOCSTART- lines");
+        return new ExampleSet<TaggedSentence>(sentences, notes, HasBuiltInSplit: true);
+    }
+
+    /// <summary>CoNLL columns: one word per line, the word first and the tag in <paramref name="tagColumn"/> (default:
+    /// the last column); a blank line or -DOCSTART- ends a sentence.</summary>
+    static List<TaggedSentence> ParseConll(TextLineReader r, int? tagColumn, int? max, ref int docstarts)
     {
         var sentences = new List<TaggedSentence>();
         var words = new List<string>();
         var tags = new List<string>();
-        int startLine = 0, docstarts = 0;
-        int? tagColumn = o.TagColumn;
-        if (tagColumn is < 1) throw new BertSharpException($"tagColumn {tagColumn}: column 0 holds the word; the tag column is 1 or more") { Parameters = ["tagColumn"] };
-        using var r = TextLineReader.Open(path, keepTabs: true);
+        int startLine = 0;
         void End()
         {
-            if (words.Count > 0) sentences.Add(new TaggedSentence(words.ToArray(), tags.ToArray(), $"{path}:{startLine}"));
+            if (words.Count > 0) sentences.Add(new TaggedSentence(words.ToArray(), tags.ToArray(), $"{r.SourceName}:{startLine}"));
             words.Clear(); tags.Clear();
         }
         while (r.TryReadLine(out var line))
         {
-            if (o.MaxExamples is int max && sentences.Count >= max) { words.Clear(); break; }
+            if (max is int m && sentences.Count >= m) { words.Clear(); break; }
             var fields = line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
             if (fields.Length == 0) { End(); continue; }
             if (fields[0] == "-DOCSTART-") { End(); docstarts++; continue; }
@@ -224,10 +288,8 @@ public static partial class TaggingData
             words.Add(fields[0]);
             tags.Add(fields[col]);
         }
-        if (o.MaxExamples is not int m2 || sentences.Count < m2) End();
-        var notes = new List<string> { $"{path}: {sentences.Count} sentences, {sentences.Sum(s => s.Words.Count)} words (CoNLL columns; tag in column {(tagColumn is int c ? c.ToString() : "last")})" };
-        if (docstarts > 0) notes.Add($"{path}: skipped {docstarts} -DOCSTART- lines");
-        return new ExampleSet<TaggedSentence>(sentences, notes);
+        if (max is not int m2 || sentences.Count < m2) End();
+        return sentences;
     }
 
     // ---------------------------------------------------------------- JSONL

@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
-# The fine-tuning measurements of docs/RESULTS.md: SNLI (1% train sample), STS-B and the NLTK Penn Treebank
-# sample (POS), each fine-tuned from a pre-trained model folder and from random initialization of the same size.
+# The fine-tuning measurements of docs/RESULTS.md: SNLI (1% train sample), STS-B, the NLTK Penn Treebank sample (POS),
+# CoNLL-2000 chunking and SQuAD v1.1 (dev file split by article), each fine-tuned from a model folder (or Hub id) and
+# from random initialization of the same size and vocabulary.
 #
-#   bench/finetune-results.sh PRETRAINED_DIR [OUT_DIR] [DATA_DIR]
+#   bench/finetune-results.sh MODEL [OUT_DIR] [DATA_DIR]
 #
-# PRETRAINED_DIR: a `bert pretrain` run folder (the seed preset); OUT_DIR (default runs/finetune-results) gets one
-# run folder per measurement; DATA_DIR defaults to $BERTSHARP_DATA_DIR, else ../shared/data. Prints a markdown
-# table with the wall-clock time of each run. Extra `bert finetune` options can be given in $FINETUNE_ARGS;
-# PARALLEL=1 runs the pre-trained and random-init runs of a task at the same time; SEEDS="42 7 13" repeats every
-# run with each seed (run folders TASK-START-sSEED) and the table gives each seed's value and the mean.
+# MODEL: a `bert pretrain` run folder or a published checkpoint; OUT_DIR (default runs/finetune-results) gets one run
+# folder per measurement; DATA_DIR defaults to $BERTSHARP_DATA_DIR, else ../shared/data. Prints a markdown table with
+# the wall-clock time of each run. Environment:
+#   TASKS="snli stsb pos chunk qa"   which tasks (default: snli stsb pos)
+#   STARTS="pretrained random"       which starts (default: both)
+#   SEEDS="42 7 13"                  repeat every run with each seed (run folders TASK-START-sSEED; the table gives
+#                                    each seed's value and the mean)
+#   FINETUNE_ARGS, ARGS_snli, ARGS_stsb, ARGS_pos, ARGS_chunk, ARGS_qa: extra `bert finetune` options, for all runs or
+#                                    one task's
+#   PARALLEL=1                       run each task's two starts side by side (on 2 cores, with FINETUNE_ARGS="--threads 1")
+#   TABLE_ONLY=1                     print the table of the runs already in OUT_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pre=${1:?usage: bench/finetune-results.sh PRETRAINED_DIR [OUT_DIR] [DATA_DIR]}
+pre=${1:?usage: bench/finetune-results.sh MODEL [OUT_DIR] [DATA_DIR]}
 out=${2:-runs/finetune-results}
 data=${3:-${BERTSHARP_DATA_DIR:-../shared/data}}
-preset=${PRESET:-seed}
 mkdir -p "$out"
 
 [[ -n ${TABLE_ONLY:-} ]] || dotnet build src/BertSharp.Cli -c Release -v q -nologo >/dev/null
@@ -24,9 +30,11 @@ bert=src/BertSharp.Cli/bin/Release/net10.0/bert
 snli=(classify --train "$data/snli/snli_1.0_train_0.01.jsonl.gz" --dev "$data/snli/snli_1.0_dev.jsonl.gz" --test "$data/snli/snli_1.0_test.jsonl.gz")
 stsb=(similarity --train "$data/stsb/sts-train.csv" --dev "$data/stsb/sts-dev.csv" --test "$data/stsb/sts-test.csv")
 pos=(tag --train "$data/ptb-pos/treebank.zip")
+chunk=(tag --train "$data/ptb-pos/conll2000.zip")
+qa=(qa --train "$data/squad/dev-v1.1.json" --split-articles 38)
 
 init_pre=(--model "$pre")
-init_rand=(--init random --model-preset "$preset" --vocab "$pre/vocab.txt")
+init_rand=(--init random --model "$pre")   # the model's config and vocabulary, none of its weights
 
 run() {   # name, then the finetune arguments
   local name=$1; shift
@@ -34,28 +42,31 @@ run() {   # name, then the finetune arguments
   local start=$(date +%s)
   echo "== bert finetune $* --output $out/$name ${FINETUNE_ARGS:-}" >&2
   # shellcheck disable=SC2086
-  "$bert" finetune "$@" --output "$out/$name" --json ${FINETUNE_ARGS:-} >"$out/$name.json" 2>"$out/$name.log"
+  local task_args=ARGS_${name%%-*}
+  "$bert" finetune "$@" --output "$out/$name" --json ${FINETUNE_ARGS:-} ${!task_args:-} >"$out/$name.json" 2>"$out/$name.log"
   echo $(( $(date +%s) - start )) >"$out/$name.seconds"
 }
 
-# PARALLEL=1 runs each task's two starts side by side (on 2 cores, with FINETUNE_ARGS="--threads 1").
 seeds=(${SEEDS:-42})
+tasks=(${TASKS:-snli stsb pos})
+starts=(${STARTS:-pretrained random})
 pair() {   # task name, seed, then its arguments
-  local task=$1 seed=$2; shift 2
-  if [[ ${PARALLEL:-0} == 1 ]]; then
-    run "$task-pretrained-s$seed" "$@" "${init_pre[@]}" --seed "$seed" & local p=$!
-    run "$task-random-s$seed" "$@" "${init_rand[@]}" --seed "$seed" & local r=$!
-    wait $p && wait $r
-  else
-    run "$task-pretrained-s$seed" "$@" "${init_pre[@]}" --seed "$seed"
-    run "$task-random-s$seed" "$@" "${init_rand[@]}" --seed "$seed"
-  fi
+  local task=$1 seed=$2 pids=() start; shift 2
+  for start in "${starts[@]}"; do
+    local init=init_pre; [[ $start == random ]] && init=init_rand
+    local -n init_args=$init
+    if [[ ${PARALLEL:-0} == 1 ]]; then run "$task-$start-s$seed" "$@" "${init_args[@]}" --seed "$seed" & pids+=($!)
+    else run "$task-$start-s$seed" "$@" "${init_args[@]}" --seed "$seed"; fi
+  done
+  local p; for p in "${pids[@]}"; do wait "$p"; done
 }
-if [[ -z ${TABLE_ONLY:-} ]]; then   # TABLE_ONLY=1 prints the table of runs already in OUT_DIR
+if [[ -z ${TABLE_ONLY:-} ]]; then
   for seed in "${seeds[@]}"; do
-    pair snli "$seed" "${snli[@]}"
-    pair stsb "$seed" "${stsb[@]}"
-    pair pos "$seed" "${pos[@]}"
+    for task in "${tasks[@]}"; do
+      declare -n task_args=$task
+      pair "$task" "$seed" "${task_args[@]}"
+      unset -n task_args
+    done
   done
 fi
 
@@ -74,15 +85,18 @@ t() {   # total wall time of a task-start's runs
 echo "seeds: ${seeds[*]}"
 echo "| task | start | dev | test | time (m:s) |"
 echo "| --- | --- | --- | --- | --- |"
-for init in pretrained random; do
-  echo "| SNLI accuracy % | $init | $(cell snli-$init dev accuracy) | $(cell snli-$init test accuracy) | $(t snli-$init) |"
-done
-for init in pretrained random; do
-  echo "| STS-B Pearson ×100 | $init | $(cell stsb-$init dev pearson) | $(cell stsb-$init test pearson) | $(t stsb-$init) |"
-done
-for init in pretrained random; do
-  echo "| STS-B Spearman ×100 | $init | $(cell stsb-$init dev spearman) | $(cell stsb-$init test spearman) | |"
-done
-for init in pretrained random; do
-  echo "| PTB POS tag accuracy % | $init | $(cell pos-$init dev accuracy) | $(cell pos-$init test accuracy) | $(t pos-$init) |"
+row() {   # task, label, metric, with time?
+  local start; for start in "${starts[@]}"; do
+    local test_cell=; [[ $1 == qa ]] || test_cell=$(cell "$1-$start" test "$3")
+    echo "| $2 | $start | $(cell "$1-$start" dev "$3") | $test_cell | $([[ -n ${4:-} ]] && t "$1-$start") |"
+  done
+}
+for task in "${tasks[@]}"; do
+  case $task in
+    snli) row snli "SNLI accuracy %" accuracy time; row snli "SNLI macro-F1 ×100" macro_f1 ;;
+    stsb) row stsb "STS-B Pearson ×100" pearson time; row stsb "STS-B Spearman ×100" spearman ;;
+    pos) row pos "PTB POS tag accuracy %" accuracy time ;;
+    chunk) row chunk "CoNLL-2000 chunk F1 ×100" f1 time; row chunk "CoNLL-2000 tag accuracy %" accuracy ;;
+    qa) row qa "SQuAD (held-out articles) F1" f1 time; row qa "SQuAD (held-out articles) EM" exact_match ;;
+  esac
 done

@@ -13,11 +13,14 @@ public static class Cli
     public static readonly Option<string> Device = new("--device") { Description = "Device to run on: cpu, cuda, cuda:N", DefaultValueFactory = _ => "cpu", Recursive = true };
     public static readonly Option<int?> Threads = new("--threads") { Description = "Intra-op CPU threads (default: libtorch's choice, one per core)", Recursive = true };
     public static readonly Option<long?> Seed = new("--seed") { Description = "Random seed for torch, data shuffling and masking", Recursive = true };
-    public static readonly Option<string> Precision = new("--precision") { Description = "Compute precision: fp32, or bf16 (bfloat16 activations and matmuls; float32 weights, optimizer state, LayerNorm and losses)", DefaultValueFactory = _ => "fp32", Recursive = true };
+    public static readonly Option<string?> Precision = new("--precision") { Description = "Compute precision: fp32, bf16 (bfloat16 activations and matmuls; float32 weights, optimizer state, LayerNorm and losses), or auto (bf16 on a CPU with bfloat16 instructions, AVX512-BF16 or AMX, else fp32); default: auto for bert pretrain, fp32 for the other commands", Recursive = true };
     public static readonly Option<bool> Verbose = new("--verbose", "-v") { Description = "Print stack traces and more detail", Recursive = true };
 
     /// <summary>The dtype and kernels of the models a command builds, from --precision.</summary>
-    public static ComputeOptions Compute(ParseResult r) => Compute(r.GetValue(Precision)!);
+    public static ComputeOptions Compute(ParseResult r) => Compute(PrecisionOf(r));
+
+    /// <summary>--precision as given ("auto" resolved), else fp32 (bert pretrain has its own default).</summary>
+    public static string PrecisionOf(ParseResult r) => ComputeOptions.ResolvePrecision(r.GetValue(Precision) ?? "fp32");
 
     public static ComputeOptions Compute(string precision) => ComputeOptions.ForPrecision(precision);
 

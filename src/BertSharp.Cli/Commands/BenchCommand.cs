@@ -39,7 +39,7 @@ public static class BenchCommand
             var (config, shape) = Resolve(r);
             var device = TorchRuntime.ParseDevice(r.GetValue(Cli.Device)!);
             return Print(ctx, r.GetValue(json), new[] { Benchmarks.TrainStep(config, shape.BatchSize, shape.SeqLength, shape.MlmPredictions,
-                Cli.Compute(r).Dtype, r.GetValue(steps), device) }, device, withPeak: true, precision: r.GetValue(Cli.Precision)!);
+                Cli.Compute(r).Dtype, r.GetValue(steps), device) }, device, withPeak: true, precision: Cli.PrecisionOf(r));
         });
 
         var model = new Option<string?>("--model") { Description = "Time this model (folder or Hub id) on the texts of --input instead of a synthetic preset: tokenize, forward, pooling or head" };
@@ -58,7 +58,7 @@ public static class BenchCommand
             var (config, shape) = Resolve(r);
             var device = TorchRuntime.ParseDevice(r.GetValue(Cli.Device)!);
             return Print(ctx, r.GetValue(json), new[] { Benchmarks.Inference(config, shape.BatchSize, shape.SeqLength, Cli.Compute(r).Dtype,
-                r.GetValue(steps), device) }, device, withPeak: true, precision: r.GetValue(Cli.Precision)!);
+                r.GetValue(steps), device) }, device, withPeak: true, precision: Cli.PrecisionOf(r));
         });
 
         var cmd = new Command("bench", "Measure this machine: matmul peak, training and inference throughput with MFU, the input pipeline; no subcommand runs the whole table")
@@ -78,9 +78,9 @@ public static class BenchCommand
         var inputs = new List<Tasks.PredictInput>();
         while (reader.TryReadLine(out var line) && (maxInputs is not int m || inputs.Count < m))
             if (!string.IsNullOrWhiteSpace(line)) inputs.Add(PredictCommand.Parse(line, reader));
-        using var taskModel = Inference.FineTunedModel.Load(modelDir, new Inference.LoadOptions { Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)!, Engine = engineName });
+        using var taskModel = Inference.FineTunedModel.Load(modelDir, new Inference.LoadOptions { Precision = Cli.PrecisionOf(r), Device = r.GetValue(Cli.Device)!, Engine = engineName });
         taskModel.BatchSize = batchSize;
-        var engines = new List<InferenceComparison.Engine> { new($"BertSharp ({engineName}, {r.GetValue(Cli.Precision)})", b => taskModel.Predict(b)) };
+        var engines = new List<InferenceComparison.Engine> { new($"BertSharp ({engineName}, {Cli.PrecisionOf(r)})", b => taskModel.Predict(b)) };
         using var runner = onnxPath is null ? null : new Export.OnnxModelRunner(onnxPath, TorchSharp.torch.get_num_threads());
         if (runner != null) engines.Add(new("ONNX Runtime", b => RunOnnx(runner, taskModel, b)));
         var timings = InferenceComparison.Run(engines, inputs, batchSize, rounds);

@@ -35,7 +35,7 @@ public static class EmbedCommand
             using var encoder = SentenceEncoder.Load(ModelArgument.Resolve(ctx, r.GetRequiredValue(model)), new SentenceEncoderOptions
             {
                 BatchSize = r.GetValue(batch), MaxSeqLength = r.GetValue(maxSeq), Chunk = r.GetValue(chunk), ChunkOverlap = r.GetValue(overlap),
-                Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)!,
+                Precision = Cli.PrecisionOf(r), Device = r.GetValue(Cli.Device)!,
             });
             foreach (var note in encoder.Notes) ctx.Err.WriteLine($"note: {note}");
             var clock = Stopwatch.StartNew();

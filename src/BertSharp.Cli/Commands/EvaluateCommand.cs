@@ -40,7 +40,7 @@ public static class EvaluateCommand
         cmd.SetAction(r =>
         {
             string modelDir = ModelArgument.Resolve(ctx, r.GetRequiredValue(dir));
-            using var model = FineTunedModel.Load(modelDir, new LoadOptions { MaxSeqLength = r.GetValue(maxSeq), Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)! });
+            using var model = FineTunedModel.Load(modelDir, new LoadOptions { MaxSeqLength = r.GetValue(maxSeq), Precision = Cli.PrecisionOf(r), Device = r.GetValue(Cli.Device)! });
             foreach (var m in model.LoadReport?.Messages() ?? []) ctx.Err.WriteLine($"warning: {m}");
             model.BatchSize = r.GetValue(batch);
             if (model is TaggingModel t && r.GetValue(scheme) is { } s) t.StrictScheme = TaggingModel.ParseScheme(s);

@@ -15,7 +15,7 @@ public static class FillMaskCommand
         var topK = new Option<int>("--top-k") { Description = "Predictions to show per [MASK]", DefaultValueFactory = _ => 5 };
         var json = new Option<bool>("--json") { Description = "Write one JSON document to stdout" };
         var cmd = new Command("fill-mask", "Predict the tokens behind [MASK] with a pre-trained model") { dir, text, pair, topK, json };
-        cmd.SetAction(r => Run(ctx, new FillMask(ModelArgument.Resolve(ctx, r.GetRequiredValue(dir)), new LoadOptions { Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)! }),
+        cmd.SetAction(r => Run(ctx, new FillMask(ModelArgument.Resolve(ctx, r.GetRequiredValue(dir)), new LoadOptions { Precision = Cli.PrecisionOf(r), Device = r.GetValue(Cli.Device)! }),
             r.GetRequiredValue(text), r.GetValue(pair), r.GetValue(topK), r.GetValue(json)));
         return cmd;
     }

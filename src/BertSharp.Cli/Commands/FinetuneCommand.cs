@@ -187,7 +187,7 @@ public static class FinetuneCommand
                     LearningRate = r.GetValue(lr), Epochs = r.GetValue(epochs), MaxSteps = r.GetValue(maxSteps), WarmupRatio = r.GetValue(warmup),
                     WeightDecay = r.GetValue(weightDecay), GradientAccumulation = r.GetValue(accum), EvalEvery = r.GetValue(evalEvery),
                     MetricForBestModel = r.GetValue(metric), EarlyStoppingPatience = r.GetValue(patience),
-                    Seed = r.GetValue(Cli.Seed), Threads = r.GetValue(Cli.Threads), Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)!,
+                    Seed = r.GetValue(Cli.Seed), Threads = r.GetValue(Cli.Threads), Precision = Cli.PrecisionOf(r), Device = r.GetValue(Cli.Device)!,
                 };
                 if (extra != null) o = extra(o);
                 var result = TrainingConsole.Run(ctx, $"finetune {task}", (events, cancel) => FineTuneRun.Run(o, events, cancel));

@@ -55,7 +55,7 @@ public static class FinetuneQaCommand
                 LearningRate = r.GetValue(lr), Epochs = r.GetValue(epochs), MaxSteps = r.GetValue(maxSteps), BatchSize = r.GetValue(batch),
                 GradientAccumulation = r.GetValue(accum), WarmupRatio = r.GetValue(warmup), EvalEvery = r.GetValue(evalEvery),
                 MetricForBestModel = r.GetValue(metric), EarlyStoppingPatience = r.GetValue(patience),
-                Seed = r.GetValue(Cli.Seed), Threads = r.GetValue(Cli.Threads), Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)!,
+                Seed = r.GetValue(Cli.Seed), Threads = r.GetValue(Cli.Threads), Precision = Cli.PrecisionOf(r), Device = r.GetValue(Cli.Device)!,
             };
             var result = TrainingConsole.Run(ctx, "finetune qa", (events, cancel) => FineTuneRun.Run(options, events, cancel));
             if (!result.Completed)

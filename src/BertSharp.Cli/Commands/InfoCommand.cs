@@ -13,7 +13,7 @@ public static class InfoCommand
         var dir = new Argument<string>("MODEL_DIR") { Description = "A model folder (config.json, vocab.txt, model.safetensors or pytorch_model.bin), or a Hub id: name, org/name or org/name@revision" };
         var json = new Option<bool>("--json") { Description = "Write one JSON document to stdout" };
         var cmd = new Command("info", "Show a model folder's configuration, parameter counts by part, and files") { dir, json };
-        cmd.SetAction(r => Run(ctx, ModelArgument.Resolve(ctx, r.GetRequiredValue(dir)), r.GetValue(json), r.GetValue(Cli.Precision)!, r.GetValue(Cli.Device)!));
+        cmd.SetAction(r => Run(ctx, ModelArgument.Resolve(ctx, r.GetRequiredValue(dir)), r.GetValue(json), Cli.PrecisionOf(r), r.GetValue(Cli.Device)!));
         return cmd;
     }
 

@@ -36,7 +36,7 @@ public static class PredictCommand
         cmd.SetAction(r =>
         {
             string modelDir = ModelArgument.Resolve(ctx, r.GetRequiredValue(dir));
-            var load = new LoadOptions { MaxSeqLength = r.GetValue(maxSeq), Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)! };
+            var load = new LoadOptions { MaxSeqLength = r.GetValue(maxSeq), Precision = Cli.PrecisionOf(r), Device = r.GetValue(Cli.Device)! };
             // --question/--context ask for question answering: a folder of another task is refused as not one.
             bool asksQa = r.GetValue(qa.Question) != null || r.GetValue(qa.Context) != null;
             using var model = asksQa ? FineTunedModel.Load<QuestionAnsweringModel>(modelDir, load) : FineTunedModel.Load(modelDir, load);

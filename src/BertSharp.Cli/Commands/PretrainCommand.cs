@@ -24,7 +24,7 @@ public static class PretrainCommand
         var maxSeq = Add(new Option<int?>("--max-seq-length") { Description = "Tokens per example including [CLS]/[SEP] (default: the preset's max positions, at most 128)" });
         var batch = Add(new Option<int>("--batch-size") { Description = "Sequences per optimizer step (per micro-batch with --gradient-accumulation)", DefaultValueFactory = _ => d.BatchSize });
         var accum = Add(new Option<int>("--gradient-accumulation") { Description = "Micro-batches per optimizer step", DefaultValueFactory = _ => d.GradientAccumulation });
-        var maxSteps = Add(new Option<long?>("--max-steps") { Description = "Optimizer steps to train (default: 500, about 6.5 epochs of WikiText-2 at batch 512, unless --epochs is given)" });
+        var maxSteps = Add(new Option<long?>("--max-steps") { Description = $"Optimizer steps to train (default: {PretrainingRunOptions.DefaultMaxSteps}, about 9.8 epochs of WikiText-2 at batch 128, unless --epochs is given)" });
         var epochs = Add(new Option<int?>("--epochs") { Description = "Passes over the training examples (instead of --max-steps)" });
         var lr = Add(new Option<double?>("--learning-rate") { Description = $"Peak learning rate (AdamW; default {PretrainingRunOptions.DefaultLearningRate:0e0}, with --model {PretrainingRunOptions.ContinuedLearningRate:0e0}, run_mlm.py's)" });
         var warmup = Add(new Option<long?>("--warmup-steps") { Description = "Linear warmup steps (default: 10% of the steps)" });
@@ -50,7 +50,7 @@ public static class PretrainCommand
                 WholeWordMask = r.GetValue(wwm), StaticMask = r.GetValue(staticMask), MaxValidationExamples = r.GetValue(evalExamples),
                 LearningRate = r.GetValue(lr), WarmupSteps = r.GetValue(warmup), MaxSteps = r.GetValue(maxSteps), Epochs = r.GetValue(epochs),
                 GradientAccumulation = r.GetValue(accum), EvalEvery = r.GetValue(evalEvery),
-                Seed = r.GetValue(Cli.Seed), Threads = r.GetValue(Cli.Threads), Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)!,
+                Seed = r.GetValue(Cli.Seed), Threads = r.GetValue(Cli.Threads), Precision = r.GetValue(Cli.Precision) ?? d.Precision, Device = r.GetValue(Cli.Device)!,
             };
             var result = TrainingConsole.Run(ctx, "pretrain", (events, cancel) => PretrainingRun.Run(runOptions, events, cancel));
             var final = result.Training.LastEvaluation;

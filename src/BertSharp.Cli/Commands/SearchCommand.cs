@@ -96,7 +96,7 @@ public static class SearchCommand
     /// <summary>Queries embedded and searched together: one pass over the index serves them all.</summary>
     const int QueriesPerPass = 256;
 
-    static SentenceEncoderOptions EncoderOptions(ParseResult r) => new() { Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)! };
+    static SentenceEncoderOptions EncoderOptions(ParseResult r) => new() { Precision = Cli.PrecisionOf(r), Device = r.GetValue(Cli.Device)! };
 
     static string[] ReadQueries(string file)
     {

@@ -51,7 +51,7 @@ public static class ServeCommand
                 ApiKey = r.GetValue(apiKey) ?? Environment.GetEnvironmentVariable(ApiKeyVariable), ModelId = r.GetRequiredValue(model),
             };
             string dir = ModelArgument.Resolve(ctx, r.GetRequiredValue(model));
-            var service = BertService.Load(dir, options, new LoadOptions { MaxSeqLength = r.GetValue(maxSeq), Precision = r.GetValue(Cli.Precision)!, Device = r.GetValue(Cli.Device)!, Engine = r.GetValue(engine)! });
+            var service = BertService.Load(dir, options, new LoadOptions { MaxSeqLength = r.GetValue(maxSeq), Precision = Cli.PrecisionOf(r), Device = r.GetValue(Cli.Device)!, Engine = r.GetValue(engine)! });
             try
             {
                 foreach (var m in service.Model.LoadReport?.Messages() ?? []) ctx.Err.WriteLine($"warning: {m}");

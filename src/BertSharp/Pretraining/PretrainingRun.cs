@@ -16,6 +16,7 @@ public sealed record PretrainingRunOptions
     /// <summary>The peak learning rate of a new model (the seed preset's), and of continued pre-training: run_mlm.py's
     /// (transformers' default), small enough to adapt a trained model without undoing it.</summary>
     public const double DefaultLearningRate = 1e-3, ContinuedLearningRate = 5e-5;
+    public const long DefaultMaxSteps = 3000;
     public const string MaskedLm = "mlm", MaskedLmAndNextSentence = "mlm+nsp";
 
     /// <summary>The run folder.</summary>
@@ -47,7 +48,7 @@ public sealed record PretrainingRunOptions
     public int VocabMinFrequency { get; init; } = 2;
     public bool LowerCase { get; init; } = true;
     public int? MaxSeqLength { get; init; }
-    public int BatchSize { get; init; } = 512;
+    public int BatchSize { get; init; } = 128;
     public int MaxPredictionsPerSeq { get; init; } = 10;
     public double MaskedLmProb { get; init; } = 0.15;
     public double ShortSeqProb { get; init; } = 0.1;
@@ -58,18 +59,20 @@ public sealed record PretrainingRunOptions
     /// <see cref="ContinuedLearningRate"/>); warmup steps (default: 10% of the steps).</summary>
     public double? LearningRate { get; init; }
     public long? WarmupSteps { get; init; }
-    /// <summary>Optimizer steps to train; default 500, unless <see cref="Epochs"/> is given.</summary>
+    /// <summary>Optimizer steps to train; default <see cref="DefaultMaxSteps"/>, unless <see cref="Epochs"/> is given.</summary>
     public long? MaxSteps { get; init; }
     public int? Epochs { get; init; }
     public int GradientAccumulation { get; init; } = 1;
     /// <summary>Evaluate on the validation examples and checkpoint every N steps.</summary>
-    public long EvalEvery { get; init; } = 25;
+    public long EvalEvery { get; init; } = 250;
     /// <summary>Seeds torch, the examples, the masks and the data order; default 42.</summary>
     public long? Seed { get; init; }
     /// <summary>Intra-op CPU threads (default: libtorch's choice).</summary>
     public int? Threads { get; init; }
-    /// <summary>"fp32" or "bf16" (bfloat16 activations and matmuls; float32 weights, optimizer state and losses).</summary>
-    public string Precision { get; init; } = "fp32";
+    /// <summary>"fp32", "bf16" (bfloat16 activations and matmuls; float32 weights, optimizer state and losses), or
+    /// "auto" (<see cref="ComputeOptions.ResolvePrecision"/>: bf16 on a CPU with bfloat16 instructions); a run
+    /// records what "auto" chose, and a resumed run keeps it.</summary>
+    public string Precision { get; init; } = "auto";
     /// <summary>"cpu", "cuda" or "cuda:N".</summary>
     public string Device { get; init; } = "cpu";
 }
@@ -94,6 +97,7 @@ public static class PretrainingRun
     {
         using var run = TrainingRun.Open(o.Output, o.Resume);
         if (run.SavedArgs is { } saved) o = Args.Merge(o, new PretrainingRunOptions(), saved, run.Folder.ArgsFile);
+        o = o with { Precision = ComputeOptions.ResolvePrecision(o.Precision) };
         long seed = o.Seed ?? 42;
         TrainingRun.Configure(o.Threads, o.Precision);
         var p = Prepare(o, run.Folder.Root, seed, o.Resume, events?.Message);
@@ -101,7 +105,7 @@ public static class PretrainingRun
         {
             string model = o.Model is null ? $"{o.ModelPreset ?? "seed"} preset" : $"{o.Model} ({p.Task.Model.Architecture})";
             events?.Message?.Invoke($"model: {model}, {p.Config.NumHiddenLayers} layers, hidden {p.Config.HiddenSize}, vocab {p.Config.VocabSize}; objective {p.Objective}; validation [UNK] rate {p.ValidationUnkRate:P2}");
-            long? maxSteps = o.MaxSteps ?? (o.Epochs is null ? 500 : null);
+            long? maxSteps = o.MaxSteps ?? (o.Epochs is null ? PretrainingRunOptions.DefaultMaxSteps : null);
             double lr = o.LearningRate ?? (o.Model is null ? PretrainingRunOptions.DefaultLearningRate : PretrainingRunOptions.ContinuedLearningRate);
             var training = new TrainingOptions
             {

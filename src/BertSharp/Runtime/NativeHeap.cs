@@ -29,8 +29,9 @@ internal sealed class NativeHeap
     static readonly long pageSize = Environment.SystemPageSize;
     /// <summary>At most one collection per this much training time (a collection costs about a millisecond).</summary>
     public static readonly TimeSpan MinCollectInterval = TimeSpan.FromMilliseconds(50);
-    /// <summary>Resident memory after the first step since the last trim (that step faults its working set back in,
-    /// so growth is measured from there, not from the trimmed size); null until that step.</summary>
+    /// <summary>Resident memory just before the last trim (or after the first step): the steps after a trim fault
+    /// their working set back in, so growth is measured from the level the trim brought down, not from the trimmed
+    /// size; null until the first step.</summary>
     long? baseline;
     TimeSpan lastTrim;
     int stepsSinceTrim;
@@ -128,8 +129,8 @@ internal sealed class NativeHeap
         return true;
     }
 
-    /// <summary>Trims when resident memory has grown by <see cref="GrowthToTrim"/> since the first step after the
-    /// last trim, at least <see cref="MinStepsBetween"/> steps and <see cref="MinInterval"/> after it; true if it did.
+    /// <summary>Trims when resident memory has grown by <see cref="GrowthToTrim"/> beyond its level before the last
+    /// trim (the first step's, before any), at least <see cref="MinStepsBetween"/> steps and <see cref="MinInterval"/> after it; true if it did.
     /// Called after each step.</summary>
     public bool TrimIfGrown()
     {
@@ -154,11 +155,11 @@ internal sealed class NativeHeap
         TrimNow();
     }
 
-    /// <summary>Trims; the next step's resident size becomes the baseline of <see cref="TrimIfGrown"/>.</summary>
+    /// <summary>Trims; the resident size before it becomes the baseline of <see cref="TrimIfGrown"/>.</summary>
     public void TrimNow()
     {
+        baseline = residentBytes();
         Trim();
-        baseline = null;
         lastTrim = clock();
         stepsSinceTrim = 0;
     }

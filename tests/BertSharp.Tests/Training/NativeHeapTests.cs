@@ -58,28 +58,28 @@ public class NativeHeapTests
     }
 
     [GlibcFact]
-    public void TrimIfGrownMeasuresGrowthFromTheWorkingSetOfTheStepAfterATrim()
+    public void TrimIfGrownMeasuresGrowthFromTheLevelTheLastTrimBroughtDown()
     {
-        // A trim gives back the pages a step frees; the next step faults its working set back in. That regrowth is
-        // not growth: a heap that stays at its working set is never trimmed again.
+        // A trim gives back the pages the steps free; the steps after it fault their working set back in, over more
+        // than one step. That regrowth is not growth: a heap that returns to its working set is not trimmed again.
         var now = TimeSpan.Zero;
-        long resident = 1000L << 20;
+        long resident = 0;
         var heap = new NativeHeap(() => now, () => resident);
-        int Steps(int n, long rss)
+        int Steps(int n, Func<int, long> rss)
         {
             int trims = 0;
-            for (int i = 0; i < n; i++) { now += TimeSpan.FromMilliseconds(150); resident = rss; if (heap.TrimIfGrown()) trims++; }
+            for (int i = 0; i < n; i++) { now += TimeSpan.FromMilliseconds(150); resident = rss(i); if (heap.TrimIfGrown()) trims++; }
             return trims;
         }
-        long workingSet = 1200L << 20;                          // 20 % above the size right after a trim
-        heap.TrimNow();
-        Assert.Equal(0, Steps(200, workingSet));
-        Assert.Equal(1, Steps(NativeHeap.MinStepsBetween, workingSet + (workingSet / 10)));   // grown 10 %: trimmed once
-        Assert.Equal(0, Steps(200, workingSet + (workingSet / 10)));                          // the new working set
-        Assert.Equal(1, Steps(1, 2 * workingSet));
-        Assert.Equal(0, Steps(1, 2 * workingSet));                                           // the baseline after it
-        Assert.Equal(0, Steps(NativeHeap.MinStepsBetween - 1, 3 * workingSet));                // grown, but too soon
-        Assert.Equal(1, Steps(1, 3 * workingSet));
+        long workingSet = 1000L << 20;
+        Assert.Equal(0, Steps(1, _ => workingSet / 2));                                   // the first step: the baseline
+        Assert.Equal(1, Steps(NativeHeap.MinStepsBetween, _ => workingSet));              // grown: trimmed once
+        resident = workingSet * 4 / 5;                                                   // what the trim left
+        Assert.Equal(0, Steps(500, i => Math.Min(workingSet, resident + i * (1L << 20))));   // faulted back in gradually
+        Assert.Equal(1, Steps(1, _ => workingSet * 11 / 10));                             // grown beyond it
+        Assert.Equal(0, Steps(NativeHeap.MinStepsBetween - 1, _ => workingSet * 13 / 10));   // grown again, but too soon
+        Assert.Equal(1, Steps(1, _ => workingSet * 13 / 10));
+        Assert.Equal(0, Steps(500, _ => workingSet * 13 / 10));                           // the new level
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -15,7 +15,7 @@ public sealed record PretrainingRunOptions
     public const int DefaultVocabSize = 20256;
     /// <summary>The peak learning rate of a new model (the seed preset's), and of continued pre-training: run_mlm.py's
     /// (transformers' default), small enough to adapt a trained model without undoing it.</summary>
-    public const double DefaultLearningRate = 1e-3, ContinuedLearningRate = 5e-5;
+    public const double DefaultLearningRate = 2e-3, ContinuedLearningRate = 5e-5;
     public const long DefaultMaxSteps = 3000;
     public const string MaskedLm = "mlm", MaskedLmAndNextSentence = "mlm+nsp";
 

@@ -22,6 +22,8 @@ public class PretrainCommandTests
         var args = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "args.json"))).RootElement;
         Assert.Equal(8, args.GetProperty("--batch-size").GetInt32());
         Assert.Equal(3, args.GetProperty("--seed").GetInt64());
+        // --precision defaults to auto, recorded as what it chose (a resume continues in the same precision)
+        Assert.Equal(global::BertSharp.Modeling.ComputeOptions.CpuHasNativeBf16 ? "bf16" : "fp32", args.GetProperty("--precision").GetString());
         var evals = File.ReadLines(Path.Combine(run, "metrics.jsonl")).Select(l => JsonDocument.Parse(l).RootElement)
             .Where(r => r.GetProperty("split").GetString() == "eval").ToList();
         Assert.Equal(new long[] { 3, 6 }, evals.Select(r => r.GetProperty("step").GetInt64()));

@@ -205,15 +205,18 @@ public static class FinetuneCommand
                     ctx.Err.WriteLine($"predictions: {f.PredictionsFile}");
                 }
                 ctx.Err.WriteLine($"run folder: {result.RunFolder} (best model at its root; try: bert predict {result.RunFolder} …, bert evaluate {result.RunFolder} --data FILE)");
-                if (r.GetValue(json))
-                {
-                    var doc = new JsonObject { ["task"] = task, ["run"] = result.RunFolder };
-                    if (result.Training.StopReason is { } stopped) doc["stop_reason"] = stopped;
-                    foreach (var f in result.Final) doc[f.Split] = JsonLines.Metrics(f.Score.Metrics);
-                    ctx.Out.WriteLine(doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-                }
+                if (r.GetValue(json)) WriteFinalJson(ctx, task, result);
                 return 0;
             });
         }
+    }
+
+    /// <summary>--json: the task, the run folder, the stop reason if any and the final metrics of each split.</summary>
+    internal static void WriteFinalJson(CommandContext ctx, string task, FineTuneResult result)
+    {
+        var doc = new JsonObject { ["task"] = task, ["run"] = result.RunFolder };
+        if (result.Training.StopReason is { } stopped) doc["stop_reason"] = stopped;
+        foreach (var f in result.Final) doc[f.Split] = JsonLines.Metrics(f.Score.Metrics);
+        ctx.Out.WriteLine(doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
 }

@@ -42,6 +42,8 @@ public static class FinetuneQaCommand
             "nbest_predictions.json and eval_results.json for it. --resume continues an interrupted run.");
         foreach (var opt in o) cmd.Add(opt);
         cmd.Add(resume);
+        var json = new Option<bool>("--json") { Description = "Write the final metrics to stdout as JSON" };
+        cmd.Add(json);
         cmd.SetAction(r =>
         {
             var options = d with
@@ -66,6 +68,7 @@ public static class FinetuneQaCommand
             if (result.Training.StopReason is { } reason) ctx.Err.WriteLine($"stopped early at step {result.Training.Step} of {result.Training.TotalSteps}: {reason}");
             ctx.Err.Write($"best model on {result.Final[0].Score.Report}");
             ctx.Err.WriteLine($"run folder: {result.RunFolder} (predictions.json, nbest_predictions.json, eval_results.json; try: bert predict {result.RunFolder} --question \"…\" --context \"…\")");
+            if (r.GetValue(json)) FinetuneCommand.WriteFinalJson(ctx, "qa", result);
             return 0;
         });
         return cmd;

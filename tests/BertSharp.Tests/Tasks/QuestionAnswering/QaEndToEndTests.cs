@@ -82,8 +82,8 @@ public class QaEndToEndTests
         var dir = TestPaths.TempDir("qa-e2e");
         var data = Write(dir, "squad.json", SyntheticSquad(articles: 4, paragraphsPerArticle: 8));
         var run = Path.Combine(dir, "run");
-        var (code, _, err) = Bert("finetune", "qa", "--train", data, "--split-articles", "3", "--model", TestPaths.TinyBert,
-            "--output", run, "--epochs", "3", "--batch-size", "8", "--learning-rate", "2e-3", "--max-seq-length", "32", "--seed", "3");
+        var (code, finetuneOut, err) = Bert("finetune", "qa", "--train", data, "--split-articles", "3", "--model", TestPaths.TinyBert,
+            "--output", run, "--epochs", "3", "--batch-size", "8", "--learning-rate", "2e-3", "--max-seq-length", "32", "--seed", "3", "--json");
         Assert.True(code == 0, err);
         Assert.Contains("72 training questions (3 articles", err);
         Assert.Contains("24 evaluation questions (1 articles", err);
@@ -100,6 +100,10 @@ public class QaEndToEndTests
         Assert.Equal(preds["q72"]!.GetValue<string>(), nbest["q72"]![0]!["text"]!.GetValue<string>());
         var results = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "eval_results.json")))!.AsObject();
         double f1 = results["f1"]!.GetValue<double>();
+        // --json: the same scores on stdout, as the other tasks print them
+        var printed = JsonNode.Parse(finetuneOut)!;
+        Assert.Equal("qa", printed["task"]!.GetValue<string>());
+        Assert.Equal(f1, printed["dev"]!["f1"]!.GetValue<double>(), 6);
         // The scores are those of predictions.json against the gold answers, by SQuAD's definitions (one gold answer each).
         var gold = JsonNode.Parse(File.ReadAllText(data))!["data"]!.AsArray().SelectMany(a => a!["paragraphs"]!.AsArray())
             .SelectMany(p => p!["qas"]!.AsArray()).ToDictionary(q => q!["id"]!.GetValue<string>(), q => q!["answers"]![0]!["text"]!.GetValue<string>());

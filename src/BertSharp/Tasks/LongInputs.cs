@@ -184,7 +184,8 @@ public static class TextWindows
     public static EncodedInputs Features(int count, Func<int, WindowedInput> encode, Func<int, int[], int[], Feature> feature)
     {
         var inputs = new WindowedInput[count];
-        Parallel.For(0, count, i => inputs[i] = encode(i));
+        if (count == 1) inputs[0] = encode(0);   // no thread-pool hop for a single input
+        else Parallel.For(0, count, i => inputs[i] = encode(i));
         var features = new List<Feature>(count);
         for (int i = 0; i < count; i++)
             foreach (var (ids, types) in inputs[i].Windows) features.Add(feature(i, ids, types));

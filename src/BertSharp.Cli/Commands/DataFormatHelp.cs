@@ -31,7 +31,7 @@ public static class DataFormatHelp
 
     public const string LongInputs =
         "Long inputs: a text (or pair) longer than --max-seq-length is read in overlapping windows, [CLS] tokens [SEP], " +
-        "--doc-stride tokens apart (default: half the window); a pair slides over its longer text and repeats the other in " +
+        "--doc-stride tokens apart (default: half the window), the last one ending at the input's last token; a pair slides over its longer text and repeats the other in " +
         "each window, whole when it fits in half the window, else cut to that half. The windows' logits (similarity: scores) " +
         "are combined, by their mean or --window-aggregation max, into the input's one prediction: in training (the loss is " +
         "that of the combined logits; a batch holds --batch-size inputs with all their windows), evaluation and prediction, " +

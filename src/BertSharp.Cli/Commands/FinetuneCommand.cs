@@ -168,7 +168,7 @@ public static class FinetuneCommand
         {
             var truncate = Add(new Option<bool>("--truncate") { Description = "Cut inputs longer than --max-seq-length to it (HF's longest_first) instead of reading them in windows; the cuts are counted and reported" });
             var stride = Add(new Option<int?>("--doc-stride") { Description = "Tokens between the starts of consecutive windows of an input longer than --max-seq-length (default: half the window, (max-seq-length − 2) / 2; at most max-seq-length − 2)" });
-            var aggregation = Add(new Option<string>("--window-aggregation") { Description = $"How the windows of a long input make its prediction: mean (default) or max of their {outputs}", DefaultValueFactory = _ => "mean" });
+            var aggregation = Add(new Option<string>("--window-aggregation") { Description = $"How the windows of a long input make its prediction: the mean or the max of their {outputs}", DefaultValueFactory = _ => "mean" });
             aggregation.AcceptOnlyFromAmong("mean", "max");
             return o => o with { Truncate = Get(truncate), DocStride = Get(stride), WindowAggregation = LongInputSettings.ParseAggregation(Get(aggregation)) };
         }

@@ -131,7 +131,8 @@ public sealed record EncodedInputs(IReadOnlyList<Feature> Features, IReadOnlyLis
 
 /// <summary>
 /// Splits a text (or pair) longer than the window into overlapping windows, as question answering splits a long
-/// context: [CLS] tokens [start, start + room) [SEP] for start = 0, stride, 2·stride, … until the text's end is read.
+/// context: [CLS] tokens [start, start + room) [SEP] for start = 0, stride, 2·stride, … until the text's end is read,
+/// the last window moved back to end at the text's end.
 /// A pair slides over its longer text (the second on a tie) and repeats the other in each window: whole when it fits in
 /// half the window, else cut to that half (counted in <see cref="WindowedInput.TruncatedTokens"/>). The windows' logits
 /// are combined by <see cref="Combine"/>.
@@ -163,13 +164,16 @@ public static class TextWindows
 
     /// <summary>Windows of <paramref name="room"/> tokens of <paramref name="sliding"/>, each with <paramref name="kept"/>
     /// in its place (second when <paramref name="slidesFirst"/>); a room smaller than the stride steps by the room, so
-    /// that no token is skipped.</summary>
+    /// that no token is skipped. The last window ends at the text's last token and is full: a window holding only the
+    /// few tokens left over would weigh as much as the others in the combined logits while seeing little of the input
+    /// (of a pair: a fragment of the text its score compares whole).</summary>
     static List<(int[], int[])> Slide(BertTokenizer tokenizer, int[] sliding, int[]? kept, bool slidesFirst, int room, int stride)
     {
         int step = Math.Min(stride, room);
         var windows = new List<(int[], int[])>();
         for (int start = 0; ; start += step)
         {
+            start = Math.Max(0, Math.Min(start, sliding.Length - room));
             var part = sliding.AsSpan(start, Math.Min(room, sliding.Length - start)).ToArray();
             var enc = kept is null ? tokenizer.Build(part, null, int.MaxValue)
                 : slidesFirst ? tokenizer.Build(part, kept, int.MaxValue) : tokenizer.Build(kept, part, int.MaxValue);

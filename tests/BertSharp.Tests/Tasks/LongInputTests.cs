@@ -32,14 +32,14 @@ public class TextWindowTests
         var text = Text(23);
         var ids = Tok.Encode(text);
         Assert.Equal(23, ids.Length);
-        // max_seq_length 12: 10 tokens a window, 5 apart by default; the window from 15 reaches the end
+        // max_seq_length 12: 10 tokens a window, 5 apart by default; the last, full, ends at the last token
         var w = TextWindows.Encode(Tok, text, null, 12, new LongInputSettings());
-        Assert.Equal([Window(ids[0..10]), Window(ids[5..15]), Window(ids[10..20]), Window(ids[15..23])], w.Windows.Select(x => x.InputIds));
+        Assert.Equal([Window(ids[0..10]), Window(ids[5..15]), Window(ids[10..20]), Window(ids[13..23])], w.Windows.Select(x => x.InputIds));
         Assert.All(w.Windows, x => Assert.All(x.TokenTypeIds, t => Assert.Equal(0, t)));
         Assert.Equal(0, w.TruncatedTokens);
         // a stride of the whole window: windows side by side, still to the end
         w = TextWindows.Encode(Tok, text, null, 12, new LongInputSettings { DocStride = 10 });
-        Assert.Equal([Window(ids[0..10]), Window(ids[10..20]), Window(ids[20..23])], w.Windows.Select(x => x.InputIds));
+        Assert.Equal([Window(ids[0..10]), Window(ids[10..20]), Window(ids[13..23])], w.Windows.Select(x => x.InputIds));
         // truncate: the first window alone, 13 tokens counted as cut; a text that fits: one window either way
         w = TextWindows.Encode(Tok, text, null, 12, LongInputSettings.Truncating);
         Assert.Equal([Window(ids[0..10])], w.Windows.Select(x => x.InputIds));
@@ -54,16 +54,16 @@ public class TextWindowTests
         var (a4, b20) = (Tok.Encode(Text(4)), Tok.Encode(Text(20, 7)));
         var w = TextWindows.Encode(Tok, Text(4), Text(20, 7), 16, new LongInputSettings());
         // the pair slides (9 tokens a window), the text is whole in each window
-        Assert.Equal([Window(a4, b20[0..9]), Window(a4, b20[7..16]), Window(a4, b20[14..20])], w.Windows.Select(x => x.InputIds));
-        Assert.All(w.Windows, x => Assert.Equal([.. Enumerable.Repeat(0, 6), .. Enumerable.Repeat(1, x.InputIds.Length - 6)], x.TokenTypeIds));
+        Assert.Equal([Window(a4, b20[0..9]), Window(a4, b20[7..16]), Window(a4, b20[11..20])], w.Windows.Select(x => x.InputIds));
+        Assert.All(w.Windows, x => Assert.Equal([.. Enumerable.Repeat(0, 6), .. Enumerable.Repeat(1, 10)], x.TokenTypeIds));
         Assert.Equal(0, w.TruncatedTokens);
         // the text is the longer: it slides, first in each window
         w = TextWindows.Encode(Tok, Text(20, 7), Text(4), 16, new LongInputSettings());
-        Assert.Equal([Window(b20[0..9], a4), Window(b20[7..16], a4), Window(b20[14..20], a4)], w.Windows.Select(x => x.InputIds));
+        Assert.Equal([Window(b20[0..9], a4), Window(b20[7..16], a4), Window(b20[11..20], a4)], w.Windows.Select(x => x.InputIds));
         // the shorter text beyond half the window is cut to it (4 tokens counted); its 7-token room is the step
         var a10 = Tok.Encode(Text(10));
         w = TextWindows.Encode(Tok, Text(10), Text(20, 7), 16, new LongInputSettings { DocStride = 9 });
-        Assert.Equal([Window(a10[0..6], b20[0..7]), Window(a10[0..6], b20[7..14]), Window(a10[0..6], b20[14..20])], w.Windows.Select(x => x.InputIds));
+        Assert.Equal([Window(a10[0..6], b20[0..7]), Window(a10[0..6], b20[7..14]), Window(a10[0..6], b20[13..20])], w.Windows.Select(x => x.InputIds));
         Assert.Equal(4, w.TruncatedTokens);
         // a tie slides over the pair, as longest_first cuts the pair first
         w = TextWindows.Encode(Tok, Text(12), Text(12, 3), 16, new LongInputSettings());
@@ -300,7 +300,7 @@ public class WindowFineTuneTests
         var windows = FineTuneRun.Run(Options("windows", truncate: false));
         var score = windows.Final[0].Score;
         Assert.Equal(1.0, score.Metrics["accuracy"]);
-        Assert.Equal(new InputCounts(16, 16, 64, 0, 0), score.Inputs);   // 31 tokens: windows from 0, 7, 14 and 21
+        Assert.Equal(new InputCounts(16, 16, 64, 0, 0), score.Inputs);   // 31 tokens: windows from 0, 7, 14 and 17 (the last ends at the last token)
         // cut to its first 14 tokens, no document shows its label: the same model learns no better than chance
         var cut = FineTuneRun.Run(Options("truncate", truncate: true));
         Assert.True(cut.Final[0].Score.Metrics["accuracy"] <= 0.75, $"accuracy {cut.Final[0].Score.Metrics["accuracy"]} when cut");
@@ -326,7 +326,7 @@ public class WindowFineTuneTests
         {
             var (a, b) = (torch.Predict(document), onnx.Predict(document));
             Assert.Equal("animal", a.Label);
-            Assert.Equal(4, a.Windows);   // 34 tokens: windows from 0, 7, 14 and 21
+            Assert.Equal(4, a.Windows);   // 34 tokens: windows from 0, 7, 14 and 20
             Assert.Equal(a.Windows, b.Windows);
             foreach (var (label, p) in a.Probabilities) Assert.Equal(p, b.Probabilities[label], 1e-5);
         }

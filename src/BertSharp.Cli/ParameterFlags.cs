@@ -19,7 +19,7 @@ public static class ParameterFlags
         ["version2WithNegative"] = "--version-2-with-negative", ["entityScheme"] = "--entity-scheme", ["topK"] = "--top-k",
         ["textColumn"] = "--text-column", ["pairColumn"] = "--pair-column", ["labelColumn"] = "--label-column", ["tagColumn"] = "--tag-column",
         ["maxPredictionsPerSeq"] = "--max-predictions-per-seq", ["corpus"] = "--corpus", ["objective"] = "--objective", ["cased"] = "--cased", ["vocabSize"] = "--vocab-size", ["validationCorpus"] = "--validation-corpus",
-        ["multiLabel"] = "--multi-label", ["classWeights"] = "--class-weights",
+        ["multiLabel"] = "--multi-label", ["classWeights"] = "--class-weights", ["truncate"] = "--truncate", ["windowAggregation"] = "--window-aggregation",
         ["task"] = "--task", ["quantize"] = "--quantize", ["verify"] = "--verify", ["verifyData"] = "--verify-data",
     };
 

@@ -29,6 +29,17 @@ public static class DataFormatHelp
         "times (BCEWithLogitsLoss pos_weight). FILE: one 'label<TAB>weight' line per label (blank and # lines skipped; " +
         "labels not named weigh 1). The weights are printed at the start and recorded in args.json, which --resume uses.";
 
+    public const string LongInputs =
+        "Long inputs: a text (or pair) longer than --max-seq-length is read in overlapping windows, [CLS] tokens [SEP], " +
+        "--doc-stride tokens apart (default: half the window), the last one ending at the input's last token; a pair slides over its longer text and repeats the other in " +
+        "each window, whole when it fits in half the window, else cut to that half. The windows' logits (similarity: scores) " +
+        "are combined, by their mean or --window-aggregation max, into the input's one prediction: in training (the loss is " +
+        "that of the combined logits; a batch holds --batch-size inputs with all their windows), evaluation and prediction, " +
+        "with one line per input in predictions_*.jsonl. --truncate cuts long inputs to the window instead (HF's longest_first). " +
+        "How many inputs were windowed (into how many windows) or cut (by how many tokens) is printed at the start and at " +
+        "the end, and recorded in results.json; the setting is saved with the model (config.json bertsharp_long_inputs) and " +
+        "used by predict, evaluate and serve (a folder without it cuts, as it was fine-tuned).";
+
     public const string SimilarityFormats =
         "Formats (by file name and content unless --format): stsb — the STS Benchmark original sts-*.csv files " +
         "(tab-separated, no header, not quote-aware: score in the 5th column, the sentences in the 6th and 7th); " +

@@ -40,11 +40,12 @@ public static class FinetuneCommand
         b.AddColumns(pairDescription: "Column of the second text of a pair (with --text-column; default: found with the text)");
         var multiLabel = b.Add(new Option<bool>("--multi-label") { Description = "Multi-label: each example has a set of labels (the label column holds them separated by commas, or a JSON list in JSONL); a sigmoid per label, binary cross-entropy, a decision threshold chosen on --dev" });
         var classWeights = b.Add(new Option<string?>("--class-weights") { Description = "Weigh the labels in the loss for imbalanced data: auto (n_samples / (n_classes × count), scikit-learn's balanced; with --multi-label each label's pos_weight = negatives / positives) or FILE (a 'label<TAB>weight' line per label, the others weigh 1)" });
+        var longInputs = b.AddLongInputs("logits");
         var cmd = new Command("classify", "Fine-tune a text or pair classifier (BertForSequenceClassification)").WithDetails(
             "Metrics: accuracy (selects the best model), macro-F1; per-class report and confusion matrix at the end. Label names are kept in config.json id2label/label2id.\n" +
-            DataFormatHelp.MultiLabel + "\n" + DataFormatHelp.ClassWeights + "\n" +
+            DataFormatHelp.LongInputs + "\n" + DataFormatHelp.MultiLabel + "\n" + DataFormatHelp.ClassWeights + "\n" +
             DataFormatHelp.ClassificationFormats + "\n" + DataFormatHelp.ClassificationColumns + "\n" + Common + "\n" + TextLineReader.InputRule);
-        b.Finish(cmd, v => v.Data(format) with { MultiLabel = v.Get(multiLabel) }, o => o with { ClassWeights = b.Get(classWeights) });
+        b.Finish(cmd, v => v.Data(format) with { MultiLabel = v.Get(multiLabel) }, o => longInputs(o) with { ClassWeights = b.Get(classWeights) });
         return cmd;
     }
 
@@ -53,9 +54,10 @@ public static class FinetuneCommand
         var b = new Builder(ctx, SimilarityModel.Task);
         var format = b.Add(new Option<string?>("--format") { Description = "stsb, tsv, csv or jsonl (default: by file name and content)" });
         b.AddColumns(pairDescription: "Column of the second sentence");
+        var longInputs = b.AddLongInputs("scores");
         var cmd = new Command("similarity", "Fine-tune a sentence-pair similarity scorer (a one-output regression head, mean squared error)").WithDetails(
-            "Metrics: Pearson (selects the best model) and Spearman.\n" + DataFormatHelp.SimilarityFormats + "\n" + Common + "\n" + TextLineReader.InputRule);
-        b.Finish(cmd, v => v.Data(format));
+            "Metrics: Pearson (selects the best model) and Spearman.\n" + DataFormatHelp.LongInputs + "\n" + DataFormatHelp.SimilarityFormats + "\n" + Common + "\n" + TextLineReader.InputRule);
+        b.Finish(cmd, v => v.Data(format), longInputs);
         return cmd;
     }
 
@@ -158,6 +160,17 @@ public static class FinetuneCommand
             pairColumn = Add(new Option<string?>("--pair-column") { Description = pairDescription });
             labelColumn = Add(new Option<string?>("--label-column") { Description = "Column of the label: a header name (or JSON field) or a 0-based index" });
             noHeader = Add(new Option<bool>("--no-header") { Description = "TSV/CSV files have no header row (give columns by index)" });
+        }
+
+        /// <summary>--truncate, --doc-stride and --window-aggregation (classify and similarity, whose <paramref name="outputs"/>
+        /// the windows combine); returns what they set in the options.</summary>
+        public Func<FineTuneOptions, FineTuneOptions> AddLongInputs(string outputs)
+        {
+            var truncate = Add(new Option<bool>("--truncate") { Description = "Cut inputs longer than --max-seq-length to it (HF's longest_first) instead of reading them in windows; the cuts are counted and reported" });
+            var stride = Add(new Option<int?>("--doc-stride") { Description = "Tokens between the starts of consecutive windows of an input longer than --max-seq-length (default: half the window, (max-seq-length − 2) / 2; at most max-seq-length − 2)" });
+            var aggregation = Add(new Option<string>("--window-aggregation") { Description = $"How the windows of a long input make its prediction: the mean or the max of their {outputs}", DefaultValueFactory = _ => "mean" });
+            aggregation.AcceptOnlyFromAmong("mean", "max");
+            return o => o with { Truncate = Get(truncate), DocStride = Get(stride), WindowAggregation = LongInputSettings.ParseAggregation(Get(aggregation)) };
         }
 
         public T Get<T>(Option<T> option) => Parsed!.GetValue(option)!;

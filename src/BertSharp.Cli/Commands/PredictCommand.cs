@@ -51,6 +51,7 @@ public static class PredictCommand
             string? p = r.GetValue(pair), file = r.GetValue(input);
             if (args.Length > 0 && file != null) throw new BertSharpException("give either TEXT arguments or --input, not both");
             if (p != null && args.Length != 1) throw new BertSharpException("--pair goes with exactly one TEXT");
+            var longInputs = new LongInputTally();
             void Write(List<PredictInput> inputs)
             {
                 if (model is SimilarityModel && inputs.FirstOrDefault(i => i.Pair is null) is { } single)
@@ -58,11 +59,13 @@ public static class PredictCommand
                 var predictions = model.Predict(inputs);
                 for (int i = 0; i < inputs.Count; i++) ctx.Out.WriteLine(ToJson(inputs[i], predictions[i]).ToJsonString(JsonOut));
                 ctx.Out.Flush();
+                longInputs.Add(predictions);
                 inputs.Clear();
             }
             if (args.Length > 0)
             {
                 Write(args.Select(a => new PredictInput(a, p)).ToList());
+                longInputs.Report(ctx, model.MaxSeqLength);
                 return 0;
             }
             using var reader = file is null or "-"
@@ -78,12 +81,46 @@ public static class PredictCommand
                 if (pending.Count >= chunk) Write(pending);
             }
             if (pending.Count > 0) Write(pending);
+            longInputs.Report(ctx, model.MaxSeqLength);
             return 0;
         });
         return cmd;
     }
 
     static readonly JsonSerializerOptions JsonOut = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>How many predicted inputs were longer than the window: read in windows, or cut.</summary>
+    sealed class LongInputTally
+    {
+        int windowed, windows, truncated;
+        long truncatedTokens;
+
+        public void Add(IEnumerable<TaskPrediction> predictions)
+        {
+            foreach (var w in predictions.OfType<IWindowedPrediction>())
+            {
+                if (w.Windows > 1) { windowed++; windows += w.Windows; }
+                if (w.TruncatedTokens > 0) { truncated++; truncatedTokens += w.TruncatedTokens; }
+            }
+        }
+
+        public void Report(CommandContext ctx, int maxSeqLength)
+        {
+            if (windowed > 0) ctx.Err.WriteLine($"note: {windowed} inputs longer than {maxSeqLength} tokens were read in {windows} windows");
+            if (truncated > 0) ctx.Err.WriteLine($"note: {truncated} inputs were cut to {maxSeqLength} tokens, {truncatedTokens} tokens in all (their lines say \"truncated_tokens\")");
+        }
+    }
+
+    /// <summary>"windows" and "truncated_tokens" on the line of an input longer than the window.</summary>
+    static JsonObject WithLongInput(JsonObject line, TaskPrediction prediction)
+    {
+        if (prediction is IWindowedPrediction w)
+        {
+            if (w.Windows > 1) line["windows"] = w.Windows;
+            if (w.TruncatedTokens > 0) line["truncated_tokens"] = w.TruncatedTokens;
+        }
+        return line;
+    }
 
     static string Short(string s) => s.Length <= 40 ? s : s[..40] + "…";
 
@@ -107,10 +144,10 @@ public static class PredictCommand
                     o["probability"] = Math.Round(c.Probability, 6);
                 }
                 o["probabilities"] = Rounded(c.Probabilities);
-                return o;
+                return WithLongInput(o, c);
             }
             case SimilarityPrediction s:
-                return new JsonObject { ["text"] = input.Text, ["pair"] = input.Pair, ["score"] = Math.Round(s.Score, 6) };
+                return WithLongInput(new JsonObject { ["text"] = input.Text, ["pair"] = input.Pair, ["score"] = Math.Round(s.Score, 6) }, s);
             case TaggingPrediction t:
                 return new JsonObject
                 {

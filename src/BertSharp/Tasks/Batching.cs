@@ -145,6 +145,31 @@ internal static class Batching
     {
         device ??= CPU;
         var tensors = PaddedInputs(items.Select(f => f.InputIds).ToList(), items.Select(f => f.TokenTypeIds).ToList(), padId, out int L, device);
+        AddLabels(tensors, items, kind, L, padId, device);
+        return new Batch { Sequences = items.Count, Epoch = epoch, Index = index, Tensors = tensors };
+    }
+
+    /// <summary>The key of <see cref="CollateInputs"/>' windows per input ([D], int64, on the CPU).</summary>
+    public const string WindowsPerInput = "windows_per_input";
+
+    /// <summary>Pads the windows of several inputs (each input's windows consecutive, <see cref="TextWindows"/>) as
+    /// <see cref="Collate"/> does, with one label per input, taken from its first window ("labels", [D] or [D, C]), and
+    /// the number of windows of each input (<see cref="WindowsPerInput"/>, [D]): a loss on the inputs' combined
+    /// logits. Labels of a class, a set of classes or a score.</summary>
+    public static Batch CollateInputs(IReadOnlyList<IReadOnlyList<Feature>> inputs, int padId, LabelKind kind, int epoch = 0, int index = 0, Device? device = null)
+    {
+        if (kind is not (LabelKind.Class or LabelKind.MultiLabel or LabelKind.Score))
+            throw new ArgumentException($"labels of kind {kind} belong to windows, not to inputs", nameof(kind));
+        device ??= CPU;
+        var windows = inputs.SelectMany(w => w).ToList();
+        var tensors = PaddedInputs(windows.Select(f => f.InputIds).ToList(), windows.Select(f => f.TokenTypeIds).ToList(), padId, out int L, device);
+        AddLabels(tensors, inputs.Select(w => w[0]).ToList(), kind, L, padId, device);
+        tensors[WindowsPerInput] = tensor(inputs.Select(w => (long)w.Count).ToArray());
+        return new Batch { Sequences = windows.Count, Epoch = epoch, Index = index, Tensors = tensors };
+    }
+
+    static void AddLabels(Dictionary<string, Tensor> tensors, IReadOnlyList<Feature> items, LabelKind kind, int L, int padId, Device device)
+    {
         int B = items.Count;
         switch (kind)
         {
@@ -181,6 +206,5 @@ internal static class Batching
                 }
                 break;
         }
-        return new Batch { Sequences = B, Epoch = epoch, Index = index, Tensors = tensors };
     }
 }

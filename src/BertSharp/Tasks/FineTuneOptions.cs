@@ -55,8 +55,16 @@ public sealed record FineTuneOptions
     public IReadOnlyDictionary<string, double>? ClassWeightValues { get; init; }
     /// <summary>Tagging with chunk tags: score entities with seqeval's strict mode in this scheme (null: its default mode).</summary>
     public EntityScheme? EntityScheme { get; init; }
-    /// <summary>Question answering: windows and decoding (see <see cref="QuestionAnswering.QaSettings"/>; null: by the model's size).</summary>
+    /// <summary>Classification and similarity: cut inputs longer than <see cref="MaxSeqLength"/> (HF's longest_first
+    /// truncation) instead of reading them in windows (<see cref="LongInputSettings"/>).</summary>
+    public bool Truncate { get; init; }
+    /// <summary>Classification and similarity: how the windows of a long input combine (mean or max of their logits).</summary>
+    public WindowAggregation WindowAggregation { get; init; } = WindowAggregation.Mean;
+    /// <summary>The distance in tokens between the starts of consecutive windows of a long input: question answering's
+    /// context (<see cref="QuestionAnswering.QaSettings"/>), a classifier's or similarity model's text
+    /// (<see cref="LongInputSettings"/>); null: half the window.</summary>
     public int? DocStride { get; init; }
+    /// <summary>Question answering: windows and decoding (see <see cref="QuestionAnswering.QaSettings"/>; null: by the model's size).</summary>
     public int? MaxQueryLength { get; init; }
     public int NBestSize { get; init; } = 20;
     public int MaxAnswerLength { get; init; } = 30;
@@ -172,12 +180,19 @@ public static class FineTuneArgs
         .Add("--label-column", o => o.Data.LabelColumn, (o, v) => o with { Data = o.Data with { LabelColumn = v } })
         .Add("--no-header", o => o.Data.NoHeader, (o, v) => o with { Data = o.Data with { NoHeader = v } });
 
-    /// <summary>Similarity: tables with text, pair and label columns.</summary>
-    public static RunArgs<FineTuneOptions> Table { get; } = Tail(Columns(Schedule()));
+    /// <summary>Long inputs of classification and similarity. A run recorded before windows existed cut them: its
+    /// args.json has no "--truncate", and a resumed run goes on cutting.</summary>
+    static RunArgs<FineTuneOptions> LongInputs(RunArgs<FineTuneOptions> a) => a
+        .Add("--truncate", o => o.Truncate, (o, v) => o with { Truncate = v }, absent: JsonValue.Create(true))
+        .Add("--doc-stride", o => o.DocStride, (o, v) => o with { DocStride = v })
+        .Add("--window-aggregation", o => LongInputSettings.Name(o.WindowAggregation), (o, v) => o with { WindowAggregation = v is null ? WindowAggregation.Mean : LongInputSettings.ParseAggregation(v) });
 
-    /// <summary>Classification: tables with text, pair and label columns; multi-label data; the class weights, recorded
+    /// <summary>Similarity: tables with text, pair and label columns; long inputs.</summary>
+    public static RunArgs<FineTuneOptions> Table { get; } = Tail(LongInputs(Columns(Schedule())));
+
+    /// <summary>Classification: tables with text, pair and label columns; long inputs; multi-label data; the class weights, recorded
     /// as the weights used (a label → weight object), so that a resumed run uses the same.</summary>
-    public static RunArgs<FineTuneOptions> Classification { get; } = Tail(Columns(Schedule())
+    public static RunArgs<FineTuneOptions> Classification { get; } = Tail(LongInputs(Columns(Schedule()))
         .Add("--multi-label", o => o.Data.MultiLabel, (o, v) => o with { Data = o.Data with { MultiLabel = v } })
         .AddJson("--class-weights",
             o => o.ClassWeightValues is { } w ? new JsonObject(w.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)))

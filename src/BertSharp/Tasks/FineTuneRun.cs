@@ -83,6 +83,9 @@ public static class FineTuneRun
             throw new BertSharpException("give either dev or splitArticles (which evaluates on the training file's remaining articles), not both") { Parameters = ["dev", "splitArticles"] };
         if (family.Task != Classification.ClassificationModel.Task && (o.Data.MultiLabel || o.ClassWeights != null || o.ClassWeightValues != null))
             throw new BertSharpException($"multiLabel and classWeights go with classification, not task '{family.Task}'") { Parameters = ["multiLabel", "classWeights"] };
+        if (family.Task is not (Classification.ClassificationModel.Task or Similarity.SimilarityModel.Task)
+            && (o.Truncate || o.WindowAggregation != WindowAggregation.Mean || (o.DocStride != null && family.Task != QuestionAnswering.QuestionAnsweringModel.Task)))
+            throw new BertSharpException($"truncate, windowAggregation and docStride go with classification and similarity (docStride also with question answering), not task '{family.Task}'") { Parameters = ["truncate", "windowAggregation", "docStride"] };
         var data = o.Data with { SplitArticles = o.SplitArticles };
         string trainPath = o.Train;
         var train = family.Read(trainPath, data with { Split = DataSplit.Train, MaxExamples = o.MaxTrainExamples });

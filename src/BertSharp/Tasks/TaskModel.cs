@@ -11,8 +11,8 @@ namespace BertSharp.Tasks;
 
 /// <summary>The result of scoring labelled examples: metrics (names without prefix; "loss" included), a report
 /// for people, and — when asked for — one JSON object per example with the gold value and the prediction (the
-/// lines of a run's predictions_dev.jsonl).</summary>
-public record DatasetScore(IReadOnlyDictionary<string, double> Metrics, string Report, IReadOnlyList<JsonObject>? Predictions = null);
+/// lines of a run's predictions_dev.jsonl); for a task that reads long inputs in windows, how many were windowed or cut.</summary>
+public record DatasetScore(IReadOnlyDictionary<string, double> Metrics, string Report, IReadOnlyList<JsonObject>? Predictions = null, InputCounts? Inputs = null);
 
 /// <summary>One input to predict on: a text, or a pair (text + pair); for tagging, the words (else the text split
 /// on whitespace); for question answering, the question (<see cref="Text"/>), its context (<see cref="Pair"/>) and
@@ -195,6 +195,11 @@ public abstract class TaskModel<TExample> : TaskModel
     public virtual IReadOnlyList<string> EvaluationMetrics => ["loss", .. PlotMetrics];
     /// <summary>The figures a fine-tuning run draws: the loss and each plotted metric, by epoch.</summary>
     public virtual IReadOnlyList<PlotSpec> Plots => PlotSpec.FineTuning(PlotMetrics.Select(m => "val_" + m));
+    /// <summary>Whether an input's prediction combines its windows' logits (<see cref="TextWindows"/>): training then
+    /// batches an input's windows together, and <see cref="Loss"/> gets <see cref="Batching.CollateInputs"/>' batches.</summary>
+    public virtual bool CombinesWindows => false;
+    /// <summary>What reading the training examples took (windows, cuts), where the task counts it; set by <see cref="Encode"/>.</summary>
+    public InputCounts? TrainingInputs { get; protected set; }
     /// <summary>Whether training batches group inputs of similar length (less padding).</summary>
     public virtual bool GroupsByLength => true;
     /// <summary>The random stream of the training order (see <see cref="Batching.Shuffled"/>).</summary>
@@ -218,8 +223,12 @@ public abstract class TaskModel<TExample> : TaskModel
             files.Add(file);
         }
         var doc = new JsonObject { ["task"] = TaskName };
+        if (TrainingInputs is { } train) doc["train"] = new JsonObject { ["inputs"] = train.ToJson() };
         foreach (var (split, data, score) in scores)
+        {
             doc[split] = new JsonObject { ["data"] = data, ["metrics"] = JsonLines.Metrics(score.Metrics) };
+            if (score.Inputs is { } inputs) doc[split]!["inputs"] = inputs.ToJson();
+        }
         AtomicFile.WriteAllText(Path.Combine(runDir, "results.json"), doc.ToJsonString(JsonLines.Indented) + "\n");
         return files;
     }

@@ -12,15 +12,21 @@ public sealed class RunArgs<TOptions>
 {
     readonly List<Entry> entries = new();
 
-    sealed record Entry(string Key, Func<TOptions, object?> Get, Func<TOptions, TOptions, bool> SameValue, Func<TOptions, JsonNode?, TOptions> Set);
+    sealed record Entry(string Key, Func<TOptions, object?> Get, Func<TOptions, TOptions, bool> SameValue, Func<TOptions, JsonNode?, TOptions> Set)
+    {
+        /// <summary>The value of a run recorded before the option existed (null: the default stands).</summary>
+        public JsonNode? Absent { get; init; }
+    }
 
-    /// <summary>Adds an option: its key, how to read it from the options, and how to set it.</summary>
-    public RunArgs<TOptions> Add<TValue>(string key, Func<TOptions, TValue> get, Func<TOptions, TValue, TOptions> set)
+    /// <summary>Adds an option: its key, how to read it from the options, and how to set it. <paramref name="absent"/>:
+    /// what a run recorded before the option existed did, when that is not the option's default.</summary>
+    public RunArgs<TOptions> Add<TValue>(string key, Func<TOptions, TValue> get, Func<TOptions, TValue, TOptions> set, JsonNode? absent = null)
     {
         // null saved for an option that cannot be null (an older run left it unresolved): the default stands
         bool nullable = !typeof(TValue).IsValueType || Nullable.GetUnderlyingType(typeof(TValue)) != null;
         entries.Add(new Entry(key, o => get(o), (a, b) => EqualityComparer<TValue>.Default.Equals(get(a), get(b)),
-            (o, node) => node is null ? (nullable ? set(o, default!) : o) : set(o, node.Deserialize<TValue>()!)));
+            (o, node) => node is null ? (nullable ? set(o, default!) : o) : set(o, node.Deserialize<TValue>()!))
+        { Absent = absent });
         return this;
     }
 
@@ -46,7 +52,12 @@ public sealed class RunArgs<TOptions>
         var merged = given;
         foreach (var e in entries)
         {
-            if (!e.SameValue(given, defaults) || !saved.TryGetPropertyValue(e.Key, out var node)) continue;
+            if (!e.SameValue(given, defaults)) continue;
+            if (!saved.TryGetPropertyValue(e.Key, out var node))
+            {
+                if (e.Absent is null) continue;
+                node = e.Absent;
+            }
             try { merged = e.Set(merged, node); }
             catch (Exception x) when (x is JsonException or InvalidOperationException or FormatException)
             {

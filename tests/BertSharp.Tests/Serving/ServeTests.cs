@@ -3,6 +3,7 @@ using System.Text.Json;
 using BertSharp.Inference;
 using BertSharp.Serving;
 using BertSharp.Tasks;
+using BertSharp.Tasks.Classification;
 using BertSharp.Tests.Data;
 using BertSharp.Tests.Tasks;
 
@@ -12,7 +13,11 @@ namespace BertSharp.Tests.Serving;
 /// key, and a graceful stop of the real process.</summary>
 public class ServeTests
 {
-    static readonly Lazy<string> Classifier = new(() =>
+    static readonly Lazy<string> Classifier = new(() => FineTuneClassifier(truncate: false));
+    /// <summary>A classifier that cuts long inputs (fine-tuned with --truncate): the server refuses them unless told to cut.</summary>
+    static readonly Lazy<string> CuttingClassifier = new(() => FineTuneClassifier(truncate: true));
+
+    static string FineTuneClassifier(bool truncate)
     {
         var dir = TestPaths.TempDir("serve-classifier");
         CliFineTuneTests.WriteClassification(dir);
@@ -20,9 +25,10 @@ public class ServeTests
         FineTuneRun.Run(new FineTuneOptions
         {
             Task = "classify", Model = TestPaths.TinyBert, Train = Path.Combine(dir, "train.tsv"), Dev = Path.Combine(dir, "dev.tsv"), Output = run, MaxSteps = 2, Seed = 3, Threads = 1,
+            Truncate = truncate,
         });
         return run;
-    });
+    }
 
     static Task<TestServer> Serve(string dir, ServeOptions? options = null) => TestServer.Start(BertService.Load(dir, options));
 
@@ -116,7 +122,7 @@ public class ServeTests
     [Fact]
     public async Task BadRequestsGetA4xxJsonErrorAndTheServerStaysUp()
     {
-        await using var server = await Serve(Classifier.Value, new ServeOptions { MaxClientBatchSize = 4, MaxRequestBytes = 2000 });
+        await using var server = await Serve(CuttingClassifier.Value, new ServeOptions { MaxClientBatchSize = 4, MaxRequestBytes = 2000 });
         async Task Expect(int status, string route, string json, string message)
         {
             var (s, body) = await server.Post(route, json);
@@ -140,6 +146,19 @@ public class ServeTests
         await Expect(413, "/predict", JsonSerializer.Serialize(new { inputs = new[] { string.Join(' ', Enumerable.Repeat("word", 1000)), "b" } }), "larger than the server takes");
         (status, _) = await server.Post("/predict", """{"inputs": ["still", "up"]}""");
         Assert.Equal(200, status);
+    }
+
+    [Fact]
+    public async Task AClassifierFineTunedWithWindowsAnswersALongInputWhole()
+    {
+        await using var server = await Serve(Classifier.Value);
+        string longText = string.Join(' ', Enumerable.Repeat("word", 200));
+        var (status, body) = await server.Post("/predict", JsonSerializer.Serialize(new { inputs = new[] { longText, "b" } }));
+        Assert.Equal(200, status);
+        using var model = FineTunedModel.Load<ClassificationModel>(Classifier.Value);
+        var expected = model.Predict(longText, "b");
+        Assert.True(expected.Windows > 1);
+        Assert.Equal(expected.Probability, body[0].GetProperty("score").GetDouble(), 1e-5);
     }
 
     [Fact]

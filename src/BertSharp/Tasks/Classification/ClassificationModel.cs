@@ -14,12 +14,14 @@ namespace BertSharp.Tasks.Classification;
 /// and the predicted labels. Single-label: probabilities are the softmax of the logits and <see cref="Labels"/> is
 /// [<see cref="Label"/>]. Multi-label: each probability is the sigmoid of its logit and <see cref="Labels"/> holds every
 /// label whose probability reaches <see cref="Threshold"/>, most probable first (possibly none).</summary>
-public sealed record ClassificationPrediction(string Label, double Probability, IReadOnlyDictionary<string, double> Probabilities) : TaskPrediction
+public sealed record ClassificationPrediction(string Label, double Probability, IReadOnlyDictionary<string, double> Probabilities) : TaskPrediction, IWindowedPrediction
 {
     public IReadOnlyList<string> Labels { get; init; } = [Label];
     /// <summary>Multi-label: the decision threshold of <see cref="Labels"/>; null for a single-label classifier.</summary>
     public double? Threshold { get; init; }
     public bool MultiLabel => Threshold is not null;
+    public int Windows { get; init; } = 1;
+    public int TruncatedTokens { get; init; }
 }
 
 /// <summary>
@@ -33,9 +35,11 @@ public sealed record ClassificationPrediction(string Label, double Probability, 
 /// micro-F1 (selects the best model), macro-F1, subset accuracy, loss; the report has per-label precision/recall/F1
 /// (<see cref="MultiLabelReport"/>). Fine-tuning chooses the threshold on dev at each evaluation.</item>
 /// </list>
-/// <see cref="ClassWeights"/> weighs the labels in the training loss (<see cref="ClassWeighting"/>).
+/// <see cref="ClassWeights"/> weighs the labels in the training loss (<see cref="ClassWeighting"/>). An input longer than
+/// the window is read in windows whose logits are combined before the softmax or sigmoid, or cut
+/// (<see cref="WindowedTaskModel{TExample}.LongInputs"/>).
 /// </summary>
-public sealed class ClassificationModel : TaskModel<ClassificationExample>
+public sealed class ClassificationModel : WindowedTaskModel<ClassificationExample>
 {
     public const string Task = "classify";
     /// <summary>HF's problem_type of a multi-label classifier.</summary>
@@ -101,7 +105,8 @@ public sealed class ClassificationModel : TaskModel<ClassificationExample>
     {
         c.Labels = labels.ToList();
         c.ProblemType = multiLabel ? MultiLabelProblem : "single_label_classification";
-        c.Extra.Remove(ThresholdKey);   // a new head's threshold is chosen anew
+        c.Extra.Remove(ThresholdKey);   // a new head's threshold and long-input settings are chosen anew
+        c.Extra.Remove(LongInputSettings.ConfigKey);
         c.Extra["bertsharp_task"] = Task;
     }
 
@@ -128,48 +133,59 @@ public sealed class ClassificationModel : TaskModel<ClassificationExample>
             c.Extra[PairsKey] = train.Any(e => e.Pair != null);
         }
 
-        public override TaskModel<ClassificationExample> Create(BertWithHead model, BertTokenizer tokenizer, int? maxSeqLength, string? folder) =>
-            new ClassificationModel((BertForSequenceClassification)model, tokenizer, maxSeqLength ?? FolderMaxSeqLength(tokenizer, model.Config));
+        public override TaskModel<ClassificationExample> Create(BertWithHead model, BertTokenizer tokenizer, int? maxSeqLength, string? folder)
+        {
+            int folderLength = FolderMaxSeqLength(tokenizer, model.Config);
+            var m = new ClassificationModel((BertForSequenceClassification)model, tokenizer, maxSeqLength ?? folderLength);
+            if (maxSeqLength != folderLength) m.StrideFollowsLength();
+            return m;
+        }
 
         public override void Apply(TaskModel<ClassificationExample> model, FineTuneOptions options, IReadOnlyList<ClassificationExample> train)
         {
             var m = (ClassificationModel)model;
             m.ClassWeights = ClassWeighting.Resolve(options, train, m.Labels, m.MultiLabel);
+            m.LongInputs = LongInputSettings.For(options);
         }
 
-        public override FineTuneOptions Resolved(FineTuneOptions options, TaskModel<ClassificationExample> model) =>
-            ((ClassificationModel)model).ClassWeights is { } w
-                ? options with { ClassWeightValues = ((ClassificationModel)model).Labels.Zip(w).ToDictionary(x => x.First, x => x.Second) }
-                : options;
+        public override FineTuneOptions Resolved(FineTuneOptions options, TaskModel<ClassificationExample> model)
+        {
+            var m = (ClassificationModel)model;
+            options = m.LongInputs.Resolved(options, m.MaxSeqLength);
+            return m.ClassWeights is { } w ? options with { ClassWeightValues = m.Labels.Zip(w).ToDictionary(x => x.First, x => x.Second) } : options;
+        }
     }
-
-    BertEncoding EncodeText(string text, string? pair) => Tokenizer.Encode(text, pair, MaxSeqLength);
 
     /// <summary>An example's gold labels: its set (multi-label), else its one label.</summary>
     static IReadOnlyList<string> GoldLabels(ClassificationExample e) => e.Labels ?? (e.Label is { } l ? [l] : []);
 
+    /// <summary>The label id of a single-label example; -1 when it has none the model knows.</summary>
+    long LabelId(ClassificationExample e) => !MultiLabel && e.Label != null && labelIds.TryGetValue(e.Label, out int id) ? id : -1;
+
+    /// <summary>A multi-label example's labels as 1 (has it) or 0 per label id; null for a single-label classifier.</summary>
+    float[]? Targets(ClassificationExample e)
+    {
+        if (!MultiLabel) return null;
+        var targets = new float[Labels.Count];
+        foreach (var l in GoldLabels(e)) if (labelIds.TryGetValue(l, out int c)) targets[c] = 1;
+        return targets;
+    }
+
+    EncodedInputs EncodeExamples(IReadOnlyList<ClassificationExample> examples) =>
+        EncodeInputs(examples.Count, i => (examples[i].Text, examples[i].Pair), (i, ids, types) => new Feature
+        {
+            InputIds = ids, TokenTypeIds = types, Example = i, Targets = Targets(examples[i]), Label = LabelId(examples[i]),
+        });
+
+    /// <summary>Training features: the windows of each example, each with the example's label.</summary>
     public override IReadOnlyList<Feature> Encode(IReadOnlyList<ClassificationExample> examples)
     {
-        var features = new Feature[examples.Count];
-        bool multiLabel = MultiLabel;
-        Parallel.For(0, examples.Count, i =>
-        {
-            var e = examples[i];
-            var enc = EncodeText(e.Text, e.Pair);
-            float[]? targets = null;
-            if (multiLabel)
-            {
-                targets = new float[Labels.Count];
-                foreach (var l in GoldLabels(e)) if (labelIds.TryGetValue(l, out int c)) targets[c] = 1;
-            }
-            features[i] = new Feature
-            {
-                InputIds = enc.InputIds, TokenTypeIds = enc.TokenTypeIds, Example = i, Targets = targets,
-                Label = !multiLabel && e.Label != null && labelIds.TryGetValue(e.Label, out int id) ? id : -1,
-            };
-        });
-        return features;
+        var encoded = EncodeExamples(examples);
+        TrainingInputs = encoded.Counts;
+        return encoded.Features;
     }
+
+    protected override InputCounts EvaluationInputs(IReadOnlyList<ClassificationExample> examples) => EncodeExamples(examples).Counts;
 
     public override IEnumerable<string> EncodingNotes(IReadOnlyList<ClassificationExample> train, IReadOnlyList<Feature> features, IReadOnlyList<ClassificationExample> dev)
     {
@@ -178,9 +194,11 @@ public sealed class ClassificationModel : TaskModel<ClassificationExample>
             yield return $"class weights ({(MultiLabel ? "pos_weight of each label in the binary cross-entropy" : "of each class in the cross-entropy")}): {ClassWeighting.Describe(w, Labels)}";
     }
 
+    /// <summary>The loss of a batch on its inputs' logits (an input's windows combined): cross-entropy, or multi-label
+    /// binary cross-entropy, with the class weights.</summary>
     public override BatchLoss Loss(Batch batch)
     {
-        using var logits = Logits(batch);
+        using var logits = InputLogits(batch);
         using var weights = ClassWeights is { } w ? tensor(w.Select(x => (float)x).ToArray(), device: logits.device) : null;
         var loss = MultiLabel
             ? functional.binary_cross_entropy_with_logits(logits, batch["labels"], pos_weights: weights)
@@ -188,20 +206,15 @@ public sealed class ClassificationModel : TaskModel<ClassificationExample>
         return new BatchLoss(loss, new Dictionary<string, Tensor>());
     }
 
-    /// <summary>Per feature, in feature order: its log-probabilities (single-label) or its logits (multi-label).</summary>
-    float[][] Outputs(IReadOnlyList<Feature> features)
+    /// <summary>Per input, in input order: its log-probabilities (single-label) or its logits (multi-label), from its
+    /// windows' combined logits.</summary>
+    float[][] Outputs(EncodedInputs inputs)
     {
-        var result = new float[features.Count][];
         int k = Config.NumLabels;
-        bool multiLabel = MultiLabel;
-        // The forward pass reads no labels: Class batches build theirs from Feature.Label alone.
-        Run(features, LabelKind.Class, (idx, logits) =>
-        {
-            using var rows = multiLabel ? logits.alias() : functional.log_softmax(logits, -1);
-            var flat = rows.data<float>().ToArray();
-            for (int j = 0; j < idx.Length; j++) result[idx[j]] = flat.AsSpan(j * k, k).ToArray();
-        });
-        return result;
+        using var logits = InputLogits(inputs);
+        using var rows = MultiLabel ? logits.alias() : functional.log_softmax(logits, -1);
+        var flat = rows.data<float>().ToArray();
+        return Enumerable.Range(0, inputs.WindowsPerInput.Count).Select(i => flat.AsSpan(i * k, k).ToArray()).ToArray();
     }
 
     /// <summary>The probabilities of logits [B, C]: a softmax over the labels, or multi-label a sigmoid of each.</summary>
@@ -210,13 +223,8 @@ public sealed class ClassificationModel : TaskModel<ClassificationExample>
     /// <summary>Predicts the label(s) of each input (text, or text + pair).</summary>
     public IReadOnlyList<ClassificationPrediction> Predict(IReadOnlyList<(string Text, string? Pair)> inputs)
     {
-        var features = new Feature[inputs.Count];
-        Parallel.For(0, inputs.Count, i =>
-        {
-            var enc = EncodeText(inputs[i].Text, inputs[i].Pair);
-            features[i] = new Feature { InputIds = enc.InputIds, TokenTypeIds = enc.TokenTypeIds, Example = i };
-        });
-        return Outputs(features).Select(Decode).ToList();
+        var encoded = EncodeInputs(inputs.Count, i => inputs[i], (i, ids, types) => new Feature { InputIds = ids, TokenTypeIds = types, Example = i });
+        return Outputs(encoded).Select((o, i) => Decode(o) with { Windows = encoded.WindowsPerInput[i], TruncatedTokens = encoded.TruncatedTokens[i] }).ToList();
     }
 
     public ClassificationPrediction Predict(string text, string? pair = null) => Predict([(text, pair)])[0];
@@ -248,9 +256,9 @@ public sealed class ClassificationModel : TaskModel<ClassificationExample>
 
     public override DatasetScore Score(IReadOnlyList<ClassificationExample> examples, bool withPredictions = false)
     {
-        var features = Encode(examples);
-        var outputs = Outputs(features);
-        return MultiLabel ? ScoreMultiLabel(examples, features, outputs, withPredictions) : ScoreSingleLabel(examples, features, outputs, withPredictions);
+        var inputs = EncodeExamples(examples);
+        var outputs = Outputs(inputs);
+        return MultiLabel ? ScoreMultiLabel(examples, inputs.Counts, outputs, withPredictions) : ScoreSingleLabel(examples, inputs.Counts, outputs, withPredictions);
     }
 
     /// <summary>Multi-label: chooses <see cref="Threshold"/> on the dev examples (the best micro-F1 of
@@ -258,13 +266,13 @@ public sealed class ClassificationModel : TaskModel<ClassificationExample>
     public override DatasetScore EvaluateDev(IReadOnlyList<ClassificationExample> dev)
     {
         if (!MultiLabel) return base.EvaluateDev(dev);
-        var features = Encode(dev);
-        var logits = Outputs(features);
+        var inputs = EncodeExamples(dev);
+        var logits = Outputs(inputs);
         var probabilities = logits.Select(row => row.Select(x => Sigmoid(x)).ToArray()).ToList();
-        var gold = features.Select(f => f.Targets!.Select(t => t > 0).ToArray()).ToList();
+        var gold = dev.Select(e => Targets(e)!.Select(t => t > 0).ToArray()).ToList();
         long unknown = dev.Sum(e => (long)GoldLabels(e).Count(l => !labelIds.ContainsKey(l)));
         Threshold = MultiLabelReport.BestThreshold(probabilities, gold, unknown);
-        return ScoreMultiLabel(dev, features, logits, withPredictions: true);
+        return ScoreMultiLabel(dev, inputs.Counts, logits, withPredictions: true);
     }
 
     public override void LoadSaved(string dir)
@@ -273,7 +281,7 @@ public sealed class ClassificationModel : TaskModel<ClassificationExample>
         if (MultiLabel && ModelFolder.ReadConfig(dir).Extra[ThresholdKey] is JsonValue v && v.TryGetValue(out double t)) Threshold = t;
     }
 
-    DatasetScore ScoreSingleLabel(IReadOnlyList<ClassificationExample> examples, IReadOnlyList<Feature> features, float[][] lp, bool withPredictions)
+    DatasetScore ScoreSingleLabel(IReadOnlyList<ClassificationExample> examples, InputCounts inputs, float[][] lp, bool withPredictions)
     {
         var gold = new List<string>(examples.Count);
         var predicted = new List<string>(examples.Count);
@@ -286,7 +294,7 @@ public sealed class ClassificationModel : TaskModel<ClassificationExample>
             var e = examples[i];
             gold.Add(e.Label ?? "");
             predicted.Add(p.Label);
-            if (features[i].Label >= 0) { lossSum -= lp[i][features[i].Label]; lossCount++; }
+            if (LabelId(e) is var id and >= 0) { lossSum -= lp[i][id]; lossCount++; }
             else unknown++;
             if (rows != null)
             {
@@ -306,23 +314,27 @@ public sealed class ClassificationModel : TaskModel<ClassificationExample>
         };
         var text = new StringBuilder();
         text.Append($"{examples.Count} examples: accuracy {report.Accuracy:P2}, macro-F1 {report.MacroF1:F4}\n");
+        text.Append(InputsLine(inputs));
         if (unknown > 0) text.Append($"{unknown} examples have labels the model does not know; they count as errors\n");
         text.Append('\n').Append(report.Format());
-        return new DatasetScore(metrics, text.ToString(), rows);
+        return new DatasetScore(metrics, text.ToString(), rows, inputs);
     }
 
-    DatasetScore ScoreMultiLabel(IReadOnlyList<ClassificationExample> examples, IReadOnlyList<Feature> features, float[][] logits, bool withPredictions)
+    DatasetScore ScoreMultiLabel(IReadOnlyList<ClassificationExample> examples, InputCounts inputs, float[][] logits, bool withPredictions)
     {
         var gold = examples.Select(GoldLabels).ToList();
         var predictions = logits.Select(DecodeMultiLabel).ToList();
         // BCEWithLogitsLoss's mean over examples × labels, in its stable form max(x, 0) − x·y + log(1 + e^−|x|)
         double lossSum = 0;
         for (int i = 0; i < examples.Count; i++)
+        {
+            var targets = Targets(examples[i])!;
             for (int c = 0; c < logits[i].Length; c++)
             {
                 double x = logits[i][c];
-                lossSum += Math.Max(x, 0) - x * features[i].Targets![c] + Math.Log(1 + Math.Exp(-Math.Abs(x)));
+                lossSum += Math.Max(x, 0) - x * targets[c] + Math.Log(1 + Math.Exp(-Math.Abs(x)));
             }
+        }
         int unknown = examples.Count(e => GoldLabels(e).Any(l => !labelIds.ContainsKey(l)));
         var report = MultiLabelReport.Compute(gold, predictions.Select(p => p.Labels).ToList(), Labels);
         var metrics = new Dictionary<string, double>
@@ -345,9 +357,10 @@ public sealed class ClassificationModel : TaskModel<ClassificationExample>
             }).ToList();
         var text = new StringBuilder();
         text.Append($"{examples.Count} examples: micro-F1 {report.MicroF1:F4}, macro-F1 {report.MacroF1:F4}, subset accuracy {report.SubsetAccuracy:P2} (multi-label, threshold {Threshold:0.###})\n");
+        text.Append(InputsLine(inputs));
         if (unknown > 0) text.Append($"{unknown} examples have labels the model does not know; they count as missed\n");
         text.Append('\n').Append(report.Format());
-        return new DatasetScore(metrics, text.ToString(), rows);
+        return new DatasetScore(metrics, text.ToString(), rows, inputs);
     }
 
     static JsonObject Row(ClassificationExample e)

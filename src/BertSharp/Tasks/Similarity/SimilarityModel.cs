@@ -10,14 +10,19 @@ using static TorchSharp.torch.nn;
 namespace BertSharp.Tasks.Similarity;
 
 /// <summary>The predicted similarity of a pair.</summary>
-public sealed record SimilarityPrediction(double Score) : TaskPrediction;
+public sealed record SimilarityPrediction(double Score) : TaskPrediction, IWindowedPrediction
+{
+    public int Windows { get; init; } = 1;
+    public int TruncatedTokens { get; init; }
+}
 
 /// <summary>
 /// Sentence-pair similarity as regression: BertForSequenceClassification with one output (problem_type
 /// "regression", as HF's STS-B setup), mean squared error loss. Metrics: Pearson (selects the best model; the
-/// official STS measure), Spearman, and the MSE as "loss".
+/// official STS measure), Spearman, and the MSE as "loss". A pair longer than the window is read in windows whose
+/// scores are combined, or cut (<see cref="WindowedTaskModel{TExample}.LongInputs"/>).
 /// </summary>
-public sealed class SimilarityModel : TaskModel<SimilarityExample>
+public sealed class SimilarityModel : WindowedTaskModel<SimilarityExample>
 {
     public const string Task = "similarity";
 
@@ -30,6 +35,7 @@ public sealed class SimilarityModel : TaskModel<SimilarityExample>
     public override string TaskName => Task;
     public override LabelKind LabelKind => LabelKind.Score;
     public override string SelectionMetric => "pearson";
+    protected override string OutputName => "scores";
     public override IReadOnlyList<string> PlotMetrics => ["pearson", "spearman"];
 
     public static void Configure(BertConfig c)
@@ -37,6 +43,7 @@ public sealed class SimilarityModel : TaskModel<SimilarityExample>
         c.Labels = ["LABEL_0"];
         c.ProblemType = "regression";
         c.Extra["bertsharp_task"] = Task;
+        c.Extra.Remove(LongInputSettings.ConfigKey);   // a new head's long-input settings are chosen anew
     }
 
     public static ExampleSet<SimilarityExample> Read(string path, DataFileOptions o) => SimilarityData.Read(path, o);
@@ -54,47 +61,60 @@ public sealed class SimilarityModel : TaskModel<SimilarityExample>
         public override ExampleSet<SimilarityExample> Read(string path, DataFileOptions options) => SimilarityModel.Read(path, options);
         public override void Configure(BertConfig c, IReadOnlyList<SimilarityExample> train) => SimilarityModel.Configure(c);
 
-        public override TaskModel<SimilarityExample> Create(BertWithHead model, BertTokenizer tokenizer, int? maxSeqLength, string? folder) =>
-            new SimilarityModel((BertForSequenceClassification)model, tokenizer, maxSeqLength ?? FolderMaxSeqLength(tokenizer, model.Config));
+        public override TaskModel<SimilarityExample> Create(BertWithHead model, BertTokenizer tokenizer, int? maxSeqLength, string? folder)
+        {
+            int folderLength = FolderMaxSeqLength(tokenizer, model.Config);
+            var m = new SimilarityModel((BertForSequenceClassification)model, tokenizer, maxSeqLength ?? folderLength);
+            if (maxSeqLength != folderLength) m.StrideFollowsLength();
+            return m;
+        }
+
+        public override void Apply(TaskModel<SimilarityExample> model, FineTuneOptions options, IReadOnlyList<SimilarityExample> train) =>
+            ((SimilarityModel)model).LongInputs = LongInputSettings.For(options);
+
+        public override FineTuneOptions Resolved(FineTuneOptions options, TaskModel<SimilarityExample> model) =>
+            ((SimilarityModel)model).LongInputs.Resolved(options, model.MaxSeqLength);
     }
 
-    Feature Make(string a, string b, double? score, int i)
-    {
-        var enc = Tokenizer.Encode(a, b, MaxSeqLength);
-        return new Feature { InputIds = enc.InputIds, TokenTypeIds = enc.TokenTypeIds, Example = i, Score = (float)(score ?? 0) };
-    }
+    EncodedInputs EncodePairs(int count, Func<int, (string Text, string Pair)> pair, Func<int, double?> score) =>
+        EncodeInputs(count, i => pair(i), (i, ids, types) => new Feature { InputIds = ids, TokenTypeIds = types, Example = i, Score = (float)(score(i) ?? 0) });
 
+    EncodedInputs EncodeExamples(IReadOnlyList<SimilarityExample> examples) =>
+        EncodePairs(examples.Count, i => (examples[i].Text, examples[i].Pair), i => examples[i].Score);
+
+    /// <summary>Training features: the windows of each pair, each with the pair's score.</summary>
     public override IReadOnlyList<Feature> Encode(IReadOnlyList<SimilarityExample> examples)
     {
-        var features = new Feature[examples.Count];
-        Parallel.For(0, examples.Count, i => features[i] = Make(examples[i].Text, examples[i].Pair, examples[i].Score, i));
-        return features;
+        var encoded = EncodeExamples(examples);
+        TrainingInputs = encoded.Counts;
+        return encoded.Features;
     }
 
+    protected override InputCounts EvaluationInputs(IReadOnlyList<SimilarityExample> examples) =>
+        EncodeExamples(examples.Where(e => e.Score.HasValue).ToList()).Counts;
+
+    /// <summary>The mean squared error of a batch's pair scores (a pair's windows combined) against the gold scores.</summary>
     public override BatchLoss Loss(Batch batch)
     {
-        using var logits = Logits(batch);
+        using var logits = InputLogits(batch);
         using var scores = logits.squeeze(-1);
         return new BatchLoss(functional.mse_loss(scores, batch["labels"]), new Dictionary<string, Tensor>());
     }
 
-    double[] Scores(IReadOnlyList<Feature> features)
+    /// <summary>The score of each pair, in pair order: its windows' scores combined.</summary>
+    double[] Scores(EncodedInputs inputs)
     {
-        var result = new double[features.Count];
-        Run(features, LabelKind, (idx, logits) =>
-        {
-            var v = logits.data<float>().ToArray();
-            for (int j = 0; j < idx.Length; j++) result[idx[j]] = v[j];
-        });
-        return result;
+        using var scores = InputLogits(inputs);
+        return scores.data<float>().ToArray().Select(x => (double)x).ToArray();
     }
 
     /// <summary>The predicted similarity of each pair.</summary>
-    public IReadOnlyList<double> Predict(IReadOnlyList<(string Text, string Pair)> pairs)
+    public IReadOnlyList<double> Predict(IReadOnlyList<(string Text, string Pair)> pairs) => PredictPairs(pairs).Select(p => p.Score).ToList();
+
+    IReadOnlyList<SimilarityPrediction> PredictPairs(IReadOnlyList<(string Text, string Pair)> pairs)
     {
-        var features = new Feature[pairs.Count];
-        Parallel.For(0, pairs.Count, i => features[i] = Make(pairs[i].Text, pairs[i].Pair, null, i));
-        return Scores(features);
+        var encoded = EncodePairs(pairs.Count, i => pairs[i], _ => null);
+        return Scores(encoded).Select((s, i) => new SimilarityPrediction(s) { Windows = encoded.WindowsPerInput[i], TruncatedTokens = encoded.TruncatedTokens[i] }).ToList();
     }
 
     public double Predict(string text, string pair) => Predict([(text, pair)])[0];
@@ -102,7 +122,8 @@ public sealed class SimilarityModel : TaskModel<SimilarityExample>
     public override DatasetScore Score(IReadOnlyList<SimilarityExample> examples, bool withPredictions = false)
     {
         var labelled = examples.Where(e => e.Score.HasValue).ToList();
-        var predicted = Scores(Encode(labelled));
+        var inputs = EncodeExamples(labelled);
+        var predicted = Scores(inputs);
         var gold = labelled.Select(e => e.Score!.Value).ToArray();
         double mse = 0;
         for (int i = 0; i < gold.Length; i++) mse += (predicted[i] - gold[i]) * (predicted[i] - gold[i]);
@@ -119,6 +140,7 @@ public sealed class SimilarityModel : TaskModel<SimilarityExample>
             gold.Length, pearson, spearman, mse,
             gold.DefaultIfEmpty().Min(), gold.DefaultIfEmpty().Max(), gold.DefaultIfEmpty().Average(),
             predicted.DefaultIfEmpty().Min(), predicted.DefaultIfEmpty().Max(), predicted.DefaultIfEmpty().Average());
+        report += InputsLine(inputs.Counts);
         if (!double.IsFinite(pearson)) report += "the correlations are undefined (constant scores) and logged as 0\n";
         List<JsonObject>? rows = null;
         if (withPredictions)
@@ -126,7 +148,7 @@ public sealed class SimilarityModel : TaskModel<SimilarityExample>
             {
                 ["text"] = e.Text, ["pair"] = e.Pair, ["score"] = e.Score, ["prediction"] = Math.Round(predicted[i], 6),
             }).ToList();
-        return new DatasetScore(metrics, report, rows);
+        return new DatasetScore(metrics, report, rows, inputs.Counts);
     }
 
     public override DatasetScore EvaluateFile(string path, DataFileOptions options, bool withPredictions = false) =>
@@ -137,7 +159,7 @@ public sealed class SimilarityModel : TaskModel<SimilarityExample>
     {
         foreach (var i in inputs)
             if (i.Pair is null) throw new BertSharpException($"similarity scores a pair of texts; got one text: '{Short(i.Text)}'");
-        return Predict(inputs.Select(i => (i.Text, i.Pair!)).ToList()).Select(s => new SimilarityPrediction(s)).ToList();
+        return PredictPairs(inputs.Select(i => (i.Text, i.Pair!)).ToList());
     }
 
     static string Short(string s) => s.Length <= 40 ? s : s[..40] + "…";

@@ -85,6 +85,7 @@ public static class Cli
             // A bug, by this command's own definition: its stack trace always goes with it, since a rare one may not
             // come back when run again with --verbose.
             stderr.WriteLine($"error: {e.GetType().Name}: {e.Message.Split('\n')[0]} (a bug in BertSharp; please report it with the stack trace below)");
+            if (e.Data[BertSharp.Training.Trainer.ResumeNoteKey] is string note) stderr.WriteLine($"error: {note}");
             stderr.WriteLine(e);
             return 2;
         }

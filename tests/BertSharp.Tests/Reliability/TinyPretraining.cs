@@ -50,10 +50,19 @@ internal sealed class FaultyTask(ITrainingTask inner) : ITrainingTask
     public int NanValidationAtEvaluation { get; init; } = -1;
     /// <summary>The step whose loss throws what TorchSharp throws when libtorch fails.</summary>
     public long NativeFailureAtStep { get; init; } = -1;
+    /// <summary>The step whose loss throws an exception of no kind the trainer expects (a bug).</summary>
+    public long BugAtStep { get; init; } = -1;
+    /// <summary>The epoch whose batch source throws (a bug) before its first batch: on the prefetch thread, at the
+    /// epoch boundary.</summary>
+    public int ProducerBugAtEpoch { get; init; } = -1;
 
     public BertWithHead Model => inner.Model;
     public int BatchesPerEpoch => inner.BatchesPerEpoch;
-    public IEnumerable<Batch> TrainBatches(int epoch, int start) => inner.TrainBatches(epoch, start);
+    public IEnumerable<Batch> TrainBatches(int epoch, int start)
+    {
+        if (epoch == ProducerBugAtEpoch) throw new InvalidOperationException($"injected: the batch source of epoch {epoch} failed");
+        foreach (var b in inner.TrainBatches(epoch, start)) yield return b;
+    }
     public string SelectionMetric => inner.SelectionMetric;
     public IReadOnlyCollection<string> Metrics => inner.Metrics;
     public void SaveModel(string dir) => inner.SaveModel(dir);
@@ -66,6 +75,11 @@ internal sealed class FaultyTask(ITrainingTask inner) : ITrainingTask
         {
             l.Loss.Dispose();
             throw new System.Runtime.InteropServices.ExternalException("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: you tried to allocate 1073741824 bytes.");
+        }
+        if (step == BugAtStep)
+        {
+            l.Loss.Dispose();
+            throw new InvalidOperationException("injected: an unexpected failure in the step");
         }
         if (step == NanLossAtStep) return l with { Loss = l.Loss * double.NaN };
         if (step == NanGradientAtStep)

@@ -65,11 +65,65 @@ public class TrainerFaultTests(ITestOutputHelper log)
         var e = Assert.Throws<BertSharpException>(() => t.Train());
         log.WriteLine(e.Message);
         Assert.StartsWith("step 7: libtorch failed: [enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory", e.Message);
-        Assert.EndsWith($"the last checkpoint, {new RunFolder(output).LastCheckpoint} (step 6), is intact: resume to continue from it", e.Message);
+        string report = Path.Combine(output, Trainer.FailuresFileName);
+        Assert.EndsWith($"the last checkpoint, {new RunFolder(output).LastCheckpoint} (step 6), is intact: resume to continue from it (report: {report})", e.Message);
         Assert.Equal(["resume"], e.Parameters);
+        Assert.Contains("DefaultCPUAllocator: not enough memory", File.ReadAllText(report));
         AssertLastGoodCheckpoint(output, 6);
 
         TinyPretraining.Make(corpus, output, resume: true).Train();
+        var losses = TinyPretraining.TrainLosses(output);
+        Assert.Equal(expected.Keys.Order(), losses.Keys.Order());
+        foreach (var (step, loss) in expected) Assert.Equal(loss, losses[step]) /* bit for bit: no more than the steps since the checkpoint lost */;
+    }
+
+    // Issue 24: an unexpected exception (exit code 2 in the CLI) mid-run. It keeps its type and stack trace, the run
+    // folder keeps them too (a rare failure's console output is easily lost), and resume finishes the same run.
+    [Fact]
+    public void An_unexpected_exception_in_a_step_keeps_its_type_is_recorded_in_the_run_folder_and_resume_finishes_the_same_run()
+    {
+        var (corpus, expected) = Straight.Value;
+        var output = Path.Combine(TestPaths.TempDir("bug-in-step"), "run");
+        var t = TinyPretraining.Make(corpus, output, resume: false, wrap: task => new FaultyTask(task) { BugAtStep = 7 });
+        var e = Assert.Throws<InvalidOperationException>(() => t.Train());
+        AssertRecordedAndResumable(e, output, corpus, expected, failedStep: 7, checkpointStep: 6, thrownBy: nameof(FaultyTask.Loss));
+    }
+
+    // 14 steps of 10 per epoch: the second epoch starts at step 11, right after the checkpoint of step 10.
+    static readonly Lazy<Dictionary<long, double>> StraightAcrossAnEpoch = new(() =>
+    {
+        var output = Path.Combine(TestPaths.TempDir("fault-straight-14"), "run");
+        var t = TinyPretraining.Make(Straight.Value.Corpus, output, resume: false, maxSteps: 14);
+        Assert.Equal(10, t.StepsPerEpoch);
+        t.Train();
+        return TinyPretraining.TrainLosses(output);
+    });
+
+    [Fact]
+    public void An_unexpected_exception_of_the_batch_producer_at_an_epoch_boundary_is_recorded_and_resume_finishes_the_same_run()
+    {
+        var expected = StraightAcrossAnEpoch.Value;
+        var output = Path.Combine(TestPaths.TempDir("bug-in-producer"), "run");
+        var t = TinyPretraining.Make(Straight.Value.Corpus, output, resume: false, maxSteps: 14, wrap: task => new FaultyTask(task) { ProducerBugAtEpoch = 1 });
+        var e = Assert.Throws<InvalidOperationException>(() => t.Train());
+        Assert.Equal("injected: the batch source of epoch 1 failed", e.Message);
+        AssertRecordedAndResumable(e, output, Straight.Value.Corpus, expected, failedStep: 11, checkpointStep: 10, thrownBy: nameof(FaultyTask.TrainBatches), maxSteps: 14);
+    }
+
+    void AssertRecordedAndResumable(Exception e, string output, string corpus, Dictionary<long, double> expected, long failedStep, long checkpointStep, string thrownBy, long maxSteps = 8)
+    {
+        string report = Path.Combine(output, Trainer.FailuresFileName);
+        string last = new RunFolder(output).LastCheckpoint;
+        var note = Assert.IsType<string>(e.Data[Trainer.ResumeNoteKey]);
+        log.WriteLine(note);
+        Assert.Equal($"the run stopped at step {failedStep}; the last checkpoint, {last} (step {checkpointStep}), is intact: resume to continue from it; the stack trace is also in {report}", note);
+        string recorded = File.ReadAllText(report);
+        Assert.Contains($"Z step {failedStep}, libtorch threads ", recorded);
+        Assert.Contains(e.GetType().FullName + ": " + e.Message, recorded);
+        Assert.Contains(thrownBy, recorded);             // the stack trace, down to the method that threw
+        AssertLastGoodCheckpoint(output, checkpointStep);
+
+        TinyPretraining.Make(corpus, output, resume: true, maxSteps: maxSteps).Train();
         var losses = TinyPretraining.TrainLosses(output);
         Assert.Equal(expected.Keys.Order(), losses.Keys.Order());
         foreach (var (step, loss) in expected) Assert.Equal(loss, losses[step]) /* bit for bit: no more than the steps since the checkpoint lost */;

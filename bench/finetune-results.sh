@@ -71,9 +71,9 @@ if [[ -z ${TABLE_ONLY:-} ]]; then
 fi
 
 # One cell: each seed's value (×100, one decimal) and, with several seeds, their mean in bold.
-cell() {   # run prefix (task-start), split, metric
+cell() {   # run prefix (task-start), split, metric, scale (default 100: fractions shown ×100; QA's EM/F1 are percentages)
   local vals=() f
-  for seed in "${seeds[@]}"; do vals+=("$(jq -r ".$2.$3 * 100" "$out/$1-s$seed.json" | awk '{printf "%.1f", $1}')"); done
+  for seed in "${seeds[@]}"; do vals+=("$(jq -r ".$2.$3 * ${4:-100}" "$out/$1-s$seed.json" | awk '{printf "%.1f", $1}')"); done
   if (( ${#vals[@]} == 1 )); then echo "${vals[0]}"; return; fi
   local mean; mean=$(printf '%s\n' "${vals[@]}" | awk '{s += $1} END {printf "%.1f", s / NR}')
   echo "${vals[*]} → **$mean**" | sed 's/ / · /g; s/ · → · / → /'
@@ -88,7 +88,8 @@ echo "| --- | --- | --- | --- | --- |"
 row() {   # task, label, metric, with time?
   local start; for start in "${starts[@]}"; do
     local test_cell=; [[ $1 == qa ]] || test_cell=$(cell "$1-$start" test "$3")
-    echo "| $2 | $start | $(cell "$1-$start" dev "$3") | $test_cell | $([[ -n ${4:-} ]] && t "$1-$start") |"
+    local scale=100; [[ $1 == qa ]] && scale=1
+    echo "| $2 | $start | $(cell "$1-$start" dev "$3" $scale) | $test_cell | $([[ -n ${4:-} ]] && t "$1-$start") |"
   done
 }
 for task in "${tasks[@]}"; do
@@ -97,6 +98,6 @@ for task in "${tasks[@]}"; do
     stsb) row stsb "STS-B Pearson ×100" pearson time; row stsb "STS-B Spearman ×100" spearman ;;
     pos) row pos "PTB POS tag accuracy %" accuracy time ;;
     chunk) row chunk "CoNLL-2000 chunk F1 ×100" f1 time; row chunk "CoNLL-2000 tag accuracy %" accuracy ;;
-    qa) row qa "SQuAD (held-out articles) F1" f1 time; row qa "SQuAD (held-out articles) EM" exact_match ;;
+    qa) row qa "SQuAD F1 (held-out articles in the dev column)" f1 time; row qa "SQuAD EM (held-out articles in the dev column)" exact_match ;;
   esac
 done

@@ -197,15 +197,18 @@ public sealed class Trainer
         {
             // libtorch failed inside TorchSharp (out of memory, a kernel error): nothing the user gave was wrong, and
             // the checkpoint the run last completed is intact.
-            string report = RecordFailure(step + 1, e);
-            throw Failed(step + 1, $"libtorch failed: {e.Message.ReplaceLineEndings(" ").Trim()}", e, report);
+            string advice = ResumeAdvice();
+            string report = RecordFailure(step + 1, e, advice);
+            throw new BertSharpException($"step {step + 1}: libtorch failed: {e.Message.ReplaceLineEndings(" ").Trim()}; {advice} (report: {report})", e)
+            { Parameters = ["resume"] };
         }
         catch (Exception e) when (e is not (BertSharpException or OperationCanceledException or IOException or UnauthorizedAccessException))
         {
             // A bug: it keeps its type and stack trace (the CLI reports it as one), and the run folder keeps both, since
             // a rare failure's console output is easily lost; the note says what the user still has.
-            string report = RecordFailure(step + 1, e);
-            e.Data[ResumeNoteKey] = $"the run stopped at step {step + 1}; {ResumeAdvice()}; the stack trace is also in {report}";
+            string advice = ResumeAdvice();
+            string report = RecordFailure(step + 1, e, advice);
+            e.Data[ResumeNoteKey] = $"the run stopped at step {step + 1}; {advice}; the stack trace is also in {report}";
             throw;
         }
         return Result(step, state, lastEval);
@@ -218,25 +221,23 @@ public sealed class Trainer
     /// <summary>The file of the run folder that collects the reports of failures that stopped it.</summary>
     public const string FailuresFileName = "failures.log";
 
-    /// <summary>Appends the failure, with its stack trace and the thread settings, to the run folder's
-    /// <see cref="FailuresFileName"/>; returns its path. Never throws: the failure itself is what matters.</summary>
-    string RecordFailure(long step, Exception e)
+    /// <summary>Appends the failure, with its stack trace, the thread settings and <paramref name="advice"/> (what to
+    /// resume from), to the run folder's <see cref="FailuresFileName"/>; returns its path. Never throws: the failure
+    /// itself is what matters.</summary>
+    string RecordFailure(long step, Exception e, string advice)
     {
         string path = Path.Combine(run.Root, FailuresFileName);
         try
         {
             File.AppendAllText(path,
                 $"{DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm:ss.fff}Z step {step}, libtorch threads {get_num_threads()}, process {Environment.ProcessId}, " +
-                $"{ResumeAdvice()}{Environment.NewLine}{e}{Environment.NewLine}{Environment.NewLine}");
+                $"{advice}{Environment.NewLine}{e}{Environment.NewLine}{Environment.NewLine}");
         }
         catch (Exception writeError) when (writeError is IOException or UnauthorizedAccessException) { }
         return path;
     }
 
-    /// <summary>The error for a failure that stops the run at <paramref name="step"/>, naming the checkpoint to resume from.</summary>
-    BertSharpException Failed(long step, string what, Exception inner, string report) =>
-        new($"step {step}: {what}; {ResumeAdvice()} (report: {report})", inner) { Parameters = ["resume"] };
-
+    /// <summary>What a run that stops now can be continued from: the intact last checkpoint, or nothing yet.</summary>
     string ResumeAdvice() => LastCheckpoint() is { } last
         ? $"the last checkpoint, {last}, is intact: resume to continue from it"
         : "no checkpoint was saved yet; start the run again";

@@ -70,11 +70,7 @@ public class TrainerFaultTests(ITestOutputHelper log)
         Assert.Equal(["resume"], e.Parameters);
         Assert.Contains("DefaultCPUAllocator: not enough memory", File.ReadAllText(report));
         AssertLastGoodCheckpoint(output, 6);
-
-        TinyPretraining.Make(corpus, output, resume: true).Train();
-        var losses = TinyPretraining.TrainLosses(output);
-        Assert.Equal(expected.Keys.Order(), losses.Keys.Order());
-        foreach (var (step, loss) in expected) Assert.Equal(loss, losses[step]) /* bit for bit: no more than the steps since the checkpoint lost */;
+        ResumeAndAssertTheSameLosses(corpus, output, expected);
     }
 
     // Issue 24: an unexpected exception (exit code 2 in the CLI) mid-run. It keeps its type and stack trace, the run
@@ -122,7 +118,12 @@ public class TrainerFaultTests(ITestOutputHelper log)
         Assert.Contains(e.GetType().FullName + ": " + e.Message, recorded);
         Assert.Contains(thrownBy, recorded);             // the stack trace, down to the method that threw
         AssertLastGoodCheckpoint(output, checkpointStep);
+        ResumeAndAssertTheSameLosses(corpus, output, expected, maxSteps);
+    }
 
+    /// <summary>Resumes the run in <paramref name="output"/> to its end; its losses must be the uninterrupted run's.</summary>
+    static void ResumeAndAssertTheSameLosses(string corpus, string output, Dictionary<long, double> expected, long maxSteps = 8)
+    {
         TinyPretraining.Make(corpus, output, resume: true, maxSteps: maxSteps).Train();
         var losses = TinyPretraining.TrainLosses(output);
         Assert.Equal(expected.Keys.Order(), losses.Keys.Order());

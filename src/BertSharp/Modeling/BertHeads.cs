@@ -1,3 +1,4 @@
+using BertSharp.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -37,7 +38,7 @@ public abstract class BertWithHead : Module
         double std = Config.InitializerRange;
         foreach (var (name, p) in named_parameters())
         {
-            if (name.EndsWith("LayerNorm.weight") || name.EndsWith("LayerNorm.gamma")) p.fill_(1.0);
+            if (name.EndsWith("LayerNorm.weight") || name.EndsWith("LayerNorm.gamma")) p.With(1.0, (t, one) => t.fill_(one));
             else if (name.EndsWith(".bias") || name.EndsWith("LayerNorm.beta") || name == "cls.predictions.bias") p.zero_();
             else p.normal_(0, std);
         }
@@ -230,9 +231,9 @@ public sealed class BertForPreTraining : BertWithHead
         using var nspLogits = NspLogitsFor(enc.PoolerOutput!);                                 // [B, 2]
         using var nspF = nspLogits.to(ScalarType.Float32);
         var nsp = nspDivisor is long d
-            ? functional.cross_entropy(nspF, nspLabels, reduction: Reduction.Sum).div(d)
+            ? functional.cross_entropy(nspF, nspLabels, reduction: Reduction.Sum).With(d, (t, s) => t.div(s))
             : functional.cross_entropy(nspF, nspLabels);
-        return (mlm + nsp, mlm, nsp);
+        return (mlm.Plus(nsp), mlm, nsp);
     }
 
     /// <summary>The masked-LM loss of a batch alone (the objective without next-sentence prediction), as the MLM part of
@@ -261,7 +262,7 @@ public sealed class BertForPreTraining : BertWithHead
         var mlm = functional.cross_entropy(flatLogits, flatLabels, ignore_index: -100);
         using var nspF = nspLogits.to(ScalarType.Float32);
         var nsp = functional.cross_entropy(nspF, nspLabels);
-        return (mlm + nsp, mlm, nsp);
+        return (mlm.Plus(nsp), mlm, nsp);
     }
 }
 

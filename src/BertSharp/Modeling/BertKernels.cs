@@ -1,3 +1,4 @@
+using BertSharp.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -72,7 +73,7 @@ internal sealed class ReferenceKernels : BertKernels
     public override Tensor DropoutAddLayerNorm(Tensor x, Tensor residual, LayerNormModule norm, double p, bool training)
     {
         using var h = Dropout(x, p, training);
-        using var sum = h + residual;
+        using var sum = h.Plus(residual);
         return LayerNorm(sum, norm);
     }
 
@@ -81,8 +82,8 @@ internal sealed class ReferenceKernels : BertKernels
         // No dispose scope here: the probabilities handed out belong to the caller's scope, as its other tensors do.
         using var kt = k.transpose(-1, -2);
         using var products = q.matmul(kt);
-        using var scores = products.div(Math.Sqrt(q.shape[^1]));                            // [B, N, L, L]
-        using var masked = additiveMask is null ? scores.alias() : scores + additiveMask;
+        using var scores = products.With(Math.Sqrt(q.shape[^1]), (t, s) => t.div(s));                            // [B, N, L, L]
+        using var masked = additiveMask is null ? scores.alias() : scores.Plus(additiveMask);
         using var attention = functional.softmax(masked, -1, ScalarType.Float32);            // softmax in fp32, as autocast
         if (probs != null) using (var detached = attention.detach()) probs.Add(detached.to(q.dtype));
         using var dropped = Dropout(attention, p, training);
@@ -138,7 +139,7 @@ internal sealed class FusedCpuKernels(FusedKernelOptions options) : BertKernels
         if (training && Options.Dropout && Options.DropoutAddLayerNorm && Modeling.DropoutAddLayerNorm.Supports(x, residual, norm, p, Options.DropoutAddLayerNormFloat32))
             return Modeling.DropoutAddLayerNorm.Apply(x, residual, norm.weight!, norm.bias!, p, norm.eps);
         using var h = Dropout(x, p, training);
-        using var sum = h + residual;
+        using var sum = h.Plus(residual);
         return LayerNorm(sum, norm);
     }
 
@@ -149,10 +150,10 @@ internal sealed class FusedCpuKernels(FusedKernelOptions options) : BertKernels
         if (!explicitPath) return functional.scaled_dot_product_attention(q, k, v, additiveMask, training ? p : 0.0);
         // No dispose scope here: the probabilities handed out belong to the caller's scope, as its other tensors do.
         // q is scaled as the strided view is copied for the product (a pass over [B, N, L, D], not [B, N, L, L]).
-        using var qScaled = q.mul(1.0 / Math.Sqrt(q.shape[^1]));
+        using var qScaled = q.With(1.0 / Math.Sqrt(q.shape[^1]), (t, s) => t.mul(s));
         using var kt = k.transpose(-1, -2);
         using var scores = qScaled.matmul(kt);                                                 // [B, N, L, L]
-        if (additiveMask is not null) scores.add_(additiveMask);
+        if (additiveMask is not null) scores.PlusInPlace(additiveMask);
         if (probs == null && training && Options.AttentionSoftmaxDropout
             && AttentionSoftmaxDropout.Supports(scores, p, v.dtype, Options.AttentionSoftmaxDropoutFloat32))
         {

@@ -1,3 +1,4 @@
+using BertSharp.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -64,8 +65,8 @@ public sealed class BertEmbeddings : Module
     {
         using var scope = NewDisposeScope();
         long L = inputIds.shape[1];
-        var positions = arange(L, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0); // [1, L]
-        var x = word_embeddings.call(inputIds) + token_type_embeddings.call(tokenTypeIds) + position_embeddings.call(positions);
+        var positions = Scalars.Range(L, inputIds.device).unsqueeze(0); // [1, L]
+        var x = word_embeddings.call(inputIds).Plus(token_type_embeddings.call(tokenTypeIds)).Plus(position_embeddings.call(positions));
         return kernels.Dropout(kernels.LayerNorm(x, LayerNorm), dropoutP, training).MoveToOuterDisposeScope();   // [B, L, H]
     }
 }
@@ -278,9 +279,12 @@ public sealed class BertModel : Module
         // No mask at all when nothing is padded (pre-training batches are full): one pass less per layer, and
         // scaled_dot_product_attention may then take its fused kernel.
         Tensor? additive = null;
-        if (attentionMask is not null && attentionMask.eq(0).any().item<bool>())
-            additive = (1.0 - attentionMask.to(emb.dtype)).mul(emb.dtype == ScalarType.Float64 ? double.MinValue : EmbMin(emb.dtype))
+        if (attentionMask is not null && attentionMask.With(0L, (m, zero) => m.eq(zero)).any().item<bool>())
+        {
+            var keep = attentionMask.to(emb.dtype);
+            additive = ones_like(keep).sub_(keep).With(emb.dtype == ScalarType.Float64 ? double.MinValue : EmbMin(emb.dtype), (t, min) => t.mul(min))
                 .view(attentionMask.shape[0], 1, 1, attentionMask.shape[1]);
+        }
         var hidden = outputHiddenStates ? new List<Tensor> { emb.alias() } : null;
         var probs = outputAttentions ? new List<Tensor>() : null;
         var last = encoder.Forward(emb, additive, hidden, probs);

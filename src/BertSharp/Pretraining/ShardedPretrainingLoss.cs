@@ -1,3 +1,4 @@
+using BertSharp.Runtime;
 using BertSharp.Modeling;
 using BertSharp.Training;
 using TorchSharp;
@@ -25,8 +26,8 @@ internal static class ShardedPretrainingLoss
     {
         long batch = inputIds.shape[0], length = inputIds.shape[1];
         int shards = shard ? DataParallel.Shards(batch, inputIds.device, model.Compute.Kernels) : 1;
-        long mlmCount = shards == 1 ? 0 : mlmLabels.ne(IgnoreIndex).sum().item<long>();
-        long nspCount = shards == 1 ? 0 : nspLabels is null ? 1 : nspLabels.ne(IgnoreIndex).sum().item<long>();
+        long mlmCount = shards == 1 ? 0 : mlmLabels.With(IgnoreIndex, (t, s) => t.ne(s)).sum().item<long>();
+        long nspCount = shards == 1 ? 0 : nspLabels is null ? 1 : nspLabels.With(IgnoreIndex, (t, s) => t.ne(s)).sum().item<long>();
         if (mlmCount == 0 || nspCount == 0)   // one shard, or nothing to average over (NaN, as the unsharded loss)
         {
             if (nspLabels is null)
@@ -37,14 +38,14 @@ internal static class ShardedPretrainingLoss
             return model.PretrainingLoss(inputIds, tokenTypeIds, attentionMask, maskedPositions, mlmLabels, nspLabels);
         }
 
-        using var sequenceOf = maskedPositions.div(length, rounding_mode: RoundingMode.floor);   // [P]
+        using var sequenceOf = maskedPositions.With(length, (t, s) => t.div(s, rounding_mode: RoundingMode.floor));   // [P]
         var parameters = model.parameters().Where(p => p.requires_grad).ToList<Tensor>();
         var sums = DataParallel.Run(parameters, shards, k =>
         {
             var (b0, b1) = DataParallel.Range(batch, shards, k);
-            var mine = sequenceOf.ge(b0).logical_and_(sequenceOf.lt(b1)).nonzero().squeeze(1);
+            var mine = sequenceOf.With(b0, (t, s) => t.ge(s)).logical_and_(sequenceOf.With(b1, (t, s) => t.lt(s))).nonzero().squeeze(1);
             var (ids, types, mask) = (inputIds.narrow(0, b0, b1 - b0), tokenTypeIds.narrow(0, b0, b1 - b0), attentionMask.narrow(0, b0, b1 - b0));
-            var (positions, labels) = (maskedPositions.index_select(0, mine).sub_(b0 * length), mlmLabels.index_select(0, mine));
+            var (positions, labels) = (maskedPositions.index_select(0, mine).With(b0 * length, (t, s) => t.sub_(s)), mlmLabels.index_select(0, mine));
             if (nspLabels is null) return new[] { model.MaskedLmLoss(ids, types, mask, positions, labels, mlmCount) };
             var (total, mlm, nsp) = model.PretrainingLoss(ids, types, mask, positions, labels, nspLabels.narrow(0, b0, b1 - b0), mlmCount, nspCount);
             return new[] { total, mlm, nsp };

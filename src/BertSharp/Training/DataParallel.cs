@@ -75,7 +75,7 @@ internal static class DataParallel
             for (int i = 0; i < sums.Length; i++)
             {
                 sums[i] = values[0][i].clone();
-                for (int k = 1; k < shards; k++) sums[i].add_(values[k][i]);
+                for (int k = 1; k < shards; k++) sums[i].PlusInPlace(values[k][i]);
             }
             // Zero-valued term whose gradient is the summed shard gradients. The sum starts from a copy: autograd.grad's
             // results may share storage with each other, and adding into one in place broke the surrogate's backward.
@@ -84,12 +84,12 @@ internal static class DataParallel
             {
                 Tensor? g = null;
                 for (int k = 0; k < shards; k++)
-                    if (grads[k][p] is { } gk) g = g is null ? gk.clone() : g.add_(gk);
+                    if (grads[k][p] is { } gk) g = g is null ? gk.clone() : g.PlusInPlace(gk);
                 if (g is null) continue;
                 var term = parameters[p].mul(g).sum();
-                surrogate = surrogate is null ? term : surrogate.add_(term);
+                surrogate = surrogate is null ? term : surrogate.PlusInPlace(term);
             }
-            if (surrogate is not null) sums[0] = sums[0] + surrogate - surrogate.detach();
+            if (surrogate is not null) sums[0] = sums[0].Plus(surrogate) - surrogate.detach();
             return sums;
         }
         finally

@@ -1,3 +1,4 @@
+using BertSharp.Runtime;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using BertSharp.Modeling;
@@ -35,7 +36,7 @@ internal static class FusedAdamW
     public static double GradientNorm(IEnumerable<Tensor> parameters)
     {
         using var scope = NewDisposeScope();
-        var norms = parameters.Select(p => p.grad).Where(g => g is not null).Select(g => linalg.vector_norm(g!)).ToArray();
+        var norms = parameters.Select(p => p.grad).Where(g => g is not null).Select(g => g!.norm()).ToArray();   // not linalg.vector_norm: it makes a Scalar of its order that nothing holds (Scalars)
         return norms.Length == 0 ? 0 : stack(norms).norm().item<float>();
     }
 
@@ -54,7 +55,7 @@ internal static class FusedAdamW
             if (gradientScale != 1.0)
                 using (no_grad())
                     foreach (var p in groups.SelectMany(g => g.Parameters))
-                        using (var grad = p.grad) grad?.mul_(gradientScale);
+                        using (var grad = p.grad) grad?.With(gradientScale, (t, s) => t.mul_(s));
             optimizer.step();
             return;
         }

@@ -127,7 +127,7 @@ public sealed class Trainer
                 double value = loss.Loss.item<float>();
                 if (!double.IsFinite(value))
                     throw NotFinite(step + 1, "the loss", value, "stopping");
-                (loss.Loss / o.GradientAccumulation).backward();
+                loss.Loss.With((long)o.GradientAccumulation, (t, s) => t.div(s)).backward();
                 Accumulate(sums, "loss", value);
                 foreach (var (k, t) in loss.Parts) Accumulate(sums, k, t.item<float>());
                 sequencesSinceLog += batch.Sequences;

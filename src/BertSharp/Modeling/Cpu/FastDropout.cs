@@ -1,3 +1,4 @@
+using BertSharp.Runtime;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -50,7 +51,7 @@ internal static class FastDropout
         // first), then a 0/1 mask.
         ushort one = dt == ScalarType.BFloat16 ? (ushort)0x3F80 : (ushort)0x3C00;
         Fill(mask.bytes, sizeof(ushort), seed, (ushort)threshold, one);
-        var y = x.mul(scale);
+        var y = x.With(scale, (t, s) => t.mul(s));
         return y.mul_(mask);
     }
 

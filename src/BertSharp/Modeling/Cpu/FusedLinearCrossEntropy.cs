@@ -1,3 +1,4 @@
+using BertSharp.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -50,7 +51,7 @@ internal static class FusedLinearCrossEntropy
         Tensor loss, gradH, gradW, gradB;
         using (no_grad())
         {
-            var valid = labels.ne(IgnoreIndex);
+            var valid = labels.With(IgnoreIndex, (t, s) => t.ne(s));
             long count = divisor ?? valid.sum().item<long>();
             if (count == 0) return Plain(hidden, weight, bias, labels).MoveToOuterDisposeScope(); // NaN, as cross_entropy
             var h = hidden.detach();
@@ -58,8 +59,8 @@ internal static class FusedLinearCrossEntropy
             bool vectorised = vectorisedSoftmax && hidden.device_type == DeviceType.CPU;
             // The bias as each path adds it: in fp32 by ColumnSoftmax, in the products' dtype by addmm.
             var b = vectorised ? bias.detach().to(ScalarType.Float32).contiguous() : bias.detach().to(dt);
-            var safeLabels = labels.clamp_min(0).unsqueeze(1);              // [M, 1]
-            var rowScale = valid.to(ScalarType.Float32).div_(count).unsqueeze(1); // [M, 1]: 1/count, 0 where ignored
+            var safeLabels = labels.With(0L, (t, s) => t.clamp_min(s)).unsqueeze(1);              // [M, 1]
+            var rowScale = valid.to(ScalarType.Float32).With(count, (t, s) => t.div_(s)).unsqueeze(1); // [M, 1]: 1/count, 0 where ignored
             gradH = empty(hidden.shape, dtype: dt, device: hidden.device);
             gradW = zeros(weight.shape, dtype: ScalarType.Float32, device: weight.device);
             gradB = zeros(bias.shape, dtype: ScalarType.Float32, device: bias.device);
@@ -81,7 +82,7 @@ internal static class FusedLinearCrossEntropy
                 {
                     // The bias is added by the kernel, in fp32, during its two passes.
                     z = w.mm(hc.t()).contiguous();                               // [V, n] logits less bias
-                    picked = z.gather(0, lab.t()).to(ScalarType.Float32).add_(b.index_select(0, labFlat).unsqueeze(0)); // [1, n]
+                    picked = z.gather(0, lab.t()).to(ScalarType.Float32).PlusInPlace(b.index_select(0, labFlat).unsqueeze(0)); // [1, n]
                     float[] maxes = new float[n], sums = new float[n];
                     ColumnSoftmax.ExpInPlace(z, b, maxes, sums);               // z ← exp(z + b − max), in z's dtype
                     max = tensor(maxes).unsqueeze(0);
@@ -98,7 +99,7 @@ internal static class FusedLinearCrossEntropy
                     z.sub_(max).exp_();                                          // one exp per logit
                     sumExp = z.sum(0, keepdim: true);                            // [1, n]
                 }
-                lossSum.add_((sumExp.log() + max - picked).mul_(scale.t()).sum()); // log-sum-exp − label logit
+                lossSum.PlusInPlace((sumExp.log().Plus(max) - picked).mul_(scale.t()).sum()); // log-sum-exp − label logit
                 // d loss / d logits = rowFactor·exp(z − max) − scale·onehot(label). Neither term is formed over
                 // [V, n]: the row factor is applied to the products' small sides, the one-hot part is a row gather
                 // or scatter of W, h and b, so the exponentials are read only by the three products below.
@@ -110,15 +111,15 @@ internal static class FusedLinearCrossEntropy
                 var hFactor = hc.mul(rowFactor);                                  // [n, H]
                 if (inPlace) gradW.addmm_(e, hFactor, 1, 1);                        // [V, H] += e·(h·rowFactor)
                 else if (vectorised && dt == ScalarType.BFloat16) Bf16.AddTo(gradW, e.mm(hFactor));
-                else gradW.add_(e.mm(hFactor));
-                gradW.index_add_(0, labFlat, scaledH.to(ScalarType.Float32), alpha: -1);
-                gradB.add_(e.mm(rowFactor).squeeze(1)).index_add_(0, labFlat, scale.squeeze(1), alpha: -1);
+                else gradW.PlusInPlace(e.mm(hFactor));
+                gradW.With(-1L, (t, minusOne) => t.index_add_(0, labFlat, scaledH.to(ScalarType.Float32), minusOne));
+                gradB.PlusInPlace(e.mm(rowFactor).squeeze(1)).With(-1L, (t, minusOne) => t.index_add_(0, labFlat, scale.squeeze(1), minusOne));
             }
             loss = lossSum.squeeze();   // each row was scaled by 1/count: this is the mean
         }
         // Zero-valued term whose gradient is (gradH, gradW, gradB): backward() then propagates the exact gradients.
-        var surrogate = hidden.mul(gradH).sum().to(ScalarType.Float32) + weight.mul(gradW).sum() + bias.mul(gradB).sum();
-        return (loss + surrogate - surrogate.detach()).MoveToOuterDisposeScope();
+        var surrogate = hidden.mul(gradH).sum().to(ScalarType.Float32).Plus(weight.mul(gradW).sum()).Plus(bias.mul(gradB).sum());
+        return (loss.Plus(surrogate) - surrogate.detach()).MoveToOuterDisposeScope();
     }
 
     /// <summary>The textbook formulation (logits, then cross_entropy), used where no gradient is needed.</summary>
@@ -127,7 +128,7 @@ internal static class FusedLinearCrossEntropy
         using var scope = NewDisposeScope();
         var logits = nn.functional.linear(hidden, weight.to(hidden.dtype), bias.to(hidden.dtype)).to(ScalarType.Float32);
         if (divisor is long d)
-            return nn.functional.cross_entropy(logits, labels, ignore_index: IgnoreIndex, reduction: nn.Reduction.Sum).div(d).MoveToOuterDisposeScope();
+            return nn.functional.cross_entropy(logits, labels, ignore_index: IgnoreIndex, reduction: nn.Reduction.Sum).With(d, (t, s) => t.div(s)).MoveToOuterDisposeScope();
         return nn.functional.cross_entropy(logits, labels, ignore_index: IgnoreIndex).MoveToOuterDisposeScope();
     }
 }

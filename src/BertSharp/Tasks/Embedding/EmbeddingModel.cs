@@ -1,3 +1,4 @@
+using BertSharp.Runtime;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using BertSharp.Evaluation;
@@ -270,7 +271,7 @@ public sealed class EmbeddingModel : TaskModel<EmbeddingExample>
         var index = candidates.Select((t, i) => (t, i)).ToDictionary(x => x.t, x => (long)x.i);
         using var target = tensor(examples.Select(e => index[e.Positive]).ToArray());
         using var own = sims.gather(1, target.unsqueeze(1));                                        // [N, 1]
-        using var rank = sims.gt(own).sum(1).add(1);                                                // [N], 1 = first
+        using var rank = sims.gt(own).sum(1).With(1L, (t, one) => t.add(one, Scalars.One));                                                // [N], 1 = first
         var ranks = rank.data<long>().ToArray();
         double accuracy = ranks.Count(r => r == 1) / (double)ranks.Length, mrr = ranks.Average(r => 1.0 / r);
         var metrics = new Dictionary<string, double> { ["accuracy"] = accuracy, ["mrr"] = mrr };
@@ -321,14 +322,14 @@ public sealed class EmbeddingModel : TaskModel<EmbeddingExample>
         {
             var cos = functional.cosine_similarity(a, p, dim: 1);                                       // [B]
             var y = b["labels"];
-            if (ScoredLoss == "cosine") loss = functional.mse_loss(cos, y / maxTrainScore);
+            if (ScoredLoss == "cosine") loss = functional.mse_loss(cos, y.With(maxTrainScore, (t, s) => t.div(s)));
             else
             {
                 // CoSENT: log(1 + Σ exp(s_i − s_j)) over the pairs whose gold order says s_i < s_j.
-                var s = cos * Scale;
+                var s = cos.With(Scale, (t, scale) => t.mul(scale));
                 var diff = s.unsqueeze(1) - s.unsqueeze(0);                                             // [B, B]: s_i − s_j
                 var wrongWay = y.unsqueeze(1).lt(y.unsqueeze(0));                                        // y_i < y_j
-                var terms = diff.masked_fill(wrongWay.logical_not(), -1e12).flatten();
+                var terms = diff.With(-1e12, (t, fill) => t.masked_fill(wrongWay.logical_not(), fill)).flatten();
                 loss = cat([zeros(1, device: terms.device), terms]).logsumexp(0);
             }
         }
@@ -337,8 +338,8 @@ public sealed class EmbeddingModel : TaskModel<EmbeddingExample>
             var candidates = b.Tensors.ContainsKey("input_ids_2")
                 ? cat([p, Embed(b["input_ids_2"], b["token_type_ids_2"], b["attention_mask_2"])])       // [B + N, D]
                 : p;
-            var scores = functional.normalize(a, p: 2, dim: -1).matmul(functional.normalize(candidates, p: 2, dim: -1).t()) * Scale;   // [B, B + N]
-            loss = functional.cross_entropy(scores, arange(a.shape[0], device: a.device));
+            var scores = functional.normalize(a, p: 2, dim: -1).matmul(functional.normalize(candidates, p: 2, dim: -1).t()).With(Scale, (t, scale) => t.mul(scale));   // [B, B + N]
+            loss = functional.cross_entropy(scores, Scalars.Range(a.shape[0], a.device));
         }
         return new BatchLoss(loss.MoveToOuterDisposeScope(), new Dictionary<string, Tensor>());
     }

@@ -1,3 +1,4 @@
+using BertSharp.Runtime;
 using System.Globalization;
 using BertSharp.Checkpoints;
 using BertSharp.Modeling;
@@ -283,12 +284,12 @@ public sealed class QuestionAnsweringModel : TaskModel<SquadExample>
     public static (Tensor Total, Tensor Start, Tensor End) Loss(Tensor startLogits, Tensor endLogits, Tensor attentionMask,
         Tensor startPositions, Tensor endPositions, Reduction reduction = Reduction.Mean)
     {
-        using var pad = attentionMask.eq(0);
-        using var s = startLogits.to(ScalarType.Float32).masked_fill(pad, -1e4);
-        using var e = endLogits.to(ScalarType.Float32).masked_fill(pad, -1e4);
+        using var pad = attentionMask.With(0L, (m, zero) => m.eq(zero));
+        using var s = startLogits.to(ScalarType.Float32).With(-1e4, (t, fill) => t.masked_fill(pad, fill));
+        using var e = endLogits.to(ScalarType.Float32).With(-1e4, (t, fill) => t.masked_fill(pad, fill));
         var startLoss = functional.cross_entropy(s, startPositions, reduction: reduction);
         var endLoss = functional.cross_entropy(e, endPositions, reduction: reduction);
-        return ((startLoss + endLoss) / 2, startLoss, endLoss);
+        return (startLoss.Plus(endLoss).With(2L, (t, two) => t.div(two)), startLoss, endLoss);
     }
 
     /// <summary>The final evaluation's files: the SQuAD tools' predictions.json, nbest_predictions.json,

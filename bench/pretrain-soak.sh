@@ -4,11 +4,12 @@
 # unexpected exception leaves its stack trace in the run's log. Every log is kept. A run that exits with anything
 # but 0 is a failure; each failed run is then resumed with --resume to show that the checkpoint it left continues.
 # Usage: bench/pretrain-soak.sh [BERT_COMMAND]
-#   env: RUNS=50 (short runs), MEDIUM=0 (the README's batches for 100 steps), FULL=0 (README jobs), OUT=folder for logs
-#        and run folders, DATA=the data folder
+#   env: RUNS=50 (short runs), MEDIUM=0 (the README's batches for 100 steps), FULL=0 (README jobs), ISSUE=0 (the job
+#        that exited with code 2 in issue 24: the README job of build 417c174, 500 steps of 512 in fp32, evaluated
+#        every 25 steps), OUT=folder for logs and run folders, DATA=the data folder
 set -uo pipefail
 BERT=${1:-"dotnet run -c Release --project $(dirname "$0")/../src/BertSharp.Cli --"}
-RUNS=${RUNS:-50}; MEDIUM=${MEDIUM:-0}; FULL=${FULL:-0}
+RUNS=${RUNS:-50}; MEDIUM=${MEDIUM:-0}; FULL=${FULL:-0}; ISSUE=${ISSUE:-0}
 DATA=${DATA:-${BERTSHARP_DATA_DIR:-$(cd "$(dirname "$0")/../../shared/data" && pwd)}}
 OUT=${OUT:-$(mktemp -d /tmp/pretrain-soak.XXXXXX)}
 mkdir -p "$OUT"
@@ -44,6 +45,10 @@ for i in $(seq 1 "$MEDIUM"); do
 done
 for i in $(seq 1 "$FULL"); do
   run "readme-$i" pretrain --data-dir "$DATA"
+done
+for i in $(seq 1 "$ISSUE"); do
+  run "issue24-$i" --precision fp32 pretrain --data-dir "$DATA" --batch-size 512 --max-steps 500 --eval-every 25 \
+    --learning-rate 1e-3 --max-eval-examples 4096
 done
 
 total=$(grep -vc '\.resume' "$summary"); bad=$(grep -v '\.resume' "$summary" | awk -F'\t' '$2 != 0' | wc -l)

@@ -99,6 +99,7 @@ internal sealed class AttentionSoftmaxDropout : autograd.SingleTensorFunction<At
                     if (bf16) BackwardRow<Bf16Elements>((float*)pp, (ushort*)mp, (byte*)gp, (byte*)dp, r * L, L, scale);
                     else BackwardRow<Fp32Elements>((float*)pp, (ushort*)mp, (byte*)gp, (byte*)dp, r * L, L, scale);
             });
+            GC.KeepAlive(dy);   // read through raw pointers above: alive until the kernel is done
         }
         return new List<Tensor> { dx, null! };
     }

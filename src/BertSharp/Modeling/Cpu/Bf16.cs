@@ -50,6 +50,7 @@ internal static class Bf16
             var (i0, i1) = KernelThreads.Range(n, parts, p, Lanes);
             AddRange((float*)tp, (ushort*)ap, i0, i1);
         });
+        GC.KeepAlive(target); GC.KeepAlive(addend);   // read through raw pointers above: alive until the kernel is done
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // hot loops: compiled optimised at once, not after tier 0 (docs/PERFORMANCE.md)

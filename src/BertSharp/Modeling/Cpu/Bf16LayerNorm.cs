@@ -81,6 +81,7 @@ internal sealed class Bf16LayerNorm : autograd.SingleTensorFunction<Bf16LayerNor
                 var (r0, r1) = KernelThreads.Range(rows, parts, p, SumBlock);
                 Backward<Bf16Elements>((byte*)xp, (byte*)dyp, (float*)wp, (float*)mp, (float*)rp, r0, r1, h, (byte*)dxp, (float*)dwp + p * h, (float*)dbp + p * h);
             });
+            GC.KeepAlive(dy);   // read through raw pointers above: alive until the kernel is done
         }
         return new List<Tensor> { dx, dWeight.sum(0, keepdim: false), dBias.sum(0, keepdim: false), null! };
     }

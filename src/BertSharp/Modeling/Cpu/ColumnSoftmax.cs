@@ -67,6 +67,7 @@ internal static class ColumnSoftmax
             if (bf16) ExpAndSum<Bf16Elements>((byte*)zp, (float*)bp, n, v0, v1, max, partSum[p]);
             else ExpAndSum<Fp32Elements>((byte*)zp, (float*)bp, n, v0, v1, max, partSum[p]);
         });
+        GC.KeepAlive(z); GC.KeepAlive(bias);   // read through raw pointers above: alive until the kernel is done
         Array.Copy(partSum[0], sum, n);
         for (int p = 1; p < parts; p++)
             for (int c = 0; c < n; c++) sum[c] += partSum[p][c];

@@ -75,6 +75,7 @@ internal sealed class DropoutAddLayerNorm : autograd.SingleTensorFunction<Dropou
                     else ForwardRows<Fp32Elements>((byte*)hp, (byte*)rp, (ushort*)mp, scale, (byte*)sp, (float*)wp, (float*)bp, eps, b0, b1, H, (byte*)yp, (float*)meanp, (float*)rstdp);
                 }
             });
+            GC.KeepAlive(h); GC.KeepAlive(residual);   // read through raw pointers above: alive until the kernel is done
         }
         ctx.save_for_backward(new List<Tensor> { sum, mask, weight, mean, rstd });
         ctx.save_data("scale", scale);
@@ -110,6 +111,7 @@ internal sealed class DropoutAddLayerNorm : autograd.SingleTensorFunction<Dropou
                 else Bf16LayerNorm.Backward<Fp32Elements>((byte*)sp, (byte*)dyp, (float*)wp, (float*)meanp, (float*)rstdp, r0, r1, H,
                     (byte*)drp, (float*)dwp + part * H, (float*)dbp + part * H, (ushort*)mp, scale, (byte*)dhp);
             });
+            GC.KeepAlive(dy);   // read through raw pointers above: alive until the kernel is done
         }
         return new List<Tensor> { dH, dResidual, dWeight.sum(0, keepdim: false), dBias.sum(0, keepdim: false), null!, null! };
     }

@@ -1,5 +1,6 @@
 using System.Diagnostics.Tracing;
 using BertSharp.Runtime;
+using BertSharp.Tasks;
 using BertSharp.Training;
 using TorchSharp;
 using Xunit.Abstractions;
@@ -49,6 +50,39 @@ public class ScalarLifetimeTests(ITestOutputHelper log)
         int count = finalized.CountAfterCollecting();
         log.WriteLine($"{count} TorchSharp Scalars finalized during the run ({finalized.Tensors} Tensors)");
         Assert.Equal(0, count);
+    }
+
+    [Theory]
+    [InlineData("classify")]
+    [InlineData("similarity")]
+    [InlineData("tag")]
+    [InlineData("embed")]
+    public void A_fine_tuning_run_leaves_no_Scalar_to_the_finalizer(string task)
+    {
+        var dir = TestPaths.TempDir($"scalar-lifetime-{task}");
+        var (train, dev) = task switch
+        {
+            "classify" => Written(dir, Tasks.CliFineTuneTests.WriteClassification, "train.tsv", "dev.tsv"),
+            "similarity" => Written(dir, Tasks.CliFineTuneTests.WriteSimilarity, "sts-train.csv", "sts-dev.csv"),
+            "tag" => Written(dir, Tasks.CliFineTuneTests.WriteConll, "train.txt", "dev.txt"),
+            _ => Written(dir, d => { Tasks.EmbeddingTests.WriteParaphrases(Path.Combine(d, "train.tsv"), 32, 1); Tasks.EmbeddingTests.WriteParaphrases(Path.Combine(d, "dev.tsv"), 16, 2); }, "train.tsv", "dev.tsv"),
+        };
+        var options = new FineTuneOptions
+        {
+            Task = task, Model = TestPaths.TinyBert, Train = train, Dev = dev, Output = Path.Combine(dir, "run"),
+            BatchSize = 4, MaxSeqLength = 16, LearningRate = 1e-3, Epochs = 1, EvalEvery = 2, Seed = 9,
+        };
+        using var finalized = new FinalizedScalars();
+        Assert.True(FineTuneRun.Run(options).Completed);
+        int count = finalized.CountAfterCollecting();
+        log.WriteLine($"{task}: {count} TorchSharp Scalars finalized during the run ({finalized.Tensors} Tensors)");
+        Assert.Equal(0, count);
+    }
+
+    static (string Train, string Dev) Written(string dir, Action<string> write, string train, string dev)
+    {
+        write(dir);
+        return (Path.Combine(dir, train), Path.Combine(dir, dev));
     }
 
     [Fact]

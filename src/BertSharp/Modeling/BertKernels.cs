@@ -82,7 +82,7 @@ internal sealed class ReferenceKernels : BertKernels
         // No dispose scope here: the probabilities handed out belong to the caller's scope, as its other tensors do.
         using var kt = k.transpose(-1, -2);
         using var products = q.matmul(kt);
-        using var scores = products.With(Math.Sqrt(q.shape[^1]), (t, s) => t.div(s));                            // [B, N, L, L]
+        using var scores = products.With(Math.Sqrt(q.shape[^1]), (t, s) => t.div(s));   // [B, N, L, L]
         using var masked = additiveMask is null ? scores.alias() : scores.Plus(additiveMask);
         using var attention = functional.softmax(masked, -1, ScalarType.Float32);            // softmax in fp32, as autocast
         if (probs != null) using (var detached = attention.detach()) probs.Add(detached.to(q.dtype));

@@ -1,5 +1,5 @@
-using BertSharp.Runtime;
 using BertSharp.Modeling;
+using BertSharp.Runtime;
 using BertSharp.Training;
 using TorchSharp;
 using static TorchSharp.torch;

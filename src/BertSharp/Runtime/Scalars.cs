@@ -20,6 +20,8 @@ internal static class Scalars
     /// <summary>The alpha of a sum of two tensors (never collected: a static field holds it).</summary>
     public static readonly Scalar One = 1.ToScalar();
 
+    static readonly Scalar Zero = 0.ToScalar();
+
     /// <summary>0, 1, …, <paramref name="stop"/> − 1 (TorchSharp's arange(stop) makes its start, stop and step Scalars
     /// implicitly).</summary>
     public static Tensor Range(long stop, Device device, ScalarType dtype = ScalarType.Int64)
@@ -27,8 +29,6 @@ internal static class Scalars
         using var end = stop.ToScalar();
         return arange(Zero, end, One, dtype, device);
     }
-
-    static readonly Scalar Zero = 0.ToScalar();
 
     /// <summary>a + b.</summary>
     public static Tensor Plus(this Tensor a, Tensor b) => a.add(b, One);

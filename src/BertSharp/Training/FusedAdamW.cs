@@ -1,7 +1,7 @@
-using BertSharp.Runtime;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using BertSharp.Modeling;
+using BertSharp.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

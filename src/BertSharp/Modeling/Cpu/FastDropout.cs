@@ -1,8 +1,8 @@
-using BertSharp.Runtime;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using BertSharp.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,8 +1,8 @@
-using BertSharp.Runtime;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using BertSharp.Evaluation;
 using BertSharp.Modeling;
+using BertSharp.Runtime;
 using BertSharp.Tasks.Similarity;
 using BertSharp.Tokenization;
 using BertSharp.Training;
@@ -271,7 +271,7 @@ public sealed class EmbeddingModel : TaskModel<EmbeddingExample>
         var index = candidates.Select((t, i) => (t, i)).ToDictionary(x => x.t, x => (long)x.i);
         using var target = tensor(examples.Select(e => index[e.Positive]).ToArray());
         using var own = sims.gather(1, target.unsqueeze(1));                                        // [N, 1]
-        using var rank = sims.gt(own).sum(1).With(1L, (t, one) => t.add(one, Scalars.One));                                                // [N], 1 = first
+        using var rank = sims.gt(own).sum(1).With(1L, (t, one) => t.add(one, Scalars.One));   // [N], 1 = first
         var ranks = rank.data<long>().ToArray();
         double accuracy = ranks.Count(r => r == 1) / (double)ranks.Length, mrr = ranks.Average(r => 1.0 / r);
         var metrics = new Dictionary<string, double> { ["accuracy"] = accuracy, ["mrr"] = mrr };

@@ -22,12 +22,12 @@ public static class SentencePooling
                     break;
                 case PoolingMode.Max:
                     // Padding set to -1e9 so that it never wins, as sentence-transformers does.
-                    parts.Add(x.With(-1e9, (t, fill) => t.masked_fill(mask.With(0L, (m, zero) => m.eq(zero)), fill)).amax([1]));                       // [B, H]
+                    parts.Add(x.With(-1e9, (t, fill) => t.masked_fill(mask.With(0L, (m, zero) => m.eq(zero)), fill)).amax([1]));   // [B, H]
                     break;
                 case PoolingMode.Mean:
                 case PoolingMode.MeanSqrtLen:
                     var sum = (x * mask).sum(1);                                                // [B, H]
-                    var count = mask.sum(1).With(1e-9, (t, least) => t.clamp_min(least));                                    // [B, 1]
+                    var count = mask.sum(1).With(1e-9, (t, least) => t.clamp_min(least));   // [B, 1]
                     parts.Add(mode == PoolingMode.Mean ? sum / count : sum / count.sqrt());
                     break;
             }

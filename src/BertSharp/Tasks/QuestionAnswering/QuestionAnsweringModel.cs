@@ -1,8 +1,8 @@
-using BertSharp.Runtime;
 using System.Globalization;
 using BertSharp.Checkpoints;
 using BertSharp.Modeling;
 using BertSharp.Reporting;
+using BertSharp.Runtime;
 using BertSharp.Tokenization;
 using BertSharp.Training;
 using static TorchSharp.torch;
